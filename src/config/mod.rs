@@ -1,0 +1,239 @@
+//! Configuration: `/etc/ahdapa/ahdapa.toml` into a validated [`Config`].
+//!
+//! Two steps (parse, don't validate): the TOML is deserialised into the raw sections of
+//! [`raw`] — collecting every unknown key and wrong type with its key path
+//! ([`collect`]) — then [`validate`] turns raw values into typed ones, again collecting
+//! every mistake. Nothing past this module sees a raw string it has to re-check.
+//! `ahdapa check-config` prints the collected errors, one per line, `key.path: message`.
+
+mod collect;
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use validate::DEFAULT_CONFIG_PATH;
+
+use crate::oauth::client::{Client, ClientRegistration, ClientSource};
+use crate::oauth::token_endpoint::TokenSettings;
+use crate::token::keys::SigningAlgorithm;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The issuer URL, no trailing slash.
+    pub issuer: String,
+    /// Listener settings.
+    pub server: ServerConfig,
+    /// Where state lives.
+    pub store: StoreConfig,
+    /// Signing keys.
+    pub keys: KeysConfig,
+    /// Token defaults.
+    pub tokens: TokenSettings,
+    /// The minimum level that is logged.
+    pub log_level: log::LevelFilter,
+    /// `[[clients]]`, validated.
+    pub clients: Vec<Client>,
+}
+
+/// `[server]` and `[tls]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Addresses to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// TLS, or plain HTTP when `insecure_http = true`.
+    pub transport: Transport,
+    /// Resource limits per connection and request.
+    pub limits: Limits,
+}
+
+/// How connections are secured.
+#[derive(Clone)]
+pub enum Transport {
+    /// rustls with the configured certificate chain and key.
+    Tls(Arc<rustls::ServerConfig>),
+    /// Plain HTTP (a TLS-terminating proxy in front, or dev mode).
+    InsecureHttp,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tls(_) => f.write_str("Tls"),
+            Self::InsecureHttp => f.write_str("InsecureHttp"),
+        }
+    }
+}
+
+/// Bounds that keep one client from exhausting the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body accepted; larger is 413.
+    pub max_body_bytes: usize,
+    /// Largest request head (HTTP/1) or header list (HTTP/2).
+    pub max_header_bytes: usize,
+    /// Time for the TLS handshake, the request head, and the whole request.
+    pub request_timeout: Duration,
+    /// Connections served at once; more are closed on accept.
+    pub max_connections: usize,
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024,
+            max_header_bytes: 16 * 1024,
+            request_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The SQLite database file.
+    pub sqlite_path: PathBuf,
+}
+
+/// `[keys]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysConfig {
+    /// Algorithm of newly generated keys.
+    pub algorithm: SigningAlgorithm,
+    /// The 32-byte key that seals private keys in the store; created if missing.
+    pub master_key_file: PathBuf,
+}
+
+/// One configuration mistake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key path, e.g. `server.listen[1]` or `clients[0].scopes`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every mistake found in one file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors {
+    /// The file, for the headline.
+    pub file: String,
+    /// The mistakes, in document order as far as possible.
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} error(s)", self.file, self.errors.len())?;
+        for e in &self.errors {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        file: file.clone(),
+        errors: vec![ConfigError::new("", format!("cannot read: {e}"))],
+    })?;
+    parse(&text).map_err(|errors| ConfigErrors { file, errors })
+}
+
+/// Parses and validates config text.
+pub fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
+    let mut doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| vec![ConfigError::new("", clean_syntax(&e))])?;
+    let mut errors = Vec::new();
+    let clients = take_clients(&mut doc, &mut errors);
+    let raw = collect::deserialize_all::<raw::RawConfig>(doc, "", &mut errors).unwrap_or_default();
+    let config = validate::validate(raw, clients, &mut errors);
+    if errors.is_empty() {
+        config.ok_or_else(Vec::new)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Takes `[[clients]]` out of the document and validates each table on its own, so a
+/// mistake names its index (`clients[3].scopes`).
+fn take_clients(doc: &mut toml::Table, errors: &mut Vec<ConfigError>) -> Vec<Client> {
+    let Some(value) = doc.remove("clients") else {
+        return Vec::new();
+    };
+    let toml::Value::Array(items) = value else {
+        errors.push(ConfigError::new(
+            "clients",
+            "must be an array of tables ([[clients]])",
+        ));
+        return Vec::new();
+    };
+    let mut out: Vec<Client> = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let prefix = format!("clients[{i}]");
+        let toml::Value::Table(table) = item else {
+            errors.push(ConfigError::new(prefix, "must be a table"));
+            continue;
+        };
+        let Some(reg) = collect::deserialize_all::<ClientRegistration>(table, &prefix, errors)
+        else {
+            continue;
+        };
+        match Client::from_registration(&reg, ClientSource::Config) {
+            Ok(client) if out.iter().any(|c| c.client_id == client.client_id) => {
+                errors.push(ConfigError::new(
+                    format!("{prefix}.client_id"),
+                    format!("{:?} is declared twice", client.client_id),
+                ));
+            }
+            Ok(client) => out.push(client),
+            Err(problems) => errors.extend(
+                problems
+                    .into_iter()
+                    .map(|p| ConfigError::new(format!("{prefix}.{}", p.field), p.message)),
+            ),
+        }
+    }
+    out
+}
+
+fn clean_syntax(e: &toml::de::Error) -> String {
+    format!(
+        "TOML syntax error: {}",
+        e.to_string().trim().replace('\n', " | ")
+    )
+}
+
+#[cfg(test)]
+mod tests;

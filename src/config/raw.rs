@@ -1,0 +1,62 @@
+//! The config file as written: one struct per section, every field optional so that a
+//! missing value becomes a validation message (with its key path) rather than a parse
+//! failure. Defaults live in `super::validate`, next to the checks.
+
+use serde::Deserialize;
+
+/// `/etc/ahdapa/ahdapa.toml`, top level. `clients` is taken apart separately so each
+/// client's mistakes carry its index.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub server: RawServer,
+    pub tls: Option<RawTls>,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub keys: RawKeys,
+    #[serde(default)]
+    pub tokens: RawTokens,
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawServer {
+    pub listen: Option<Vec<String>>,
+    pub insecure_http: Option<bool>,
+    pub max_body_bytes: Option<u64>,
+    pub max_header_bytes: Option<u64>,
+    pub request_timeout_secs: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTls {
+    pub certificate_file: Option<String>,
+    pub private_key_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawStore {
+    pub sqlite_path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawKeys {
+    pub algorithm: Option<String>,
+    pub master_key_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTokens {
+    pub lifetime_secs: Option<u64>,
+    pub default_audience: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawLog {
+    pub level: Option<String>,
+}

@@ -1,0 +1,315 @@
+//! Raw sections into typed ones, with defaults, collecting every mistake by key path.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::raw::{RawConfig, RawServer, RawTls};
+use super::{Config, ConfigError, KeysConfig, Limits, ServerConfig, StoreConfig, Transport};
+use crate::oauth::client::{Client, MAX_TOKEN_LIFETIME_SECS};
+use crate::oauth::token_endpoint::TokenSettings;
+use crate::token::keys::SigningAlgorithm;
+
+/// Where `ahdapa` looks for its config when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/ahdapa/ahdapa.toml";
+const DEFAULT_LISTEN: &str = "0.0.0.0:443";
+const DEFAULT_SQLITE_PATH: &str = "/var/lib/ahdapa/ahdapa.db";
+const DEFAULT_MASTER_KEY_FILE: &str = "/var/lib/ahdapa/master.key";
+const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 900;
+
+/// Validates the raw config; `None` when a mistake left nothing usable for a field (the
+/// mistake is then in `errors`).
+pub fn validate(
+    raw: RawConfig,
+    clients: Vec<Client>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Config> {
+    let mut err = |path: &str, message: String| errors.push(ConfigError::new(path, message));
+    let insecure_http = raw.server.insecure_http.unwrap_or(false);
+
+    let issuer = match raw.issuer.as_deref() {
+        None => {
+            err("issuer", "required: the https:// URL clients reach ahdapa at, e.g. \"https://idp.example.com\"".into());
+            None
+        }
+        Some(s) => match check_issuer(s, insecure_http) {
+            Ok(v) => Some(v),
+            Err(m) => {
+                err("issuer", m);
+                None
+            }
+        },
+    };
+    let listen = listen_addresses(&raw.server, &mut err);
+    let limits = limits(&raw.server, &mut err);
+    let transport = transport(raw.tls.as_ref(), insecure_http, &mut err);
+
+    let algorithm = match raw
+        .keys
+        .algorithm
+        .as_deref()
+        .unwrap_or("ES256")
+        .parse::<SigningAlgorithm>()
+    {
+        Ok(a) => Some(a),
+        Err(m) => {
+            err("keys.algorithm", m);
+            None
+        }
+    };
+    let master_key_file = absolute(
+        raw.keys
+            .master_key_file
+            .as_deref()
+            .unwrap_or(DEFAULT_MASTER_KEY_FILE),
+        "keys.master_key_file",
+        &mut err,
+    );
+    let sqlite_path = absolute(
+        raw.store
+            .sqlite_path
+            .as_deref()
+            .unwrap_or(DEFAULT_SQLITE_PATH),
+        "store.sqlite_path",
+        &mut err,
+    );
+
+    let lifetime = raw
+        .tokens
+        .lifetime_secs
+        .unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS);
+    if lifetime == 0 || lifetime > MAX_TOKEN_LIFETIME_SECS {
+        err(
+            "tokens.lifetime_secs",
+            format!("must be between 1 and {MAX_TOKEN_LIFETIME_SECS}"),
+        );
+    }
+    let default_audience = raw.tokens.default_audience.unwrap_or_default();
+    if default_audience.iter().any(String::is_empty) {
+        err(
+            "tokens.default_audience",
+            "an audience must not be empty".into(),
+        );
+    }
+    let log_level = match raw
+        .log
+        .level
+        .as_deref()
+        .unwrap_or("info")
+        .parse::<log::LevelFilter>()
+    {
+        Ok(l) => Some(l),
+        Err(_) => {
+            err(
+                "log.level",
+                "expected one of \"off\", \"error\", \"warn\", \"info\", \"debug\", \"trace\""
+                    .into(),
+            );
+            None
+        }
+    };
+
+    let issuer = issuer?;
+    let default_audience = if default_audience.is_empty() {
+        vec![issuer.clone()]
+    } else {
+        default_audience
+    };
+    Some(Config {
+        server: ServerConfig {
+            listen: listen?,
+            transport: transport?,
+            limits: limits?,
+        },
+        store: StoreConfig {
+            sqlite_path: sqlite_path?,
+        },
+        keys: KeysConfig {
+            algorithm: algorithm?,
+            master_key_file: master_key_file?,
+        },
+        tokens: TokenSettings {
+            issuer: issuer.clone(),
+            default_audience,
+            default_lifetime_secs: lifetime,
+        },
+        log_level: log_level?,
+        clients,
+        issuer,
+    })
+}
+
+/// RFC 8414 §2: an https URL with no query or fragment. http is allowed only with
+/// `server.insecure_http`. A trailing slash is refused, since `iss` must match exactly.
+fn check_issuer(s: &str, insecure_http: bool) -> Result<String, String> {
+    let uri: http::Uri = s.parse().map_err(|_| format!("{s:?} is not a URL"))?;
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if insecure_http => {}
+        Some("http") => {
+            return Err("must be https:// (http:// only with server.insecure_http = true)".into());
+        }
+        _ => return Err(format!("{s:?} must start with https://")),
+    }
+    if uri.authority().is_none_or(|a| a.host().is_empty()) {
+        return Err("must name a host".into());
+    }
+    if uri.query().is_some() || s.contains('#') {
+        return Err("must not have a query or fragment (RFC 8414 §2)".into());
+    }
+    if s.ends_with('/') {
+        return Err(format!(
+            "remove the trailing slash: {:?}",
+            s.trim_end_matches('/')
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+fn listen_addresses(
+    server: &RawServer,
+    err: &mut impl FnMut(&str, String),
+) -> Option<Vec<SocketAddr>> {
+    let raw = server
+        .listen
+        .clone()
+        .unwrap_or_else(|| vec![DEFAULT_LISTEN.to_owned()]);
+    if raw.is_empty() {
+        err("server.listen", "at least one address is required".into());
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, a) in raw.iter().enumerate() {
+        match a.parse::<SocketAddr>() {
+            Ok(addr) => out.push(addr),
+            Err(_) => {
+                err(
+                    &format!("server.listen[{i}]"),
+                    format!(
+                        "{a:?} is not an IP:port address (e.g. \"0.0.0.0:443\", \"[::1]:8443\")"
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+fn limits(server: &RawServer, err: &mut impl FnMut(&str, String)) -> Option<Limits> {
+    let d = Limits::default();
+    let mut ok = true;
+    let mut bounded = |key: &str, value: Option<u64>, default: u64, min: u64, max: u64| -> u64 {
+        let v = value.unwrap_or(default);
+        if v < min || v > max {
+            err(
+                &format!("server.{key}"),
+                format!("must be between {min} and {max}"),
+            );
+            ok = false;
+        }
+        v
+    };
+    let max_body = bounded(
+        "max_body_bytes",
+        server.max_body_bytes,
+        d.max_body_bytes as u64,
+        1024,
+        1 << 20,
+    );
+    let max_header = bounded(
+        "max_header_bytes",
+        server.max_header_bytes,
+        d.max_header_bytes as u64,
+        4096,
+        1 << 20,
+    );
+    let timeout = bounded(
+        "request_timeout_secs",
+        server.request_timeout_secs,
+        d.request_timeout.as_secs(),
+        1,
+        300,
+    );
+    let conns = bounded(
+        "max_connections",
+        server.max_connections,
+        d.max_connections as u64,
+        1,
+        1 << 20,
+    );
+    let grace = bounded(
+        "shutdown_grace_secs",
+        server.shutdown_grace_secs,
+        d.shutdown_grace.as_secs(),
+        0,
+        300,
+    );
+    ok.then(|| Limits {
+        max_body_bytes: usize::try_from(max_body).unwrap_or(d.max_body_bytes),
+        max_header_bytes: usize::try_from(max_header).unwrap_or(d.max_header_bytes),
+        request_timeout: Duration::from_secs(timeout),
+        max_connections: usize::try_from(conns).unwrap_or(d.max_connections),
+        shutdown_grace: Duration::from_secs(grace),
+    })
+}
+
+fn transport(
+    tls: Option<&RawTls>,
+    insecure_http: bool,
+    err: &mut impl FnMut(&str, String),
+) -> Option<Transport> {
+    match (tls, insecure_http) {
+        (Some(_), true) => {
+            err(
+                "server.insecure_http",
+                "cannot be true while [tls] is configured: choose one".into(),
+            );
+            None
+        }
+        (None, true) => Some(Transport::InsecureHttp),
+        (None, false) => {
+            err("tls", "required: set tls.certificate_file and tls.private_key_file (or server.insecure_http = true behind a TLS proxy)".into());
+            None
+        }
+        (Some(t), false) => {
+            let cert = t.certificate_file.as_deref();
+            let key = t.private_key_file.as_deref();
+            if cert.is_none() {
+                err(
+                    "tls.certificate_file",
+                    "required: a PEM file with the certificate chain".into(),
+                );
+            }
+            if key.is_none() {
+                err(
+                    "tls.private_key_file",
+                    "required: a PEM file with the private key".into(),
+                );
+            }
+            let (cert, key) = (cert?, key?);
+            match crate::tls::server_config(cert.as_ref(), key.as_ref()) {
+                Ok(cfg) => Some(Transport::Tls(cfg)),
+                Err(crate::tls::TlsError::Certificate(m)) => {
+                    err("tls.certificate_file", m);
+                    None
+                }
+                Err(crate::tls::TlsError::PrivateKey(m)) => {
+                    err("tls.private_key_file", m);
+                    None
+                }
+            }
+        }
+    }
+}
+
+fn absolute(path: &str, key: &str, err: &mut impl FnMut(&str, String)) -> Option<PathBuf> {
+    let p = PathBuf::from(path);
+    if p.is_absolute() {
+        Some(p)
+    } else {
+        err(key, format!("{path:?} must be an absolute path"));
+        None
+    }
+}

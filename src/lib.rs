@@ -1,0 +1,41 @@
+//! ahdapa: a Kerberos-integrated OAuth 2.0 / OpenID Connect identity provider for Linux
+//! fleets.
+//!
+//! ```text
+//!              ┌──────────── adapters (I/O) ─────────────┐
+//!   socket ──► web::server ──► web::router ──► web::handlers
+//!                                                   │
+//!                                      service (caches, clock, rng)
+//!                                                   │
+//!              ┌──────────── core (no I/O) ──────────▼───┐
+//!              │ oauth: form, client_auth, scope, grant  │──► token: keys, JWS, JWKS
+//!              └─────────────────────────────────────────┘
+//!                                                   ▲
+//!                          store (SQLite) ── implements the port oauth/token need
+//! ```
+//!
+//! | module | responsibility |
+//! |---|---|
+//! | [`config`] | TOML into a validated [`config::Config`]; every mistake named by key path |
+//! | [`oauth`] | the protocol core: request parsing, client authentication, grants, errors |
+//! | [`token`] | JOSE: signing keys, RFC 9068 access tokens, JWKS, sealing keys at rest |
+//! | [`store`] | persistence behind the [`store::Store`] trait (SQLite now) |
+//! | [`service`] | assembly: loads clients and keys, caches them, hands time and randomness to the core |
+//! | [`web`] | HTTP only: server loop, routes, handlers, error rendering |
+//! | [`tls`] | rustls server configuration |
+//! | [`dev`] | `ahdapa serve --dev`: an embedded, plain-HTTP playground |
+//!
+//! The dependency rule: `web` → `service` → `oauth` → `token`. The core (`oauth`,
+//! `token`) never imports tokio, hyper, std::fs or std::net, and never reads the clock
+//! or the environment; [`clock`] is the only reader of the wall clock.
+
+pub mod clock;
+pub mod config;
+pub mod dev;
+pub mod logging;
+pub mod oauth;
+pub mod service;
+pub mod store;
+pub mod tls;
+pub mod token;
+pub mod web;

@@ -1,0 +1,355 @@
+//! The `ahdapa` command: parse args -> config::load -> logging::init -> bind ->
+//! web::server::run(listeners, shutdown).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use aws_lc_rs::rand::SystemRandom;
+use clap::{Args, Parser, Subcommand};
+
+use ahdapa::config::{self, Config, DEFAULT_CONFIG_PATH, Transport};
+use ahdapa::oauth::client::{Client, ClientRegistration, ClientSource, TokenEndpointAuthMethod};
+use ahdapa::oauth::secret::{ClientSecret, SecretHash};
+use ahdapa::service::Service;
+use ahdapa::store::sqlite::SqliteStore;
+use ahdapa::store::{Store, StoreError};
+use ahdapa::{clock, dev, logging, web};
+
+#[derive(Parser)]
+#[command(
+    name = "ahdapa",
+    version,
+    about = "Kerberos-integrated OAuth 2.0 identity provider for Linux fleets"
+)]
+struct Cli {
+    /// The config file.
+    #[arg(long, global = true, default_value = DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Validate the config file and print every mistake with its key path.
+    CheckConfig,
+    /// Manage registered clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Embedded dev mode: plain HTTP on loopback, state in --state-dir, a demo client.
+    #[arg(long)]
+    dev: bool,
+    /// With --dev: the address to listen on.
+    #[arg(long, requires = "dev", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// With --dev: where the database, keys and demo secret live.
+    #[arg(long, requires = "dev")]
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client in the local store and print its secret once.
+    Add {
+        /// Work on the server's store directly (the admin API comes later).
+        #[arg(long)]
+        local: bool,
+        /// The client_id.
+        client_id: String,
+        /// A scope the client may be granted (repeat for more).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// client_secret_basic, client_secret_post or none.
+        #[arg(long, default_value = "client_secret_basic")]
+        method: String,
+        /// An audience for its tokens (repeat for more); default: tokens.default_audience.
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+        /// Token lifetime in seconds; default: tokens.lifetime_secs.
+        #[arg(long)]
+        lifetime: Option<u64>,
+    },
+    /// List clients from the config file and the local store.
+    List {
+        /// Work on the server's store directly.
+        #[arg(long)]
+        local: bool,
+    },
+    /// Remove a client from the local store.
+    Remove {
+        /// Work on the server's store directly.
+        #[arg(long)]
+        local: bool,
+        /// The client_id.
+        client_id: String,
+    },
+    /// Print a new secret and the `client_secret_hash` line for a [[clients]] table.
+    GenerateSecret,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ahdapa: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) if args.dev => serve_dev(args).await,
+            Command::Serve(_) => serve(&cli.config).await,
+            Command::CheckConfig => check_config(&cli.config),
+            Command::Client(cmd) => client(&cli.config, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ahdapa: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: &Path) -> Result<Config, String> {
+    config::load(path).map_err(|e| e.to_string())
+}
+
+fn check_config(path: &Path) -> Result<(), String> {
+    let cfg = load_config(path)?;
+    println!(
+        "{}: OK (issuer {}, {} listener(s), {} client(s) in the file)",
+        path.display(),
+        cfg.issuer,
+        cfg.server.listen.len(),
+        cfg.clients.len()
+    );
+    Ok(())
+}
+
+async fn serve(path: &Path) -> Result<(), String> {
+    let cfg = load_config(path)?;
+    logging::init(cfg.log_level);
+    let service = Service::open(&cfg).await.map_err(|e| e.to_string())?;
+    let mut listeners = Vec::new();
+    for addr in &cfg.server.listen {
+        listeners.push(bind(*addr).await?);
+    }
+    run(service, listeners, cfg.server.transport.clone()).await
+}
+
+async fn serve_dev(args: ServeArgs) -> Result<(), String> {
+    logging::init(log::LevelFilter::Info);
+    let state_dir = args.state_dir.unwrap_or_else(dev::default_state_dir);
+    std::fs::create_dir_all(&state_dir).map_err(|e| format!("{}: {e}", state_dir.display()))?;
+    let listener = bind(args.listen).await?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let issuer = format!("http://{local}");
+    let cfg = dev::config(&state_dir, &issuer).map_err(|errs| {
+        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        format!("config/dev.toml is invalid: {}", lines.join("; "))
+    })?;
+    let service = Service::open(&cfg).await.map_err(|e| e.to_string())?;
+    let secret = dev::ensure_demo_client(service.store().as_ref(), &state_dir).await?;
+    service.refresh().await.map_err(|e| e.to_string())?;
+    print!("{}", dev::banner(&issuer, &state_dir, &secret));
+    run(service, vec![listener], Transport::InsecureHttp).await
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+async fn run(
+    service: Arc<Service>,
+    listeners: Vec<tokio::net::TcpListener>,
+    transport: Transport,
+) -> Result<(), String> {
+    let scheme = if matches!(transport, Transport::Tls(_)) {
+        "https"
+    } else {
+        "http"
+    };
+    for l in &listeners {
+        if let Ok(addr) = l.local_addr() {
+            log::info!(kid = service.active_kid().as_str(), clients = service.client_count(); "listening on {scheme}://{addr}");
+        }
+    }
+    let refresher = service.spawn_refresher();
+    web::server::run(listeners, service, transport, shutdown_signal()).await;
+    refresher.abort();
+    log::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+async fn open_local_store(cfg: &Config) -> Result<SqliteStore, String> {
+    SqliteStore::open(&cfg.store.sqlite_path)
+        .map_err(|e| format!("{}: {e}", cfg.store.sqlite_path.display()))
+}
+
+fn require_local(local: bool) -> Result<(), String> {
+    if local {
+        Ok(())
+    } else {
+        Err(
+            "the admin API is not available yet: add --local to work on this machine's store"
+                .into(),
+        )
+    }
+}
+
+async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
+    match cmd {
+        ClientCommand::GenerateSecret => {
+            let secret =
+                ClientSecret::generate(&SystemRandom::new()).map_err(|_| "random source failed")?;
+            println!("client_secret = {}", secret.expose());
+            println!(
+                "client_secret_hash = \"{}\"",
+                SecretHash::of(&secret).to_stored()
+            );
+            Ok(())
+        }
+        ClientCommand::Add {
+            local,
+            client_id,
+            scopes,
+            method,
+            audiences,
+            lifetime,
+        } => {
+            require_local(local)?;
+            let cfg = load_config(path)?;
+            let method: TokenEndpointAuthMethod = serde_json::from_value(
+                serde_json::Value::String(method.clone()),
+            )
+            .map_err(|_| {
+                format!(
+                    "--method {method:?}: expected client_secret_basic, client_secret_post or none"
+                )
+            })?;
+            if cfg.clients.iter().any(|c| c.client_id == client_id) {
+                return Err(format!(
+                    "client {client_id:?} is declared in {}; remove it there first",
+                    path.display()
+                ));
+            }
+            let secret = match method {
+                TokenEndpointAuthMethod::None => None,
+                _ => Some(
+                    ClientSecret::generate(&SystemRandom::new())
+                        .map_err(|_| "random source failed")?,
+                ),
+            };
+            let reg = ClientRegistration {
+                client_id: client_id.clone(),
+                token_endpoint_auth_method: method,
+                client_secret_hash: secret.as_ref().map(|s| SecretHash::of(s).to_stored()),
+                scopes,
+                audience: audiences,
+                token_lifetime_secs: lifetime,
+            };
+            if let Err(problems) = Client::from_registration(&reg, ClientSource::Store) {
+                let lines: Vec<String> = problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect();
+                return Err(format!("invalid client:\n  {}", lines.join("\n  ")));
+            }
+            let store = open_local_store(&cfg).await?;
+            store
+                .insert_client(&reg, clock::now_unix())
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict(_) => format!("client {client_id:?} already exists"),
+                    other => other.to_string(),
+                })?;
+            println!("client_id = {client_id}");
+            if let Some(s) = secret {
+                println!("client_secret = {}", s.expose());
+                eprintln!("The secret is shown once; only its hash is stored.");
+            }
+            Ok(())
+        }
+        ClientCommand::List { local } => {
+            require_local(local)?;
+            let cfg = load_config(path)?;
+            let store = open_local_store(&cfg).await?;
+            println!(
+                "{:<32} {:<8} {:<20} SCOPES",
+                "CLIENT_ID", "SOURCE", "METHOD"
+            );
+            for c in &cfg.clients {
+                let reg_method = match &c.credential {
+                    ahdapa::oauth::client::Credential::Secret { method, .. } => method.as_str(),
+                    ahdapa::oauth::client::Credential::Public => "none",
+                };
+                println!(
+                    "{:<32} {:<8} {:<20} {}",
+                    c.client_id,
+                    "config",
+                    reg_method,
+                    c.scopes.to_scope_string()
+                );
+            }
+            for r in store.clients().await.map_err(|e| e.to_string())? {
+                println!(
+                    "{:<32} {:<8} {:<20} {}",
+                    r.client_id,
+                    "store",
+                    r.token_endpoint_auth_method.as_str(),
+                    r.scopes.join(" ")
+                );
+            }
+            Ok(())
+        }
+        ClientCommand::Remove { local, client_id } => {
+            require_local(local)?;
+            let cfg = load_config(path)?;
+            let store = open_local_store(&cfg).await?;
+            if store
+                .delete_client(&client_id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!("removed {client_id}");
+                Ok(())
+            } else {
+                Err(format!("no client {client_id:?} in the store"))
+            }
+        }
+    }
+}

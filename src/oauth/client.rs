@@ -1,0 +1,327 @@
+//! Registered clients: the registration document (as written in the config file and in
+//! the store), its validation into a [`Client`], and the [`ClientRegistry`] that the
+//! token endpoint looks clients up in.
+//!
+//! A registration is validated once, when it is loaded; the hot path only sees
+//! [`Client`]s whose every field is already known to be good. Lookups are a hash-map
+//! probe: no scan, no database round trip.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::scope::{Scopes, is_scope_token};
+use super::secret::SecretHash;
+
+/// RFC 7591 §2 `token_endpoint_auth_method` values this server implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    /// RFC 6749 §2.3.1, HTTP Basic.
+    ClientSecretBasic,
+    /// RFC 6749 §2.3.1, secret in the form body.
+    ClientSecretPost,
+    /// A public client: no authentication.
+    None,
+}
+
+impl TokenEndpointAuthMethod {
+    /// The RFC name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+/// Where a client was registered; the config file wins over the store on a clash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSource {
+    /// A `[[clients]]` table of the config file.
+    Config,
+    /// The store (written by `ahdapa client add --local`, later the admin API).
+    Store,
+}
+
+/// A client registration as written by an admin: the `[[clients]]` table of the config
+/// file, and the JSON document kept in the store. Unknown fields are refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRegistration {
+    /// Unique, printable ASCII, used in URLs by SSSD: no spaces, `/`, `%`, `?`, `#`.
+    pub client_id: String,
+    /// How the client authenticates at `/token`.
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// `sha256:...` as printed by `ahdapa client generate-secret`; required for the
+    /// secret methods, refused for `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_hash: Option<String>,
+    /// The scopes the client may be granted (DESIGN.md: the request is intersected).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// `aud` of its tokens; empty means `tokens.default_audience`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audience: Vec<String>,
+    /// Access token lifetime in seconds; absent means `tokens.lifetime_secs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lifetime_secs: Option<u64>,
+}
+
+/// The longest access token lifetime a registration may ask for (one day).
+pub const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
+
+/// One problem with a registration: the field it concerns and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationError {
+    /// The field name (`scopes`, `client_secret_hash`, ...).
+    pub field: &'static str,
+    /// What is wrong, for an admin.
+    pub message: String,
+}
+
+/// How a registered client proves its identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A shared secret, presented with the one registered method.
+    Secret {
+        /// `client_secret_basic` or `client_secret_post`.
+        method: TokenEndpointAuthMethod,
+        /// The stored hash of the secret.
+        hash: SecretHash,
+    },
+    /// A public client (`none`): it cannot use client_credentials.
+    Public,
+}
+
+/// A validated client, as the token endpoint sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// The client_id; the `sub` of its tokens.
+    pub client_id: String,
+    /// How it authenticates.
+    pub credential: Credential,
+    /// What it may be granted.
+    pub scopes: Scopes,
+    /// `aud` of its tokens; empty means the server default.
+    pub audience: Vec<String>,
+    /// Lifetime override in seconds.
+    pub token_lifetime_secs: Option<u64>,
+    /// Where the registration came from.
+    pub source: ClientSource,
+}
+
+impl Client {
+    /// Validates a registration; every problem is reported, each naming its field.
+    pub fn from_registration(
+        reg: &ClientRegistration,
+        source: ClientSource,
+    ) -> Result<Self, Vec<RegistrationError>> {
+        let mut errors = Vec::new();
+        let mut err = |field: &'static str, message: String| {
+            errors.push(RegistrationError { field, message })
+        };
+
+        if let Err(msg) = check_client_id(&reg.client_id) {
+            err("client_id", msg);
+        }
+        let credential = match (reg.token_endpoint_auth_method, &reg.client_secret_hash) {
+            (TokenEndpointAuthMethod::None, None) => Some(Credential::Public),
+            (TokenEndpointAuthMethod::None, Some(_)) => {
+                err(
+                    "client_secret_hash",
+                    "a public client (token_endpoint_auth_method = \"none\") has no secret".into(),
+                );
+                None
+            }
+            (method, Some(stored)) => match SecretHash::parse(stored) {
+                Some(hash) => Some(Credential::Secret { method, hash }),
+                None => {
+                    err("client_secret_hash", "expected \"sha256:\" and 43 base64url characters, as printed by `ahdapa client generate-secret`".into());
+                    None
+                }
+            },
+            (method, None) => {
+                err(
+                    "client_secret_hash",
+                    format!("required for {}", method.as_str()),
+                );
+                None
+            }
+        };
+        if reg.scopes.is_empty() {
+            err("scopes", "at least one scope is required".into());
+        }
+        for s in &reg.scopes {
+            if !is_scope_token(s) {
+                err(
+                    "scopes",
+                    format!(
+                        "{s:?} is not an RFC 6749 scope token (printable ASCII, no space, quote or backslash)"
+                    ),
+                );
+            }
+        }
+        for a in &reg.audience {
+            if a.is_empty() {
+                err("audience", "an audience must not be empty".into());
+            }
+        }
+        if let Some(secs) = reg.token_lifetime_secs {
+            if secs == 0 || secs > MAX_TOKEN_LIFETIME_SECS {
+                err(
+                    "token_lifetime_secs",
+                    format!("must be between 1 and {MAX_TOKEN_LIFETIME_SECS}"),
+                );
+            }
+        }
+        match credential {
+            Some(credential) if errors.is_empty() => Ok(Self {
+                client_id: reg.client_id.clone(),
+                credential,
+                scopes: Scopes::from_registered(dedup(&reg.scopes)),
+                audience: reg.audience.clone(),
+                token_lifetime_secs: reg.token_lifetime_secs,
+                source,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// client_ids travel in URL paths (SSSD does not encode them) and in Basic credentials.
+fn check_client_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 255 {
+        return Err("must be 1 to 255 characters".into());
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, '/' | '%' | '?' | '#' | ':'))
+    {
+        return Err(format!(
+            "{c:?} is not allowed (printable ASCII without / % ? # :)"
+        ));
+    }
+    Ok(())
+}
+
+fn dedup(tokens: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        if !out.contains(t) {
+            out.push(t.clone());
+        }
+    }
+    out
+}
+
+/// All clients the server knows, by client_id. Immutable: a change builds a new one.
+#[derive(Debug, Default)]
+pub struct ClientRegistry {
+    by_id: HashMap<String, Arc<Client>>,
+}
+
+impl ClientRegistry {
+    /// Builds the registry; config clients shadow store clients of the same id, and the
+    /// shadowed ids are returned so the caller can warn about them.
+    pub fn new(config: Vec<Client>, store: Vec<Client>) -> (Self, Vec<String>) {
+        let mut by_id: HashMap<String, Arc<Client>> =
+            HashMap::with_capacity(config.len() + store.len());
+        let mut shadowed = Vec::new();
+        for c in store {
+            by_id.insert(c.client_id.clone(), Arc::new(c));
+        }
+        for c in config {
+            if by_id
+                .insert(c.client_id.clone(), Arc::new(c.clone()))
+                .is_some()
+            {
+                shadowed.push(c.client_id);
+            }
+        }
+        (Self { by_id }, shadowed)
+    }
+
+    /// The client with this id.
+    pub fn get(&self, client_id: &str) -> Option<&Arc<Client>> {
+        self.by_id.get(client_id)
+    }
+
+    /// How many clients are registered.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// True when no client is registered.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::secret::ClientSecret;
+
+    fn reg() -> ClientRegistration {
+        ClientRegistration {
+            client_id: "ci-runner".into(),
+            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            client_secret_hash: Some(SecretHash::of(&ClientSecret::new("s".into())).to_stored()),
+            scopes: vec!["a".into(), "b".into(), "a".into()],
+            audience: vec![],
+            token_lifetime_secs: None,
+        }
+    }
+
+    #[test]
+    fn valid_registration_becomes_client() {
+        let c = Client::from_registration(&reg(), ClientSource::Config).unwrap();
+        assert_eq!(c.scopes.tokens(), ["a", "b"]);
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_field() {
+        let mut r = reg();
+        r.client_id = "a/b".into();
+        r.scopes = vec![];
+        r.token_lifetime_secs = Some(0);
+        let fields: Vec<_> = Client::from_registration(&r, ClientSource::Config)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["client_id", "scopes", "token_lifetime_secs"]);
+    }
+
+    #[test]
+    fn secret_method_requires_hash_and_public_refuses_one() {
+        let mut r = reg();
+        r.client_secret_hash = None;
+        assert_eq!(
+            Client::from_registration(&r, ClientSource::Config).unwrap_err()[0].field,
+            "client_secret_hash"
+        );
+        let mut r = reg();
+        r.token_endpoint_auth_method = TokenEndpointAuthMethod::None;
+        assert_eq!(
+            Client::from_registration(&r, ClientSource::Config).unwrap_err()[0].field,
+            "client_secret_hash"
+        );
+    }
+
+    #[test]
+    fn config_shadows_store() {
+        let a = Client::from_registration(&reg(), ClientSource::Config).unwrap();
+        let mut b = a.clone();
+        b.source = ClientSource::Store;
+        let (registry, shadowed) = ClientRegistry::new(vec![a], vec![b]);
+        assert_eq!(shadowed, ["ci-runner"]);
+        assert_eq!(
+            registry.get("ci-runner").unwrap().source,
+            ClientSource::Config
+        );
+    }
+}

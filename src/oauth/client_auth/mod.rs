@@ -1,0 +1,333 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3).
+//!
+//! Two steps, kept apart so each can be tested alone:
+//! 1. [`presented`] reads what the request carries (the `Authorization` header and the
+//!    form) into exactly one [`Presented`] credential. Two methods at once is
+//!    `invalid_request` (DESIGN.md).
+//! 2. [`authenticate`] checks it against the [`ClientRegistry`]. Every failure is
+//!    `invalid_client` with the token endpoint's challenges; the log reason says which
+//!    check failed, the client only learns that authentication failed.
+//!
+//! One file per RFC method name holds its wire format.
+
+pub mod client_secret_basic;
+pub mod client_secret_post;
+
+use std::sync::Arc;
+
+use super::client::{Client, ClientRegistry, Credential, TokenEndpointAuthMethod};
+use super::error::OAuthError;
+use super::form::Form;
+use super::secret::{ClientSecret, SecretHash};
+
+/// The credential a request presented, before it is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presented {
+    /// HTTP Basic with the form-decoded client_id and secret.
+    ClientSecretBasic {
+        /// The client_id from the header.
+        client_id: String,
+        /// The secret from the header.
+        secret: ClientSecret,
+    },
+    /// `client_id` and `client_secret` form parameters.
+    ClientSecretPost {
+        /// The `client_id` parameter.
+        client_id: String,
+        /// The `client_secret` parameter.
+        secret: ClientSecret,
+    },
+    /// Only a `client_id`: a public client, or a confidential one that forgot its secret.
+    None {
+        /// The `client_id` parameter.
+        client_id: String,
+    },
+}
+
+impl Presented {
+    /// The client_id claimed by the request.
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::ClientSecretBasic { client_id, .. }
+            | Self::ClientSecretPost { client_id, .. }
+            | Self::None { client_id } => client_id,
+        }
+    }
+
+    /// The method the request used.
+    pub fn method(&self) -> TokenEndpointAuthMethod {
+        match self {
+            Self::ClientSecretBasic { .. } => TokenEndpointAuthMethod::ClientSecretBasic,
+            Self::ClientSecretPost { .. } => TokenEndpointAuthMethod::ClientSecretPost,
+            Self::None { .. } => TokenEndpointAuthMethod::None,
+        }
+    }
+}
+
+/// The `Authorization` header, as far as client authentication cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authorization<'a> {
+    /// `Basic <credentials>`.
+    Basic(&'a str),
+    /// Any other scheme, by name.
+    Other(&'a str),
+}
+
+impl<'a> Authorization<'a> {
+    /// Splits a header value into scheme and credentials (RFC 9110 §11.4: the scheme is
+    /// case-insensitive).
+    pub fn parse(value: &'a str) -> Self {
+        let value = value.trim();
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            Self::Basic(rest.trim())
+        } else {
+            Self::Other(scheme)
+        }
+    }
+}
+
+/// Reads the one credential the request presents, taking the credential parameters out
+/// of the form so the grant never sees them.
+pub fn presented(
+    authorization: Option<Authorization<'_>>,
+    form: &mut Form,
+) -> Result<Presented, OAuthError> {
+    let form_id = form.take("client_id");
+    let form_secret = form.take("client_secret");
+    match authorization {
+        Some(Authorization::Basic(credentials)) => {
+            if form_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "more than one client authentication method (Basic and client_secret)",
+                ));
+            }
+            let (client_id, secret) = client_secret_basic::decode(credentials)?;
+            if form_id.as_deref().is_some_and(|id| id != client_id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id differs from the Basic credentials",
+                ));
+            }
+            Ok(Presented::ClientSecretBasic { client_id, secret })
+        }
+        Some(Authorization::Other(scheme)) => Err(OAuthError::invalid_client(format!(
+            "unsupported Authorization scheme {:?}",
+            scheme.chars().take(20).collect::<String>()
+        ))),
+        None => client_secret_post::presented(form_id, form_secret),
+    }
+}
+
+/// A client that proved its identity.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The registered client.
+    pub client: Arc<Client>,
+    /// The method it used.
+    pub method: TokenEndpointAuthMethod,
+}
+
+/// A hash to compare against when the client is unknown, so that an unknown client_id
+/// costs the same as a wrong secret.
+fn decoy_hash() -> SecretHash {
+    SecretHash::of(&ClientSecret::new(String::new()))
+}
+
+/// Checks a presented credential against the registry.
+pub fn authenticate(
+    registry: &ClientRegistry,
+    presented: Presented,
+) -> Result<Authenticated, OAuthError> {
+    let method = presented.method();
+    let Some(client) = registry.get(presented.client_id()) else {
+        if let Presented::ClientSecretBasic { secret, .. }
+        | Presented::ClientSecretPost { secret, .. } = &presented
+        {
+            let _ = decoy_hash().verify(secret);
+        }
+        return Err(OAuthError::invalid_client("unknown client_id"));
+    };
+    match (&client.credential, presented) {
+        (
+            Credential::Secret {
+                method: registered,
+                hash,
+            },
+            Presented::ClientSecretBasic { secret, .. },
+        )
+        | (
+            Credential::Secret {
+                method: registered,
+                hash,
+            },
+            Presented::ClientSecretPost { secret, .. },
+        ) => {
+            // Verify first, so a wrong method does not answer faster than a wrong secret.
+            let secret_ok = hash.verify(&secret);
+            if *registered != method {
+                return Err(OAuthError::invalid_client(format!(
+                    "client is registered for {}, request used {}",
+                    registered.as_str(),
+                    method.as_str()
+                )));
+            }
+            if !secret_ok {
+                return Err(OAuthError::invalid_client("wrong client secret"));
+            }
+            Ok(Authenticated {
+                client: Arc::clone(client),
+                method,
+            })
+        }
+        (Credential::Secret { .. }, Presented::None { .. }) => Err(OAuthError::invalid_client(
+            "confidential client presented no credentials",
+        )),
+        (Credential::Public, Presented::None { .. }) => Ok(Authenticated {
+            client: Arc::clone(client),
+            method,
+        }),
+        (Credential::Public, _) => Err(OAuthError::invalid_client(
+            "public client presented a secret",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::client::{ClientRegistration, ClientSource};
+
+    pub(crate) fn registry() -> ClientRegistry {
+        let mk = |id: &str, method, secret: Option<&str>| {
+            Client::from_registration(
+                &ClientRegistration {
+                    client_id: id.into(),
+                    token_endpoint_auth_method: method,
+                    client_secret_hash: secret
+                        .map(|s| SecretHash::of(&ClientSecret::new(s.into())).to_stored()),
+                    scopes: vec!["read".into()],
+                    audience: vec![],
+                    token_lifetime_secs: None,
+                },
+                ClientSource::Config,
+            )
+            .unwrap()
+        };
+        ClientRegistry::new(
+            vec![
+                mk(
+                    "basic",
+                    TokenEndpointAuthMethod::ClientSecretBasic,
+                    Some("s3cret"),
+                ),
+                mk(
+                    "post",
+                    TokenEndpointAuthMethod::ClientSecretPost,
+                    Some("s3cret"),
+                ),
+                mk("public", TokenEndpointAuthMethod::None, None),
+            ],
+            vec![],
+        )
+        .0
+    }
+
+    fn basic(id: &str, secret: &str) -> String {
+        client_secret_basic::encode(id, secret)
+    }
+
+    fn run(auth: Option<&str>, body: &[u8]) -> Result<Authenticated, OAuthError> {
+        let mut form = Form::parse(body)?;
+        let p = presented(auth.map(Authorization::parse), &mut form)?;
+        authenticate(&registry(), p)
+    }
+
+    #[test]
+    fn accepts_client_secret_basic() {
+        let h = format!("Basic {}", basic("basic", "s3cret"));
+        assert_eq!(
+            run(Some(&h), b"").unwrap().method,
+            TokenEndpointAuthMethod::ClientSecretBasic
+        );
+    }
+
+    #[test]
+    fn accepts_client_secret_post() {
+        let a = run(None, b"client_id=post&client_secret=s3cret").unwrap();
+        assert_eq!(a.client.client_id, "post");
+    }
+
+    #[test]
+    fn rejects_wrong_secret_as_invalid_client() {
+        let h = format!("Basic {}", basic("basic", "nope"));
+        assert_eq!(run(Some(&h), b"").unwrap_err().code(), "invalid_client");
+    }
+
+    #[test]
+    fn rejects_unknown_client_as_invalid_client() {
+        assert_eq!(
+            run(None, b"client_id=ghost&client_secret=x")
+                .unwrap_err()
+                .code(),
+            "invalid_client"
+        );
+    }
+
+    #[test]
+    fn rejects_two_methods_at_once() {
+        let h = format!("Basic {}", basic("basic", "s3cret"));
+        assert_eq!(
+            run(Some(&h), b"client_secret=s3cret").unwrap_err().code(),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn rejects_body_client_id_that_differs_from_basic() {
+        let h = format!("Basic {}", basic("basic", "s3cret"));
+        assert_eq!(
+            run(Some(&h), b"client_id=post").unwrap_err().code(),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn rejects_method_other_than_registered() {
+        let h = format!("Basic {}", basic("post", "s3cret"));
+        assert_eq!(run(Some(&h), b"").unwrap_err().code(), "invalid_client");
+    }
+
+    #[test]
+    fn rejects_confidential_client_without_secret() {
+        assert_eq!(
+            run(None, b"client_id=basic").unwrap_err().code(),
+            "invalid_client"
+        );
+    }
+
+    #[test]
+    fn rejects_request_without_any_client() {
+        assert_eq!(
+            run(None, b"grant_type=client_credentials")
+                .unwrap_err()
+                .code(),
+            "invalid_client"
+        );
+    }
+
+    #[test]
+    fn public_client_authenticates_with_none() {
+        assert_eq!(
+            run(None, b"client_id=public").unwrap().method,
+            TokenEndpointAuthMethod::None
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_authorization_scheme() {
+        assert_eq!(
+            run(Some("Bearer abc"), b"").unwrap_err().code(),
+            "invalid_client"
+        );
+    }
+}

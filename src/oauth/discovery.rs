@@ -1,0 +1,46 @@
+//! Authorization server metadata: RFC 8414 (`/.well-known/oauth-authorization-server`)
+//! and OpenID Connect Discovery 1.0 (`/.well-known/openid-configuration`).
+//!
+//! It advertises exactly what is implemented, nothing aspirational: a client that trusts
+//! this document must never be refused for using something it lists.
+
+use serde::Serialize;
+
+use crate::token::keys::SigningAlgorithm;
+
+/// The metadata document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    /// RFC 8414 §2 `issuer`.
+    pub issuer: String,
+    /// `token_endpoint`.
+    pub token_endpoint: String,
+    /// `jwks_uri`.
+    pub jwks_uri: String,
+    /// Grants implemented.
+    pub grant_types_supported: Vec<&'static str>,
+    /// Client authentication methods implemented at `/token`.
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// No authorization endpoint yet, so no response types.
+    pub response_types_supported: Vec<&'static str>,
+    /// Access token signing algorithms.
+    pub access_token_signing_alg_values_supported: Vec<&'static str>,
+}
+
+impl Metadata {
+    /// The document for an issuer URL (no trailing slash) that signs with `algorithm`.
+    pub fn new(issuer: &str, algorithm: SigningAlgorithm) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            token_endpoint: format!("{issuer}/token"),
+            jwks_uri: format!("{issuer}/jwks"),
+            grant_types_supported: vec!["client_credentials"],
+            token_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            response_types_supported: vec![],
+            access_token_signing_alg_values_supported: vec![algorithm.as_str()],
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The OAuth error vocabulary: RFC 6749 §5.2 codes plus one internal variant.
+//!
+//! Every refusal the protocol core makes is an [`OAuthError`]. The core never renders
+//! HTTP; `web::error` turns these into status codes, headers and JSON bodies. The
+//! `description` is safe to show to the client: it never contains a secret, and for
+//! authentication failures it never says *which* check failed (that goes to the log
+//! through [`OAuthError::log_reason`]).
+
+use std::borrow::Cow;
+
+/// Which `WWW-Authenticate` challenges a 401 must carry.
+///
+/// RFC 6749 §5.2: when the client tried HTTP authentication, the 401 must include the
+/// challenge matching the scheme it used; we always advertise every scheme we accept so
+/// that `curl -u` and `curl --negotiate` retry on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Challenges {
+    /// `WWW-Authenticate: Basic realm="..."`
+    pub basic: bool,
+}
+
+impl Challenges {
+    /// The challenges every failed client authentication at `/token` sends.
+    pub const TOKEN_ENDPOINT: Self = Self { basic: true };
+}
+
+/// A refusal, in the words of RFC 6749 §5.2 (and later RFC 9449 §5).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// The request is missing a parameter, repeats one, or is otherwise malformed.
+    #[error("invalid_request: {description}")]
+    InvalidRequest {
+        /// Shown to the client.
+        description: Cow<'static, str>,
+    },
+    /// Client authentication failed (unknown client, wrong secret, wrong method...).
+    #[error("invalid_client: {reason}")]
+    InvalidClient {
+        /// Logged, never shown: why authentication failed.
+        reason: Cow<'static, str>,
+        /// The challenges to send with the 401.
+        challenges: Challenges,
+    },
+    /// The grant (code, refresh token, assertion) is invalid, expired or revoked.
+    #[error("invalid_grant: {description}")]
+    InvalidGrant {
+        /// Shown to the client.
+        description: Cow<'static, str>,
+    },
+    /// The authenticated client may not use this grant type.
+    #[error("unauthorized_client: {description}")]
+    UnauthorizedClient {
+        /// Shown to the client.
+        description: Cow<'static, str>,
+    },
+    /// The grant type is not supported by this server.
+    #[error("unsupported_grant_type: {description}")]
+    UnsupportedGrantType {
+        /// Shown to the client.
+        description: Cow<'static, str>,
+    },
+    /// The requested scope is invalid, unknown, malformed, or outside the registration.
+    #[error("invalid_scope: {description}")]
+    InvalidScope {
+        /// Shown to the client.
+        description: Cow<'static, str>,
+    },
+    /// A dependency (store, directory) is down; the client may retry. Never a client mistake.
+    #[error("temporarily_unavailable: {reason}")]
+    TemporarilyUnavailable {
+        /// Logged, never shown.
+        reason: Cow<'static, str>,
+    },
+    /// A bug or an invariant broken on our side. Rendered as 500 `server_error`.
+    #[error("server_error: {reason}")]
+    ServerError {
+        /// Logged, never shown.
+        reason: Cow<'static, str>,
+    },
+}
+
+impl OAuthError {
+    /// `invalid_request` with a description shown to the client.
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidRequest {
+            description: description.into(),
+        }
+    }
+
+    /// `invalid_client` for the token endpoint; `reason` is logged, not shown.
+    pub fn invalid_client(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidClient {
+            reason: reason.into(),
+            challenges: Challenges::TOKEN_ENDPOINT,
+        }
+    }
+
+    /// `invalid_scope` with a description shown to the client.
+    pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidScope {
+            description: description.into(),
+        }
+    }
+
+    /// `unauthorized_client` with a description shown to the client.
+    pub fn unauthorized_client(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::UnauthorizedClient {
+            description: description.into(),
+        }
+    }
+
+    /// `server_error`; `reason` is logged, not shown.
+    pub fn server_error(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::ServerError {
+            reason: reason.into(),
+        }
+    }
+
+    /// The RFC 6749 §5.2 `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidGrant { .. } => "invalid_grant",
+            Self::UnauthorizedClient { .. } => "unauthorized_client",
+            Self::UnsupportedGrantType { .. } => "unsupported_grant_type",
+            Self::InvalidScope { .. } => "invalid_scope",
+            Self::TemporarilyUnavailable { .. } => "temporarily_unavailable",
+            Self::ServerError { .. } => "server_error",
+        }
+    }
+
+    /// The `error_description` the client may see, if any.
+    pub fn description(&self) -> Option<&str> {
+        match self {
+            Self::InvalidRequest { description }
+            | Self::InvalidGrant { description }
+            | Self::UnauthorizedClient { description }
+            | Self::UnsupportedGrantType { description }
+            | Self::InvalidScope { description } => Some(description),
+            Self::InvalidClient { .. } => Some("client authentication failed"),
+            Self::TemporarilyUnavailable { .. } => Some("try again later"),
+            Self::ServerError { .. } => None,
+        }
+    }
+
+    /// Why the request was refused, for the log (may say more than the description).
+    pub fn log_reason(&self) -> &str {
+        match self {
+            Self::InvalidClient { reason, .. }
+            | Self::TemporarilyUnavailable { reason }
+            | Self::ServerError { reason } => reason,
+            Self::InvalidRequest { description }
+            | Self::InvalidGrant { description }
+            | Self::UnauthorizedClient { description }
+            | Self::UnsupportedGrantType { description }
+            | Self::InvalidScope { description } => description,
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The running service: validated config, the store, and the in-memory caches of
+//! clients and keys the hot path reads without touching the database.
+//!
+//! [`Service::open`] loads (or creates, on first start) the master key and the signing
+//! key, and builds the client registry from the config file and the store. A refresher
+//! task polls the store's generation counter and swaps in new clients and keys when
+//! another process (`ahdapa client add --local`) changed them.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::clock;
+use crate::config::{Config, Limits};
+use crate::oauth::OAuthError;
+use crate::oauth::client::{Client, ClientRegistry, ClientSource};
+use crate::oauth::client_auth::Authorization;
+use crate::oauth::discovery::Metadata;
+use crate::oauth::token_endpoint::{self, Issued, TokenRequest, TokenSettings};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{KeyRecord, Store, StoreError};
+use crate::token::keys::{KeySet, SigningAlgorithm, SigningKey};
+use crate::token::seal::MasterKey;
+
+/// How often the store's generation counter is polled for changes by other processes.
+pub const REFRESH_PERIOD: Duration = Duration::from_secs(2);
+
+/// Why the service could not start. Each names the file or setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error("store {path}: {source}")]
+    Store {
+        /// The database path.
+        path: String,
+        /// What failed.
+        source: StoreError,
+    },
+    /// The store failed while loading.
+    #[error(transparent)]
+    Load(#[from] StoreError),
+    /// The master key file could not be read or created.
+    #[error("keys.master_key_file {path}: {message}")]
+    MasterKey {
+        /// The file.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// A stored signing key did not open or parse.
+    #[error("signing key {kid}: {message}")]
+    SigningKey {
+        /// The key id.
+        kid: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// Everything a request handler needs.
+pub struct Service {
+    settings: TokenSettings,
+    limits: Limits,
+    algorithm: SigningAlgorithm,
+    config_clients: Vec<Client>,
+    store: Arc<dyn Store>,
+    master_key: MasterKey,
+    registry: ArcSwap<ClientRegistry>,
+    keys: ArcSwap<KeySet>,
+    generation: AtomicU64,
+    rng: SystemRandom,
+    discovery_json: Vec<u8>,
+}
+
+impl Service {
+    /// Opens the configured SQLite store and master key, then loads everything.
+    pub async fn open(config: &Config) -> Result<Arc<Self>, StartError> {
+        let db = &config.store.sqlite_path;
+        create_private_parent(db).map_err(|e| StartError::Store {
+            path: db.display().to_string(),
+            source: StoreError::Backend(e.to_string()),
+        })?;
+        let store = SqliteStore::open(db).map_err(|source| StartError::Store {
+            path: db.display().to_string(),
+            source,
+        })?;
+        let master_key = load_or_create_master_key(&config.keys.master_key_file)?;
+        Self::with_store(config, Arc::new(store), master_key).await
+    }
+
+    /// Builds the service on a given store and master key (tests use an in-memory store).
+    pub async fn with_store(
+        config: &Config,
+        store: Arc<dyn Store>,
+        master_key: MasterKey,
+    ) -> Result<Arc<Self>, StartError> {
+        let rng = SystemRandom::new();
+        let generation = store.generation().await?;
+        let keys = load_keys(store.as_ref(), &master_key, config.keys.algorithm, &rng).await?;
+        let registry = build_registry(config.clients.clone(), store.as_ref()).await?;
+        let metadata = Metadata::new(&config.issuer, config.keys.algorithm);
+        let discovery_json =
+            serde_json::to_vec(&metadata).map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(Arc::new(Self {
+            settings: config.tokens.clone(),
+            limits: config.server.limits,
+            algorithm: config.keys.algorithm,
+            config_clients: config.clients.clone(),
+            store,
+            master_key,
+            registry: ArcSwap::from_pointee(registry),
+            keys: ArcSwap::from_pointee(keys),
+            generation: AtomicU64::new(generation),
+            rng,
+            discovery_json,
+        }))
+    }
+
+    /// `POST /token`.
+    pub fn token(
+        &self,
+        authorization: Option<Authorization<'_>>,
+        body: &[u8],
+    ) -> Result<Issued, OAuthError> {
+        let jti = self
+            .new_jti()
+            .map_err(|_| OAuthError::server_error("random source failed"))?;
+        let request = TokenRequest {
+            authorization,
+            body,
+            now: clock::now_unix(),
+            jti: &jti,
+        };
+        token_endpoint::token(
+            &self.settings,
+            &self.registry.load(),
+            &self.keys.load(),
+            request,
+            &self.rng,
+        )
+    }
+
+    /// The `/jwks` document.
+    pub fn jwks_json(&self) -> Vec<u8> {
+        self.keys.load().jwks_json().to_vec()
+    }
+
+    /// The RFC 8414 / OIDC discovery document.
+    pub fn discovery_json(&self) -> &[u8] {
+        &self.discovery_json
+    }
+
+    /// Request limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The issuer URL.
+    pub fn issuer(&self) -> &str {
+        &self.settings.issuer
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// How many clients are registered (config and store).
+    pub fn client_count(&self) -> usize {
+        self.registry.load().len()
+    }
+
+    /// The kid that signs new tokens.
+    pub fn active_kid(&self) -> String {
+        self.keys.load().active().kid().to_owned()
+    }
+
+    /// Reloads clients and keys if the store changed since the last load.
+    pub async fn refresh(&self) -> Result<bool, StartError> {
+        let generation = self.store.generation().await?;
+        if generation == self.generation.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let keys = load_keys(
+            self.store.as_ref(),
+            &self.master_key,
+            self.algorithm,
+            &self.rng,
+        )
+        .await?;
+        let registry = build_registry(self.config_clients.clone(), self.store.as_ref()).await?;
+        log::info!(clients = registry.len(), kid = keys.active().kid(); "reloaded clients and keys from the store");
+        self.keys.store(Arc::new(keys));
+        self.registry.store(Arc::new(registry));
+        self.generation.store(generation, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Polls the store every [`REFRESH_PERIOD`] until the returned handle is aborted.
+    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REFRESH_PERIOD);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = this.refresh().await {
+                    log::warn!(reason = e.to_string().as_str(); "could not reload clients and keys; serving the previous ones");
+                }
+            }
+        })
+    }
+
+    fn new_jti(&self) -> Result<String, aws_lc_rs::error::Unspecified> {
+        let mut bytes = [0u8; 16];
+        self.rng.fill(&mut bytes)?;
+        Ok(URL_SAFE_NO_PAD.encode(bytes))
+    }
+}
+
+/// Config clients plus valid store clients; invalid stored ones are logged and skipped.
+async fn build_registry(
+    config_clients: Vec<Client>,
+    store: &dyn Store,
+) -> Result<ClientRegistry, StoreError> {
+    let mut stored = Vec::new();
+    for reg in store.clients().await? {
+        match Client::from_registration(&reg, ClientSource::Store) {
+            Ok(c) => stored.push(c),
+            Err(problems) => {
+                let why: Vec<String> = problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect();
+                log::error!(client_id = reg.client_id.as_str(), reason = why.join("; ").as_str(); "stored client is invalid; ignored");
+            }
+        }
+    }
+    let (registry, shadowed) = ClientRegistry::new(config_clients, stored);
+    for id in shadowed {
+        log::warn!(client_id = id.as_str(); "client is declared in the config file and in the store; the config file wins");
+    }
+    Ok(registry)
+}
+
+/// Opens every stored key; creates the first key of `algorithm` when there is none.
+async fn load_keys(
+    store: &dyn Store,
+    master: &MasterKey,
+    algorithm: SigningAlgorithm,
+    rng: &SystemRandom,
+) -> Result<KeySet, StartError> {
+    let mut records = store.signing_keys().await?;
+    if !records.iter().any(|r| r.algorithm == algorithm) {
+        let record = new_key_record(master, algorithm, rng)?;
+        log::info!(kid = record.kid.as_str(), alg = algorithm.as_str(); "generated a new signing key");
+        store.insert_signing_key(&record).await?;
+        records.push(record);
+    }
+    let mut published = Vec::with_capacity(records.len());
+    let mut active: Option<Arc<SigningKey>> = None;
+    for r in &records {
+        let key_err = |message: String| StartError::SigningKey {
+            kid: r.kid.clone(),
+            message,
+        };
+        let pkcs8 = master
+            .open(&r.sealed_pkcs8, r.kid.as_bytes())
+            .map_err(|e| key_err(e.to_string()))?;
+        let key = Arc::new(
+            SigningKey::from_pkcs8(r.algorithm, &pkcs8).map_err(|e| key_err(e.to_string()))?,
+        );
+        if key.kid() != r.kid {
+            return Err(key_err("stored kid does not match the key".into()));
+        }
+        if r.algorithm == algorithm {
+            // Records come oldest first: the newest key of the configured algorithm signs.
+            active = Some(Arc::clone(&key));
+        }
+        published.push(key);
+    }
+    let active = active.ok_or_else(|| StartError::SigningKey {
+        kid: String::new(),
+        message: "no usable key".into(),
+    })?;
+    Ok(KeySet::new(active, published))
+}
+
+fn new_key_record(
+    master: &MasterKey,
+    algorithm: SigningAlgorithm,
+    rng: &SystemRandom,
+) -> Result<KeyRecord, StartError> {
+    let err = |message: String| StartError::SigningKey {
+        kid: String::new(),
+        message,
+    };
+    let pkcs8 = SigningKey::generate(algorithm, rng).map_err(|e| err(e.to_string()))?;
+    let key = SigningKey::from_pkcs8(algorithm, &pkcs8).map_err(|e| err(e.to_string()))?;
+    let sealed = master
+        .seal(&pkcs8, key.kid().as_bytes(), rng)
+        .map_err(|e| err(e.to_string()))?;
+    Ok(KeyRecord {
+        kid: key.kid().to_owned(),
+        algorithm,
+        sealed_pkcs8: sealed,
+        created_at: clock::now_unix(),
+    })
+}
+
+/// Reads the 32-byte master key, creating it (mode 0600) on first start.
+pub fn load_or_create_master_key(path: &Path) -> Result<MasterKey, StartError> {
+    let err = |message: String| StartError::MasterKey {
+        path: path.display().to_string(),
+        message,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            if let Ok(meta) = std::fs::metadata(path) {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    log::warn!(path = path.display().to_string().as_str(); "master key file is readable by group or others; chmod 600 it");
+                }
+            }
+            MasterKey::from_bytes(&bytes).map_err(|e| err(e.to_string()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_private_parent(path).map_err(|e| err(e.to_string()))?;
+            let bytes =
+                MasterKey::generate_bytes(&SystemRandom::new()).map_err(|e| err(e.to_string()))?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| err(format!("cannot create: {e}")))?;
+            file.write_all(&bytes)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| err(format!("cannot write: {e}")))?;
+            log::info!(path = path.display().to_string().as_str(); "created a new master key");
+            MasterKey::from_bytes(&bytes).map_err(|e| err(e.to_string()))
+        }
+        Err(e) => Err(err(format!("cannot read: {e}"))),
+    }
+}
+
+/// Creates the parent directory of `path` (mode 0700) if it does not exist.
+fn create_private_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,139 @@
+//! Persistent state behind one trait: registered clients, signing keys, and (from the
+//! Kerberos issue on) single-use records for replay protection.
+//!
+//! Backends: embedded SQLite ([`sqlite::SqliteStore`], the default) now, PostgreSQL later;
+//! both must pass the same contract tests (`contract` below). The hot path never waits on
+//! the store for what can be cached: callers keep clients and keys in memory and poll
+//! [`Store::generation`], a counter every client or key write bumps, to know when to
+//! reload.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::oauth::client::ClientRegistration;
+use crate::token::keys::SigningAlgorithm;
+
+/// A signing key as stored: the private half sealed under the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// RFC 7638 thumbprint of the public key.
+    pub kid: String,
+    /// Algorithm of the key.
+    pub algorithm: SigningAlgorithm,
+    /// `token::seal` blob of the PKCS#8 private key, with the kid as context.
+    pub sealed_pkcs8: Vec<u8>,
+    /// When the key was created, seconds since the epoch.
+    pub created_at: u64,
+}
+
+/// Store failures. None of them is the client's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A record with this key exists already.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The database could not be opened, read or written.
+    #[error("database error: {0}")]
+    Backend(String),
+    /// A stored record does not decode (hand-edited or from a newer version).
+    #[error("stored record {0} is corrupt: {1}")]
+    Corrupt(String, String),
+}
+
+/// The persistence port the rest of ahdapa talks to.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Every stored client registration.
+    async fn clients(&self) -> Result<Vec<ClientRegistration>, StoreError>;
+    /// Adds a client; `Conflict` if the client_id is taken.
+    async fn insert_client(&self, client: &ClientRegistration, now: u64) -> Result<(), StoreError>;
+    /// Removes a client; false if it did not exist.
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// Every stored signing key, oldest first.
+    async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Adds a signing key; `Conflict` if the kid exists.
+    async fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
+    /// A counter that changes whenever clients or keys change (from any process).
+    async fn generation(&self) -> Result<u64, StoreError>;
+    /// Records `key` in `namespace` until `expires_at`; false if it was already recorded
+    /// and has not expired (a replay). Expired records are pruned as a side effect.
+    async fn record_once(
+        &self,
+        namespace: &str,
+        key: &[u8],
+        expires_at: u64,
+        now: u64,
+    ) -> Result<bool, StoreError>;
+}
+
+#[cfg(test)]
+pub(crate) mod contract {
+    //! The contract every backend passes. Each backend's tests call [`run_all`].
+    use super::*;
+    use crate::oauth::client::TokenEndpointAuthMethod;
+
+    fn reg(id: &str) -> ClientRegistration {
+        ClientRegistration {
+            client_id: id.into(),
+            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+            client_secret_hash: None,
+            scopes: vec!["s".into()],
+            audience: vec![],
+            token_lifetime_secs: Some(60),
+        }
+    }
+
+    pub async fn run_all(store: &dyn Store) {
+        clients_round_trip(store).await;
+        keys_round_trip(store).await;
+        record_once_refuses_replays_until_expiry(store).await;
+    }
+
+    async fn clients_round_trip(store: &dyn Store) {
+        let g0 = store.generation().await.unwrap();
+        store.insert_client(&reg("a"), 1).await.unwrap();
+        assert!(matches!(
+            store.insert_client(&reg("a"), 2).await,
+            Err(StoreError::Conflict(_))
+        ));
+        store.insert_client(&reg("b"), 3).await.unwrap();
+        let g1 = store.generation().await.unwrap();
+        assert_ne!(g0, g1, "a write must change the generation");
+        let ids: Vec<_> = store
+            .clients()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.client_id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(store.clients().await.unwrap()[0], reg("a"));
+        assert!(store.delete_client("a").await.unwrap());
+        assert!(!store.delete_client("a").await.unwrap());
+        assert_ne!(store.generation().await.unwrap(), g1);
+    }
+
+    async fn keys_round_trip(store: &dyn Store) {
+        let k = KeyRecord {
+            kid: "k1".into(),
+            algorithm: SigningAlgorithm::ES256,
+            sealed_pkcs8: vec![1, 2, 3],
+            created_at: 5,
+        };
+        store.insert_signing_key(&k).await.unwrap();
+        assert!(matches!(
+            store.insert_signing_key(&k).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(store.signing_keys().await.unwrap(), vec![k]);
+    }
+
+    async fn record_once_refuses_replays_until_expiry(store: &dyn Store) {
+        assert!(store.record_once("ns", b"x", 100, 10).await.unwrap());
+        assert!(!store.record_once("ns", b"x", 100, 20).await.unwrap());
+        assert!(store.record_once("other", b"x", 100, 20).await.unwrap());
+        // After expiry the same key is accepted again.
+        assert!(store.record_once("ns", b"x", 300, 150).await.unwrap());
+    }
+}

@@ -1,0 +1,280 @@
+//! The embedded SQLite backend: one file, WAL, `synchronous = FULL` (a committed client
+//! or key survives a crash or power loss), migrations by `user_version`.
+//!
+//! rusqlite is blocking, so every call runs on tokio's blocking pool with the connection
+//! behind a mutex. Writes are rare (clients, keys, replay records); reads of clients and
+//! keys happen at start-up and when [`Store::generation`] moves.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{KeyRecord, Store, StoreError};
+use crate::oauth::client::ClientRegistration;
+
+/// Schema migrations, applied in order; index + 1 is the `user_version` after each.
+const MIGRATIONS: &[&str] = &[
+    // 1: clients, keys, generation counter, replay records.
+    "CREATE TABLE clients (
+        client_id TEXT PRIMARY KEY NOT NULL,
+        registration TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY NOT NULL,
+        algorithm TEXT NOT NULL,
+        sealed_pkcs8 BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL) STRICT;
+     INSERT INTO generation (id, value) VALUES (1, 0);
+     CREATE TABLE replay (
+        namespace TEXT NOT NULL,
+        key BLOB NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (namespace, key)
+     ) STRICT, WITHOUT ROWID;
+     CREATE INDEX replay_expiry ON replay (expires_at);",
+];
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(backend)?;
+        let version: usize = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(backend)?;
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Backend(format!(
+                "database schema version {version} is newer than this ahdapa knows ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute_batch(sql).map_err(backend)?;
+            tx.pragma_update(None, "user_version", i + 1)
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+        }
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Backend("connection mutex poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn is_conflict(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn bump_generation(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute("UPDATE generation SET value = value + 1 WHERE id = 1", [])
+        .map_err(backend)?;
+    Ok(())
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn clients(&self) -> Result<Vec<ClientRegistration>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT client_id, registration FROM clients ORDER BY client_id")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, json) = row.map_err(backend)?;
+                let reg = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("client {id}"), e.to_string()))?;
+                out.push(reg);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn insert_client(&self, client: &ClientRegistration, now: u64) -> Result<(), StoreError> {
+        let json = serde_json::to_string(client).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let id = client.client_id.clone();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            match tx.execute(
+                "INSERT INTO clients (client_id, registration, created_at) VALUES (?1, ?2, ?3)",
+                params![id, json, to_i64(now)],
+            ) {
+                Err(e) if is_conflict(&e) => {
+                    return Err(StoreError::Conflict(format!("client {id}")));
+                }
+                r => r.map_err(backend)?,
+            };
+            bump_generation(&tx)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let id = client_id.to_owned();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            let n = tx
+                .execute("DELETE FROM clients WHERE client_id = ?1", [id])
+                .map_err(backend)?;
+            if n > 0 {
+                bump_generation(&tx)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT kid, algorithm, sealed_pkcs8, created_at FROM signing_keys ORDER BY created_at, kid")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?))
+                })
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (kid, alg, sealed_pkcs8, created_at) = row.map_err(backend)?;
+                let algorithm = alg.parse().map_err(|e: String| StoreError::Corrupt(format!("key {kid}"), e))?;
+                out.push(KeyRecord { kid, algorithm, sealed_pkcs8, created_at: u64::try_from(created_at).unwrap_or(0) });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            match tx.execute(
+                "INSERT INTO signing_keys (kid, algorithm, sealed_pkcs8, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![key.kid, key.algorithm.as_str(), key.sealed_pkcs8, to_i64(key.created_at)],
+            ) {
+                Err(e) if is_conflict(&e) => return Err(StoreError::Conflict(format!("key {}", key.kid))),
+                r => r.map_err(backend)?,
+            };
+            bump_generation(&tx)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn generation(&self) -> Result<u64, StoreError> {
+        self.with(|conn| {
+            let v: Option<i64> = conn
+                .prepare_cached("SELECT value FROM generation WHERE id = 1")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+                .map_err(backend)?;
+            Ok(u64::try_from(v.unwrap_or(0)).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn record_once(
+        &self,
+        namespace: &str,
+        key: &[u8],
+        expires_at: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let (namespace, key) = (namespace.to_owned(), key.to_vec());
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute("DELETE FROM replay WHERE expires_at <= ?1", [to_i64(now)]).map_err(backend)?;
+            let n = tx
+                .execute(
+                    "INSERT INTO replay (namespace, key, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    params![namespace, key, to_i64(expires_at)],
+                )
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passes_store_contract() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        super::super::contract::run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_data_and_skips_applied_migrations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            super::super::contract::run_all(&s).await;
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.clients().await.unwrap().len(), 1);
+        assert_eq!(s.signing_keys().await.unwrap().len(), 1);
+    }
+}

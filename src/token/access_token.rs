@@ -1,0 +1,144 @@
+//! RFC 9068 JWT access tokens: the claims, and compact JWS serialisation.
+//!
+//! Header: `{"alg", "typ": "at+jwt", "kid"}` (RFC 9068 §2.1). Claims: `iss`, `exp`,
+//! `aud`, `sub`, `client_id`, `iat`, `jti` (§2.2), `scope` (§2.2.3), and `cnf` when the
+//! token is sender-constrained (RFC 9449 / RFC 8705).
+
+use aws_lc_rs::rand::SecureRandom;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+
+use super::keys::{KeyError, SigningKey};
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessTokenClaims<'a> {
+    /// The issuer URL.
+    pub iss: &'a str,
+    /// The subject: the client_id, or the machine principal for Kerberos templates.
+    pub sub: &'a str,
+    /// The audiences: one string when there is one, else an array (RFC 7519 §4.1.3).
+    pub aud: Audience<'a>,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued-at, seconds since the epoch.
+    pub iat: u64,
+    /// Unique token id.
+    pub jti: &'a str,
+    /// The client the token was issued to.
+    pub client_id: &'a str,
+    /// Space-delimited granted scopes.
+    pub scope: &'a str,
+}
+
+/// `aud` as RFC 7519 allows: a single string or an array.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Audience<'a> {
+    /// Exactly one audience.
+    One(&'a str),
+    /// Several audiences.
+    Many(&'a [String]),
+}
+
+impl<'a> Audience<'a> {
+    /// The most compact form of a list of audiences.
+    pub fn of(list: &'a [String]) -> Self {
+        match list {
+            [one] => Self::One(one),
+            many => Self::Many(many),
+        }
+    }
+}
+
+/// Why minting failed: only our own bugs or a broken random source.
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    /// The claims did not serialise.
+    #[error("claims did not serialise: {0}")]
+    Claims(#[from] serde_json::Error),
+    /// Signing failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// Signs the claims with `key` into a compact JWS.
+pub fn mint(
+    key: &SigningKey,
+    claims: &AccessTokenClaims<'_>,
+    rng: &dyn SecureRandom,
+) -> Result<String, MintError> {
+    let payload = serde_json::to_vec(claims)?;
+    let header = key.at_jwt_header_b64();
+    let mut out = String::with_capacity(header.len() + payload.len() * 4 / 3 + 100);
+    out.push_str(header);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
+    let signature = key.sign(out.as_bytes(), rng)?;
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::keys::SigningAlgorithm;
+    use aws_lc_rs::rand::SystemRandom;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+
+    fn claims<'a>(aud: &'a [String]) -> AccessTokenClaims<'a> {
+        AccessTokenClaims {
+            iss: "https://idp.test",
+            sub: "svc",
+            aud: Audience::of(aud),
+            exp: 4_000_000_000,
+            iat: 3_999_999_100,
+            jti: "j1",
+            client_id: "svc",
+            scope: "a b",
+        }
+    }
+
+    #[test]
+    fn es256_token_verifies_with_jsonwebtoken() {
+        let rng = SystemRandom::new();
+        let key = SigningKey::from_pkcs8(
+            SigningAlgorithm::ES256,
+            &SigningKey::generate(SigningAlgorithm::ES256, &rng).unwrap(),
+        )
+        .unwrap();
+        let aud = vec!["https://rs.test".to_string()];
+        let jwt = mint(&key, &claims(&aud), &rng).unwrap();
+
+        let header = decode_header(&jwt).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.kid.as_deref(), Some(key.kid()));
+        let jwk = key.jwk();
+        let dk = DecodingKey::from_ec_components(&jwk.x, jwk.y.as_deref().unwrap()).unwrap();
+        let mut v = Validation::new(Algorithm::ES256);
+        v.set_audience(&["https://rs.test"]);
+        v.set_issuer(&["https://idp.test"]);
+        let data = decode::<serde_json::Value>(&jwt, &dk, &v).unwrap();
+        assert_eq!(data.claims["aud"], "https://rs.test");
+        assert_eq!(data.claims["scope"], "a b");
+    }
+
+    #[test]
+    fn eddsa_token_verifies_with_jsonwebtoken() {
+        let rng = SystemRandom::new();
+        let key = SigningKey::from_pkcs8(
+            SigningAlgorithm::EdDSA,
+            &SigningKey::generate(SigningAlgorithm::EdDSA, &rng).unwrap(),
+        )
+        .unwrap();
+        let aud = vec!["a".to_string(), "b".to_string()];
+        let jwt = mint(&key, &claims(&aud), &rng).unwrap();
+        let dk = DecodingKey::from_ed_components(&key.jwk().x).unwrap();
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_audience(&["b"]);
+        let data = decode::<serde_json::Value>(&jwt, &dk, &v).unwrap();
+        assert_eq!(data.claims["aud"], serde_json::json!(["a", "b"]));
+    }
+}

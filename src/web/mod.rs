@@ -1,0 +1,20 @@
+//! HTTP: the only module that knows hyper, status codes and headers.
+//!
+//! - [`server`]: the accept loop, TLS, connection and request limits, graceful shutdown.
+//!   It takes its listeners and a shutdown future from the caller (tests bind
+//!   `127.0.0.1:0`).
+//! - [`router`]: the route table; every request goes through [`router::route`], which
+//!   tests call directly with `http::Request`s, no sockets.
+//! - [`handlers`]: thin: extract, call the core, render.
+//! - [`error`]: the one place an [`crate::oauth::OAuthError`] becomes a response.
+
+pub mod error;
+pub mod handlers;
+pub mod router;
+pub mod server;
+
+use bytes::Bytes;
+use http_body_util::Full;
+
+/// Every response body is a complete buffer: our answers are small JSON documents.
+pub type Response = http::Response<Full<Bytes>>;

@@ -1,0 +1,45 @@
+//! The route table. One function, [`route`], maps (method, path) to a handler; tests
+//! call it with in-memory requests.
+//!
+//! | path | method | handler |
+//! |---|---|---|
+//! | `/token` | POST | [`handlers::token`] (RFC 6749 §3.2) |
+//! | `/jwks` | GET | [`handlers::jwks`] (RFC 7517) |
+//! | `/.well-known/oauth-authorization-server` | GET | [`handlers::discovery`] (RFC 8414) |
+//! | `/.well-known/openid-configuration` | GET | [`handlers::discovery`] (OIDC Discovery) |
+//! | `/healthz` | GET | [`handlers::healthz`] |
+
+use http::{Method, Request};
+use hyper::body::Body;
+
+use super::{Response, error, handlers};
+use crate::service::Service;
+
+/// Dispatches one request.
+pub async fn route<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let get_or_head = method == Method::GET || method == Method::HEAD;
+    match path.as_str() {
+        "/token" if method == Method::POST => handlers::token(service, req).await,
+        "/token" => error::method_not_allowed("POST"),
+        "/jwks" if get_or_head => handlers::jwks(service),
+        "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration"
+            if get_or_head =>
+        {
+            handlers::discovery(service)
+        }
+        "/healthz" if get_or_head => handlers::healthz(),
+        "/jwks"
+        | "/.well-known/oauth-authorization-server"
+        | "/.well-known/openid-configuration"
+        | "/healthz" => error::method_not_allowed("GET, HEAD"),
+        _ => error::not_found(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,175 @@
+//! The accept loop: TLS (or plain HTTP when configured), HTTP/1.1 and HTTP/2 by ALPN or
+//! preface, and the limits that keep one client from exhausting the server:
+//! a connection cap (excess connections are closed on accept), a time limit on the TLS
+//! handshake, the request head and the whole request, a header size limit, and the body
+//! limit enforced by the handlers. Shutdown stops accepting, lets in-flight requests
+//! finish within the grace period, then returns.
+//!
+//! Model: mini-redis `server::run(listener, shutdown)` — the caller binds and decides
+//! when to stop, so tests run the real server on `127.0.0.1:0`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+
+use super::{error, router};
+use crate::config::{Limits, Transport};
+use crate::service::Service;
+
+/// Serves `listeners` until `shutdown` completes, then drains.
+pub async fn run(
+    listeners: Vec<TcpListener>,
+    service: Arc<Service>,
+    transport: Transport,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limits = service.limits();
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let acceptor = match &transport {
+        Transport::Tls(cfg) => Some(TlsAcceptor::from(Arc::clone(cfg))),
+        Transport::InsecureHttp => None,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for listener in listeners {
+        let ctx = Accept {
+            service: Arc::clone(&service),
+            acceptor: acceptor.clone(),
+            permits: Arc::clone(&permits),
+            limits,
+        };
+        tasks.push(tokio::spawn(accept_loop(listener, ctx, stop_rx.clone())));
+    }
+    shutdown.await;
+    log::info!("shutting down: no new connections, draining in-flight requests");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+#[derive(Clone)]
+struct Accept {
+    service: Arc<Service>,
+    acceptor: Option<TlsAcceptor>,
+    permits: Arc<Semaphore>,
+    limits: Limits,
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Accept, mut stop: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let builder = builder(&ctx.limits);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // EMFILE and friends: back off briefly instead of spinning.
+                        log::warn!(reason = e.to_string().as_str(); "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = Arc::clone(&ctx.permits).try_acquire_owned() else {
+                    log::warn!(peer = peer.to_string().as_str(); "connection limit reached; closing new connection");
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                serve_connection(stream, peer, &ctx, &builder, &graceful, permit);
+            }
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(ctx.limits.shutdown_grace) => {
+            log::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+}
+
+fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.request_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(64);
+    b
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: &Accept,
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let service = Arc::clone(&ctx.service);
+    let timeout = ctx.limits.request_timeout;
+    let svc = service_fn(move |req| {
+        let service = Arc::clone(&service);
+        async move {
+            let resp = match tokio::time::timeout(timeout, router::route(&service, req)).await {
+                Ok(resp) => resp,
+                Err(_) => error::request_timeout(),
+            };
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    });
+    let builder = builder.clone();
+    match &ctx.acceptor {
+        None => {
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    log::debug!(peer = peer.to_string().as_str(), reason = e.to_string().as_str(); "connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+        Some(acceptor) => {
+            let acceptor = acceptor.clone();
+            // The handshake happens inside the task; graceful shutdown covers connections
+            // that completed it (a pending handshake is bounded by the request timeout).
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        log::debug!(peer = peer.to_string().as_str(), reason = e.to_string().as_str(); "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        log::debug!(peer = peer.to_string().as_str(); "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let conn = builder
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .into_owned();
+                if let Err(e) = watcher.watch(conn).await {
+                    log::debug!(peer = peer.to_string().as_str(), reason = e.to_string().as_str(); "connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+    }
+}
