@@ -1,9 +1,9 @@
 //! Handlers: extract from HTTP, call the core, render. No policy lives here.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA};
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 
 use super::{Response, error};
@@ -14,7 +14,8 @@ use crate::service::Service;
 /// `POST /token`.
 pub async fn token<B>(service: &Service, req: Request<B>) -> Response
 where
-    B: Body,
+    B: Body + Send + 'static,
+    B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = req.into_parts();
@@ -76,18 +77,47 @@ fn reject(service: &Service, err: &OAuthError) -> Response {
     error::oauth(err, service.issuer())
 }
 
-/// Checks the media type and reads the body within the limit.
+/// Reads the body within the limit, then checks the media type.
+///
+/// The body is read before any refusal so the client always gets the answer cleanly;
+/// when it is over the limit, the rest is discarded in the background (bounded in bytes
+/// and time), since HTTP/2 clients such as curl report a reset stream as a failure
+/// instead of showing the 413.
 async fn read_form_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, Response>
 where
-    B: Body,
+    B: Body + Send + 'static,
+    B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let mut body = Box::pin(body);
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
+        discard_in_background(body);
         return Err(error::payload_too_large());
+    }
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(error::oauth(
+                &OAuthError::invalid_request("the request body could not be read"),
+                "",
+            ));
+        };
+        if let Ok(mut data) = frame.into_data() {
+            if buf.len() + data.remaining() > limit {
+                discard_in_background(body);
+                return Err(error::payload_too_large());
+            }
+            while data.has_remaining() {
+                let chunk = data.chunk();
+                let n = chunk.len();
+                buf.extend_from_slice(chunk);
+                data.advance(n);
+            }
+        }
     }
     let media_type = headers
         .get(CONTENT_TYPE)
@@ -100,19 +130,30 @@ where
             "",
         ));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(error::payload_too_large())
-        }
-        Err(_) => Err(error::oauth(
-            &OAuthError::invalid_request("the request body could not be read"),
-            "",
-        )),
-    }
+    Ok(buf.freeze())
+}
+
+/// How much of a refused body is read and thrown away so the client sees the response.
+const DISCARD_MAX_BYTES: usize = 8 << 20;
+const DISCARD_MAX_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn discard_in_background<B>(mut body: std::pin::Pin<Box<B>>)
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    tokio::spawn(async move {
+        let drain = async {
+            let mut seen = 0usize;
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, |d| d.remaining());
+                if seen > DISCARD_MAX_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DISCARD_MAX_TIME, drain).await;
+    });
 }
 
 /// `GET /jwks`.

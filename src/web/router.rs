@@ -18,7 +18,8 @@ use crate::service::Service;
 /// Dispatches one request.
 pub async fn route<B>(service: &Service, req: Request<B>) -> Response
 where
-    B: Body,
+    B: Body + Send + 'static,
+    B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());

@@ -1,1 +1,10 @@
-//! placeholder
+//! The one integration test binary: the real `ahdapa` binary on loopback, real TLS,
+//! real curl, and an independent JWT implementation (PyJWT) as clients.
+//!
+//! Every test starts its own server with its own state directory and clients, so tests
+//! run in parallel and in any order. A missing tool (curl, openssl, python3 with PyJWT)
+//! fails the test: the README's test command installs them.
+
+mod harness;
+mod interop;
+mod token_endpoint;

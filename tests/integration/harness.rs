@@ -1,0 +1,314 @@
+//! Starting and stopping real ahdapa processes, a throwaway PKI, and curl.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ahdapa");
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A CA and a server certificate for localhost/127.0.0.1, made once per test binary.
+pub struct Pki {
+    _dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(d).output().expect("openssl must be installed");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(&["req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-days", "2",
+            "-subj", "/CN=ahdapa test CA", "-keyout", "ca.key", "-out", "ca.pem",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+        run(&["req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-subj", "/CN=localhost",
+            "-keyout", "server.key", "-out", "server.csr"]);
+        std::fs::write(
+            d.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n",
+        )
+        .unwrap();
+        run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+            "-extfile", "server.ext", "-out", "server.pem"]);
+        Pki { ca: d.join("ca.pem"), cert: d.join("server.pem"), key: d.join("server.key"), _dir: dir }
+    })
+}
+
+/// A free loopback port (bound then released; the server binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One ahdapa process with its own config and state directory.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub base_url: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Writes a TLS config (issuer `https://localhost:PORT`) with `extra` appended and
+    /// starts the server.
+    pub fn start_tls(extra: &str) -> Self {
+        Self::start(extra, "ES256")
+    }
+
+    /// Like [`Server::start_tls`] with `keys.algorithm` set.
+    pub fn start_tls_with_keys(algorithm: &str) -> Self {
+        Self::start("", algorithm)
+    }
+
+    fn start(extra: &str, algorithm: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let p = pki();
+        let state = dir.path().join("state");
+        let text = format!(
+            "issuer = \"https://localhost:{port}\"\n\
+             [server]\nlisten = [\"127.0.0.1:{port}\"]\nrequest_timeout_secs = 5\n\
+             [tls]\ncertificate_file = \"{}\"\nprivate_key_file = \"{}\"\n\
+             [store]\nsqlite_path = \"{}/ahdapa.db\"\n\
+             [keys]\nalgorithm = \"{algorithm}\"\nmaster_key_file = \"{}/master.key\"\n\
+             [log]\nlevel = \"debug\"\n{extra}",
+            p.cert.display(),
+            p.key.display(),
+            state.display(),
+            state.display()
+        );
+        let config = dir.path().join("ahdapa.toml");
+        std::fs::write(&config, text).unwrap();
+        let mut s = Self {
+            base_url: format!("https://localhost:{port}"),
+            config,
+            child: None,
+            log: dir.path().join("server.log"),
+            dir,
+        };
+        s.spawn();
+        s
+    }
+
+    /// (Re)starts the process on the same config and waits until it listens.
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + START_DEADLINE;
+        let starts = self.log_text().matches("listening on").count();
+        loop {
+            let text = self.log_text();
+            if text.matches("listening on").count() > starts {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!("ahdapa exited with {status} before listening:\n{text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ahdapa did not listen within {START_DEADLINE:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("not running");
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "ahdapa did not stop within 20 s of SIGTERM:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// Runs `ahdapa --config <this config> ARGS...`.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Registers a store client with `ahdapa client add --local` and returns its secret.
+    pub fn add_client(&self, id: &str, args: &[&str]) -> String {
+        let mut all = vec!["client", "add", "--local", id];
+        all.extend_from_slice(args);
+        let out = self.cli(&all);
+        assert!(
+            out.status.success(),
+            "client add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("client_secret = "))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    }
+
+    /// Waits until the server has picked up store changes (its refresh period is 2 s).
+    pub fn wait_for_client(&self, id: &str, secret: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = curl(
+                &self.base_url,
+                &[
+                    "-u",
+                    &format!("{id}:{secret}"),
+                    "-d",
+                    "grant_type=client_credentials",
+                ],
+                "/token",
+            );
+            if r.status == 200 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "client {id} not usable after 10 s: {} {}",
+                r.status,
+                r.body
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A curl response.
+pub struct Reply {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+    /// curl's own complaints (connection errors and the like).
+    pub stderr: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Runs curl against `base + path` with the test CA trusted.
+pub fn curl(base: &str, args: &[&str], path: &str) -> Reply {
+    let dir = tempfile::tempdir().unwrap();
+    let headers = dir.path().join("h");
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--cacert"])
+        .arg(&pki().ca)
+        .arg("-D")
+        .arg(&headers)
+        .args(["-w", "\n%{http_code}"])
+        .args(args)
+        .arg(format!("{base}{path}"))
+        .output()
+        .expect("curl must be installed");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+    Reply {
+        status: code
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("curl failed: {}", String::from_utf8_lossy(&out.stderr))),
+        headers: std::fs::read_to_string(&headers).unwrap_or_default(),
+        body: body.to_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The python interpreter with PyJWT (the test command installs it).
+pub fn python() -> String {
+    std::env::var("AHDAPA_TEST_PYTHON").unwrap_or_else(|_| {
+        if Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3".into()
+        } else {
+            "python3".into()
+        }
+    })
+}
+
+/// Claims of a JWT, decoded without verification (for assertions only).
+pub fn claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).expect("JWT has three parts");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Header of a JWT.
+pub fn header(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let part = jwt.split('.').next().unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}

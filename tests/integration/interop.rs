@@ -1,0 +1,131 @@
+//! The README's run command as a newcomer uses it (`ahdapa serve --dev`), and tokens
+//! checked by an independent implementation: PyJWT fetching `/jwks` itself.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{BIN, python};
+
+const VERIFY_PY: &str = r#"
+import json, sys, jwt
+token, issuer = sys.argv[1], sys.argv[2]
+header = jwt.get_unverified_header(token)
+assert header["typ"] == "at+jwt", header
+client = jwt.PyJWKClient(issuer + "/jwks")
+key = client.get_signing_key_from_jwt(token)
+claims = jwt.decode(token, key.key, algorithms=["ES256", "EdDSA"], audience=issuer, issuer=issuer,
+                    options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]})
+for c in ("client_id", "scope"):
+    assert c in claims, c
+print(json.dumps({"kid": header["kid"], "claims": claims}))
+"#;
+
+struct Dev {
+    child: Child,
+    stdout: std::path::PathBuf,
+}
+
+impl Dev {
+    fn start(state: &std::path::Path, out: std::path::PathBuf) -> Self {
+        let file = std::fs::File::create(&out).unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(state)
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let dev = Self { child, stdout: out };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !dev.banner().contains("public keys:") {
+            assert!(Instant::now() < deadline, "no dev banner: {}", dev.banner());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        dev
+    }
+
+    fn banner(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.stdout) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    fn line(&self, prefix: &str) -> String {
+        self.banner()
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|r| r.trim().to_owned()))
+            .unwrap()
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_printed_curl(dev: &Dev) -> serde_json::Value {
+    let cmd = dev
+        .banner()
+        .lines()
+        .find(|l| l.trim_start().starts_with("curl -s -u"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let out = Command::new("sh").arg("-c").arg(&cmd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{cmd} printed {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn pyjwt_verify(token: &str, issuer: &str) -> serde_json::Value {
+    let out = Command::new(python())
+        .args(["-c", VERIFY_PY, token, issuer])
+        .output()
+        .expect("python3 must be installed (the test command installs it with PyJWT)");
+    assert!(
+        out.status.success(),
+        "PyJWT refused the token (is python3-jwt installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn dev_mode_curl_token_verifies_with_pyjwt_and_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (issuer, secret, kid) = {
+        let dev = Dev::start(&state, dir.path().join("out1"));
+        let issuer = dev.line("issuer:");
+        let token = run_printed_curl(&dev);
+        assert_eq!(token["token_type"], "Bearer");
+        let verified = pyjwt_verify(token["access_token"].as_str().unwrap(), &issuer);
+        assert_eq!(verified["claims"]["sub"], "demo");
+        assert_eq!(verified["claims"]["client_id"], "demo");
+        assert_eq!(verified["claims"]["iss"], issuer);
+        (issuer, dev.line("demo client:"), verified["kid"].clone())
+    };
+
+    // Same state directory: the demo client and the signing key are reused.
+    let dev = Dev::start(&state, dir.path().join("out2"));
+    assert_eq!(
+        dev.line("demo client:"),
+        secret,
+        "the demo secret is reused"
+    );
+    let issuer2 = dev.line("issuer:");
+    assert_ne!(issuer, "", "issuer printed");
+    let token = run_printed_curl(&dev);
+    let verified = pyjwt_verify(token["access_token"].as_str().unwrap(), &issuer2);
+    assert_eq!(verified["kid"], kid, "the signing key survives a restart");
+}
