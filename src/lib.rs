@@ -32,6 +32,7 @@
 pub mod clock;
 pub mod config;
 pub mod dev;
+pub mod fs;
 pub mod logging;
 pub mod oauth;
 pub mod service;

@@ -7,7 +7,7 @@
 //! another process (`ahdapa client add --local`) changed them.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::clock;
+use crate::fs::create_private_parent;
 use crate::config::{Config, Limits};
 use crate::oauth::OAuthError;
 use crate::oauth::client::{Client, ClientRegistry, ClientSource};
@@ -84,10 +85,6 @@ impl Service {
     /// Opens the configured SQLite store and master key, then loads everything.
     pub async fn open(config: &Config) -> Result<Arc<Self>, StartError> {
         let db = &config.store.sqlite_path;
-        create_private_parent(db).map_err(|e| StartError::Store {
-            path: db.display().to_string(),
-            source: StoreError::Backend(e.to_string()),
-        })?;
         let store = SqliteStore::open(db).map_err(|source| StartError::Store {
             path: db.display().to_string(),
             source,
@@ -348,16 +345,5 @@ pub fn load_or_create_master_key(path: &Path) -> Result<MasterKey, StartError> {
             MasterKey::from_bytes(&bytes).map_err(|e| err(e.to_string()))
         }
         Err(e) => Err(err(format!("cannot read: {e}"))),
-    }
-}
-
-/// Creates the parent directory of `path` (mode 0700) if it does not exist.
-fn create_private_parent(path: &Path) -> std::io::Result<()> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir),
-        _ => Ok(()),
     }
 }

@@ -46,8 +46,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Opens (creating it and its directory if needed) the database at `path` and
+    /// migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        crate::fs::create_private_parent(path)
+            .map_err(|e| StoreError::Backend(format!("{}: cannot create its directory: {e}", path.display())))?;
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
         Self::init(conn)
