@@ -7,9 +7,10 @@ use std::path::Path;
 /// not exist. State directories hold secrets, so nobody else may list them.
 pub fn create_private_parent(path: &Path) -> std::io::Result<()> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-        }
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir),
         _ => Ok(()),
     }
 }

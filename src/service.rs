@@ -19,8 +19,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::clock;
-use crate::fs::create_private_parent;
 use crate::config::{Config, Limits};
+use crate::fs::create_private_parent;
 use crate::oauth::OAuthError;
 use crate::oauth::client::{Client, ClientRegistry, ClientSource};
 use crate::oauth::client_auth::Authorization;

@@ -49,8 +49,12 @@ impl SqliteStore {
     /// Opens (creating it and its directory if needed) the database at `path` and
     /// migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        crate::fs::create_private_parent(path)
-            .map_err(|e| StoreError::Backend(format!("{}: cannot create its directory: {e}", path.display())))?;
+        crate::fs::create_private_parent(path).map_err(|e| {
+            StoreError::Backend(format!(
+                "{}: cannot create its directory: {e}",
+                path.display()
+            ))
+        })?;
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
         Self::init(conn)

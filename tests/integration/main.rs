@@ -5,7 +5,12 @@
 //! run in parallel and in any order. A missing tool (curl, openssl, python3 with PyJWT)
 //! fails the test: the README's test command installs them.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod harness;
 mod interop;
