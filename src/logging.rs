@@ -59,7 +59,12 @@ struct KvLine<'a>(&'a mut String);
 impl<'kvs> VisitSource<'kvs> for KvLine<'_> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
         use std::fmt::Write as _;
-        let _ = write!(self.0, " {key}={value}");
+        let text = value.to_string();
+        if text.is_empty() || text.contains([' ', '"', '=']) {
+            let _ = write!(self.0, " {key}={text:?}");
+        } else {
+            let _ = write!(self.0, " {key}={text}");
+        }
         Ok(())
     }
 }

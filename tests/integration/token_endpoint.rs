@@ -198,7 +198,7 @@ fn refusals_are_rfc6749_json_and_never_panic() {
     let log = s.log_text();
     assert!(!log.contains("panicked"), "{log}");
     assert!(!log.contains(&secret), "a secret reached the log");
-    assert!(log.contains("reason=wrong client secret"), "{log}");
+    assert!(log.contains("reason=\"wrong client secret\""), "{log}");
 }
 
 #[test]
