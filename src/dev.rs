@@ -75,6 +75,8 @@ pub async fn ensure_demo_client(
         client_id: DEMO_CLIENT_ID.into(),
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         client_secret_hash: Some(SecretHash::of(&secret).to_stored()),
+        kerberos_principal: None,
+        kerberos_principal_pattern: None,
         scopes: vec!["directory.read".into(), "demo".into()],
         audience: vec![],
         token_lifetime_secs: None,

@@ -23,12 +23,14 @@
 //! | [`service`] | assembly: loads clients and keys, caches them, hands time and randomness to the core |
 //! | [`web`] | HTTP only: server loop, routes, handlers, error rendering |
 //! | [`tls`] | rustls server configuration |
+//! | [`authn`] | adapters that prove who is calling: the GSSAPI acceptor, AP-REQ inspection |
 //! | [`dev`] | `ahdapa serve --dev`: an embedded, plain-HTTP playground |
 //!
 //! The dependency rule: `web` → `service` → `oauth` → `token`. The core (`oauth`,
 //! `token`) never imports tokio, hyper, std::fs or std::net, and never reads the clock
 //! or the environment; [`clock`] is the only reader of the wall clock.
 
+pub mod authn;
 pub mod clock;
 pub mod config;
 pub mod dev;

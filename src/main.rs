@@ -67,9 +67,16 @@ enum ClientCommand {
         /// A scope the client may be granted (repeat for more).
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
-        /// client_secret_basic, client_secret_post or none.
+        /// client_secret_basic, client_secret_post, kerberos_client_auth or none.
         #[arg(long, default_value = "client_secret_basic")]
         method: String,
+        /// For kerberos_client_auth: the one principal of an exact client.
+        #[arg(long)]
+        kerberos_principal: Option<String>,
+        /// For kerberos_client_auth: the glob of a template client, e.g.
+        /// 'host/*.example.com@EXAMPLE.COM'.
+        #[arg(long)]
+        kerberos_principal_pattern: Option<String>,
         /// An audience for its tokens (repeat for more); default: tokens.default_audience.
         #[arg(long = "audience")]
         audiences: Vec<String>,
@@ -248,6 +255,8 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
             client_id,
             scopes,
             method,
+            kerberos_principal,
+            kerberos_principal_pattern,
             audiences,
             lifetime,
         } => {
@@ -268,7 +277,7 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                 ));
             }
             let secret = match method {
-                TokenEndpointAuthMethod::None => None,
+                TokenEndpointAuthMethod::None | TokenEndpointAuthMethod::KerberosClientAuth => None,
                 _ => Some(
                     ClientSecret::generate(&SystemRandom::new())
                         .map_err(|_| "random source failed")?,
@@ -278,6 +287,8 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                 client_id: client_id.clone(),
                 token_endpoint_auth_method: method,
                 client_secret_hash: secret.as_ref().map(|s| SecretHash::of(s).to_stored()),
+                kerberos_principal,
+                kerberos_principal_pattern,
                 scopes,
                 audience: audiences,
                 token_lifetime_secs: lifetime,
@@ -315,6 +326,7 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
             for c in &cfg.clients {
                 let reg_method = match &c.credential {
                     ahdapa::oauth::client::Credential::Secret { method, .. } => method.as_str(),
+                    ahdapa::oauth::client::Credential::Kerberos(_) => "kerberos_client_auth",
                     ahdapa::oauth::client::Credential::Public => "none",
                 };
                 println!(

@@ -18,14 +18,16 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::authn::ap_req;
+use crate::authn::gssapi::{Accepted, Acceptor};
 use crate::clock;
 use crate::config::{Config, Limits};
 use crate::fs::create_private_parent;
 use crate::oauth::OAuthError;
 use crate::oauth::client::{Client, ClientRegistry, ClientSource};
-use crate::oauth::client_auth::Authorization;
+use crate::oauth::client_auth::{Authorization, Presented};
 use crate::oauth::discovery::Metadata;
-use crate::oauth::token_endpoint::{self, Issued, TokenRequest, TokenSettings};
+use crate::oauth::token_endpoint::{self, Issued, TokenSettings};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{KeyRecord, Store, StoreError};
 use crate::token::keys::{KeySet, SigningAlgorithm, SigningKey};
@@ -56,6 +58,9 @@ pub enum StartError {
         /// What failed.
         message: String,
     },
+    /// The Kerberos acceptor could not be set up (keytab, principal).
+    #[error("kerberos: {0}")]
+    Kerberos(String),
     /// A stored signing key did not open or parse.
     #[error("signing key {kid}: {message}")]
     SigningKey {
@@ -79,7 +84,19 @@ pub struct Service {
     generation: AtomicU64,
     rng: SystemRandom,
     discovery_json: Vec<u8>,
+    kerberos: Option<Kerberos>,
 }
+
+/// The Negotiate side of `/token`.
+struct Kerberos {
+    acceptor: Acceptor,
+    /// AP-REQ replay records live for twice the clock skew (an authenticator is valid
+    /// for `skew` on either side of now).
+    replay_window_secs: u64,
+}
+
+/// The replay-record namespace of accepted AP-REQs.
+const AP_REQ_NAMESPACE: &str = "krb5-ap-req";
 
 impl Service {
     /// Opens the configured SQLite store and master key, then loads everything.
@@ -106,6 +123,27 @@ impl Service {
         let metadata = Metadata::new(&config.issuer, config.keys.algorithm);
         let discovery_json =
             serde_json::to_vec(&metadata).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let kerberos = match &config.kerberos {
+            None => None,
+            Some(k) => {
+                crate::fs::create_private_parent(&k.replay_cache).map_err(|e| {
+                    StartError::Kerberos(format!(
+                        "kerberos.replay_cache {}: {e}",
+                        k.replay_cache.display()
+                    ))
+                })?;
+                let acceptor = Acceptor::new(&k.service_principal, &k.keytab, &k.replay_cache)
+                    .map_err(|e| {
+                        StartError::Kerberos(format!(
+                            "kerberos.keytab / kerberos.service_principal: {e}"
+                        ))
+                    })?;
+                Some(Kerberos {
+                    acceptor,
+                    replay_window_secs: k.clock_skew_secs.saturating_mul(2),
+                })
+            }
+        };
         Ok(Arc::new(Self {
             settings: config.tokens.clone(),
             limits: config.server.limits,
@@ -118,11 +156,12 @@ impl Service {
             generation: AtomicU64::new(generation),
             rng,
             discovery_json,
+            kerberos,
         }))
     }
 
     /// `POST /token`.
-    pub fn token(
+    pub async fn token(
         &self,
         authorization: Option<Authorization<'_>>,
         body: &[u8],
@@ -130,19 +169,67 @@ impl Service {
         let jti = self
             .new_jti()
             .map_err(|_| OAuthError::server_error("random source failed"))?;
-        let request = TokenRequest {
-            authorization,
-            body,
-            now: clock::now_unix(),
-            jti: &jti,
+        let now = clock::now_unix();
+        let parsed = token_endpoint::parse(authorization, body)?;
+        let accepted = match &parsed.presented {
+            Presented::Negotiate { token, .. } => {
+                Some(self.verify_negotiate(token.bytes(), now).await?)
+            }
+            _ => None,
         };
-        token_endpoint::token(
+        let principal = accepted.as_ref().map(|a| a.principal.as_str());
+        let mut issued = token_endpoint::issue(
             &self.settings,
             &self.registry.load(),
             &self.keys.load(),
-            request,
+            parsed,
+            principal,
+            now,
+            &jti,
             &self.rng,
-        )
+        )?;
+        issued.mutual_auth_token = accepted.and_then(|a| a.mutual_token);
+        Ok(issued)
+    }
+
+    /// Proves a Negotiate token: a Kerberos AP-REQ (not NTLM, not garbage), accepted by
+    /// GSSAPI off the async executor, and never seen before by any node sharing the store.
+    async fn verify_negotiate(&self, token: &[u8], now: u64) -> Result<Accepted, OAuthError> {
+        let Some(kerberos) = &self.kerberos else {
+            return Err(OAuthError::invalid_client(
+                "Negotiate is not enabled (kerberos.enabled = false)",
+            ));
+        };
+        let digest =
+            ap_req::replay_digest(token).map_err(|e| OAuthError::invalid_client(e.reason()))?;
+        let acceptor = kerberos.acceptor.clone();
+        let token = token.to_vec();
+        let accepted = tokio::task::spawn_blocking(move || acceptor.accept(&token))
+            .await
+            .map_err(|e| OAuthError::server_error(format!("GSSAPI task failed: {e}")))?
+            .map_err(|reason| {
+                OAuthError::invalid_client(format!("GSSAPI refused the token: {reason}"))
+            })?;
+        let expires = now.saturating_add(kerberos.replay_window_secs);
+        match self
+            .store
+            .record_once(AP_REQ_NAMESPACE, &digest, expires, now)
+            .await
+        {
+            Ok(true) => Ok(accepted),
+            Ok(false) => Err(OAuthError::invalid_client(format!(
+                "replayed AP-REQ of {} (already accepted by this or another node)",
+                accepted.principal
+            ))),
+            Err(e) => Err(OAuthError::TemporarilyUnavailable {
+                reason: format!("AP-REQ replay record: {e}").into(),
+            }),
+        }
+    }
+
+    /// True when `/token` accepts Negotiate (401s then advertise it).
+    pub fn negotiate_enabled(&self) -> bool {
+        self.kerberos.is_some()
     }
 
     /// The `/jwks` document.

@@ -39,6 +39,21 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     /// `[[clients]]`, validated.
     pub clients: Vec<Client>,
+    /// `[kerberos]` when Negotiate is on (`kerberos.enabled` or `ipa.gssapi`).
+    pub kerberos: Option<KerberosConfig>,
+}
+
+/// `[kerberos]`: the acceptor for `kerberos_client_auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KerberosConfig {
+    /// The keytab holding the service principal's keys.
+    pub keytab: PathBuf,
+    /// The principal tickets must be for (pinned acceptor name).
+    pub service_principal: String,
+    /// MIT's replay cache file (file2 format).
+    pub replay_cache: PathBuf,
+    /// The allowed clock skew; AP-REQ replay records are kept for twice this.
+    pub clock_skew_secs: u64,
 }
 
 /// `[server]` and `[tls]`.

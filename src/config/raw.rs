@@ -20,6 +20,10 @@ pub struct RawConfig {
     pub tokens: RawTokens,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub kerberos: RawKerberos,
+    #[serde(default)]
+    pub ipa: RawIpa,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,4 +63,19 @@ pub struct RawTokens {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawLog {
     pub level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawKerberos {
+    pub enabled: Option<bool>,
+    pub keytab: Option<String>,
+    pub service_principal: Option<String>,
+    pub replay_cache: Option<String>,
+    pub clock_skew_secs: Option<u64>,
+}
+
+/// The seed documentation's spelling: `[ipa] gssapi = true` turns Negotiate on.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawIpa {
+    pub gssapi: Option<bool>,
 }

@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawServer, RawTls};
-use super::{Config, ConfigError, KeysConfig, Limits, ServerConfig, StoreConfig, Transport};
+use super::raw::{RawConfig, RawKerberos, RawServer, RawTls};
+use super::{
+    Config, ConfigError, KerberosConfig, KeysConfig, Limits, ServerConfig, StoreConfig, Transport,
+};
 use crate::oauth::client::{Client, MAX_TOKEN_LIFETIME_SECS};
 use crate::oauth::token_endpoint::TokenSettings;
 use crate::token::keys::SigningAlgorithm;
@@ -16,6 +18,9 @@ const DEFAULT_LISTEN: &str = "0.0.0.0:443";
 const DEFAULT_SQLITE_PATH: &str = "/var/lib/ahdapa/ahdapa.db";
 const DEFAULT_MASTER_KEY_FILE: &str = "/var/lib/ahdapa/master.key";
 const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 900;
+const DEFAULT_KEYTAB: &str = "/etc/ahdapa/http.keytab";
+const DEFAULT_REPLAY_CACHE: &str = "/var/lib/ahdapa/krb5.rcache";
+const DEFAULT_CLOCK_SKEW_SECS: u64 = 300;
 
 /// Validates the raw config; `None` when a mistake left nothing usable for a field (the
 /// mistake is then in `errors`).
@@ -109,6 +114,8 @@ pub fn validate(
         }
     };
 
+    let kerberos = kerberos(&raw.kerberos, raw.ipa.gssapi, issuer.as_deref(), &mut err);
+
     let issuer = issuer?;
     let default_audience = if default_audience.is_empty() {
         vec![issuer.clone()]
@@ -135,6 +142,7 @@ pub fn validate(
         },
         log_level: log_level?,
         clients,
+        kerberos: kerberos?,
         issuer,
     })
 }
@@ -312,4 +320,88 @@ fn absolute(path: &str, key: &str, err: &mut impl FnMut(&str, String)) -> Option
         err(key, format!("{path:?} must be an absolute path"));
         None
     }
+}
+
+/// `[kerberos]`, switched on by `kerberos.enabled = true` or `[ipa] gssapi = true`.
+/// `Some(None)` is "valid and off".
+fn kerberos(
+    raw: &RawKerberos,
+    ipa_gssapi: Option<bool>,
+    issuer: Option<&str>,
+    err: &mut impl FnMut(&str, String),
+) -> Option<Option<KerberosConfig>> {
+    let enabled = match (raw.enabled, ipa_gssapi) {
+        (Some(a), Some(b)) if a != b => {
+            err(
+                "ipa.gssapi",
+                "contradicts kerberos.enabled; set one of them".into(),
+            );
+            return None;
+        }
+        (a, b) => a.or(b).unwrap_or(false),
+    };
+    if !enabled {
+        return Some(None);
+    }
+    let mut ok = true;
+    let keytab = absolute(
+        raw.keytab.as_deref().unwrap_or(DEFAULT_KEYTAB),
+        "kerberos.keytab",
+        err,
+    );
+    if let Some(path) = &keytab {
+        if let Err(e) = std::fs::File::open(path) {
+            err(
+                "kerberos.keytab",
+                format!("cannot read {}: {e}", path.display()),
+            );
+            ok = false;
+        }
+    }
+    let replay_cache = absolute(
+        raw.replay_cache.as_deref().unwrap_or(DEFAULT_REPLAY_CACHE),
+        "kerberos.replay_cache",
+        err,
+    );
+    let service_principal = match (&raw.service_principal, issuer) {
+        (Some(p), _) => match check_service_principal(p) {
+            Ok(()) => Some(p.clone()),
+            Err(m) => {
+                err("kerberos.service_principal", m);
+                None
+            }
+        },
+        (None, Some(iss)) => iss
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(|h| format!("HTTP/{h}"))),
+        (None, None) => None,
+    };
+    let clock_skew_secs = raw.clock_skew_secs.unwrap_or(DEFAULT_CLOCK_SKEW_SECS);
+    if clock_skew_secs == 0 || clock_skew_secs > 3600 {
+        err(
+            "kerberos.clock_skew_secs",
+            "must be between 1 and 3600".into(),
+        );
+        ok = false;
+    }
+    if !ok {
+        return None;
+    }
+    Some(Some(KerberosConfig {
+        keytab: keytab?,
+        service_principal: service_principal?,
+        replay_cache: replay_cache?,
+        clock_skew_secs,
+    }))
+}
+
+fn check_service_principal(p: &str) -> Result<(), String> {
+    if p.is_empty() || p.chars().any(|c| !c.is_ascii_graphic()) || p.contains('*') {
+        return Err("must be a principal such as \"HTTP/idp.example.com\" or \"HTTP/idp.example.com@EXAMPLE.COM\"".into());
+    }
+    if !p.contains('/') {
+        return Err(format!("{p:?} has no host part; expected \"HTTP/<host>\""));
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::principal::{PrincipalPattern, check_principal};
 use super::scope::{Scopes, is_scope_token};
 use super::secret::SecretHash;
 
@@ -22,6 +23,8 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretBasic,
     /// RFC 6749 §2.3.1, secret in the form body.
     ClientSecretPost,
+    /// `Authorization: Negotiate` with a Kerberos AP-REQ (RFC 4559), ahdapa's own name.
+    KerberosClientAuth,
     /// A public client: no authentication.
     None,
 }
@@ -32,6 +35,7 @@ impl TokenEndpointAuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::KerberosClientAuth => "kerberos_client_auth",
             Self::None => "none",
         }
     }
@@ -59,6 +63,14 @@ pub struct ClientRegistration {
     /// secret methods, refused for `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_hash: Option<String>,
+    /// For `kerberos_client_auth`: the one principal this client is (exact client; the
+    /// token's `sub` is the client_id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kerberos_principal: Option<String>,
+    /// For `kerberos_client_auth`: a glob over principals (template client; the token's
+    /// `sub` is the authenticated principal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kerberos_principal_pattern: Option<String>,
     /// The scopes the client may be granted (DESIGN.md: the request is intersected).
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -92,8 +104,19 @@ pub enum Credential {
         /// The stored hash of the secret.
         hash: SecretHash,
     },
+    /// A Kerberos principal proven with Negotiate.
+    Kerberos(KerberosIdentity),
     /// A public client (`none`): it cannot use client_credentials.
     Public,
+}
+
+/// Which principals a Kerberos client accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KerberosIdentity {
+    /// Exactly this principal; tokens have `sub` = client_id.
+    Exact(String),
+    /// Any principal matching; tokens have `sub` = the principal.
+    Template(PrincipalPattern),
 }
 
 /// A validated client, as the token endpoint sees it.
@@ -127,7 +150,59 @@ impl Client {
         if let Err(msg) = check_client_id(&reg.client_id) {
             err("client_id", msg);
         }
+        let kerberos_fields =
+            reg.kerberos_principal.is_some() || reg.kerberos_principal_pattern.is_some();
         let credential = match (reg.token_endpoint_auth_method, &reg.client_secret_hash) {
+            (TokenEndpointAuthMethod::KerberosClientAuth, secret) => {
+                if secret.is_some() {
+                    err(
+                        "client_secret_hash",
+                        "a kerberos_client_auth client has no secret".into(),
+                    );
+                }
+                match (&reg.kerberos_principal, &reg.kerberos_principal_pattern) {
+                    (Some(p), None) => match check_principal(p) {
+                        Ok(()) => Some(Credential::Kerberos(KerberosIdentity::Exact(p.clone()))),
+                        Err(m) => {
+                            err("kerberos_principal", m);
+                            None
+                        }
+                    },
+                    (None, Some(p)) => match PrincipalPattern::parse(p) {
+                        Ok(pattern) => {
+                            Some(Credential::Kerberos(KerberosIdentity::Template(pattern)))
+                        }
+                        Err(m) => {
+                            err("kerberos_principal_pattern", m);
+                            None
+                        }
+                    },
+                    (Some(_), Some(_)) => {
+                        err(
+                            "kerberos_principal_pattern",
+                            "give kerberos_principal or kerberos_principal_pattern, not both"
+                                .into(),
+                        );
+                        None
+                    }
+                    (None, None) => {
+                        err("kerberos_principal", "kerberos_client_auth needs kerberos_principal or kerberos_principal_pattern".into());
+                        None
+                    }
+                }
+            }
+            (method, _) if kerberos_fields => {
+                let field = if reg.kerberos_principal.is_some() {
+                    "kerberos_principal"
+                } else {
+                    "kerberos_principal_pattern"
+                };
+                err(
+                    field,
+                    format!("only for kerberos_client_auth, not {}", method.as_str()),
+                );
+                None
+            }
             (TokenEndpointAuthMethod::None, None) => Some(Credential::Public),
             (TokenEndpointAuthMethod::None, Some(_)) => {
                 err(
@@ -270,10 +345,45 @@ mod tests {
             client_id: "ci-runner".into(),
             token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             client_secret_hash: Some(SecretHash::of(&ClientSecret::new("s".into())).to_stored()),
+            kerberos_principal: None,
+            kerberos_principal_pattern: None,
             scopes: vec!["a".into(), "b".into(), "a".into()],
             audience: vec![],
             token_lifetime_secs: None,
         }
+    }
+
+    #[test]
+    fn kerberos_clients_need_exactly_one_principal_field() {
+        let mut r = reg();
+        r.token_endpoint_auth_method = TokenEndpointAuthMethod::KerberosClientAuth;
+        r.client_secret_hash = None;
+        assert_eq!(
+            Client::from_registration(&r, ClientSource::Config).unwrap_err()[0].field,
+            "kerberos_principal"
+        );
+        r.kerberos_principal_pattern = Some("host/*.x@X".into());
+        assert!(matches!(
+            Client::from_registration(&r, ClientSource::Config)
+                .unwrap()
+                .credential,
+            Credential::Kerberos(KerberosIdentity::Template(_))
+        ));
+        r.kerberos_principal = Some("host/a.x@X".into());
+        assert_eq!(
+            Client::from_registration(&r, ClientSource::Config).unwrap_err()[0].field,
+            "kerberos_principal_pattern"
+        );
+    }
+
+    #[test]
+    fn principal_fields_are_refused_for_secret_clients() {
+        let mut r = reg();
+        r.kerberos_principal = Some("host/a.x@X".into());
+        assert_eq!(
+            Client::from_registration(&r, ClientSource::Config).unwrap_err()[0].field,
+            "kerberos_principal"
+        );
     }
 
     #[test]

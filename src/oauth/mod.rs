@@ -17,6 +17,7 @@ pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod form;
+pub mod principal;
 pub mod scope;
 pub mod secret;
 pub mod token_endpoint;

@@ -11,9 +11,10 @@ use serde::Serialize;
 
 use super::client::TokenEndpointAuthMethod;
 use super::client::{ClientRegistry, Credential};
-use super::client_auth::{self, Authorization};
+use super::client_auth::{self, Authorization, Presented};
 use super::error::OAuthError;
 use super::form::Form;
+use super::principal::host_of;
 use super::scope::Scopes;
 use crate::token::access_token::{AccessTokenClaims, Audience, mint};
 use crate::token::keys::KeySet;
@@ -42,6 +43,16 @@ pub struct TokenRequest<'a> {
     pub jti: &'a str,
 }
 
+/// A token request whose form, grant type and scope syntax are good, and whose client
+/// credential has been read but not yet checked.
+#[derive(Debug, Clone)]
+pub struct ParsedTokenRequest {
+    /// The one credential presented.
+    pub presented: Presented,
+    /// The `scope` parameter, if any.
+    pub requested_scope: Option<Scopes>,
+}
+
 /// RFC 6749 §5.1 successful response.
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenResponse {
@@ -68,9 +79,15 @@ pub struct Issued {
     pub method: TokenEndpointAuthMethod,
     /// The token's `jti`.
     pub jti: String,
+    /// The Kerberos principal, for kerberos_client_auth.
+    pub principal: Option<String>,
+    /// For Negotiate: the AP-REP to return in `WWW-Authenticate` (set by the adapter).
+    pub mutual_auth_token: Option<Vec<u8>>,
 }
 
-/// Handles a token request end to end.
+/// Handles a token request end to end, for credentials the core can check alone
+/// (secrets, public clients). Negotiate needs the GSSAPI adapter between [`parse`] and
+/// [`issue`].
 pub fn token(
     settings: &TokenSettings,
     registry: &ClientRegistry,
@@ -78,8 +95,26 @@ pub fn token(
     request: TokenRequest<'_>,
     rng: &dyn SecureRandom,
 ) -> Result<Issued, OAuthError> {
-    let mut form = Form::parse(request.body)?;
-    let presented = client_auth::presented(request.authorization, &mut form)?;
+    let parsed = parse(request.authorization, request.body)?;
+    issue(
+        settings,
+        registry,
+        keys,
+        parsed,
+        None,
+        request.now,
+        request.jti,
+        rng,
+    )
+}
+
+/// Reads the form, the grant type, the scope and the presented credential.
+pub fn parse(
+    authorization: Option<Authorization<'_>>,
+    body: &[u8],
+) -> Result<ParsedTokenRequest, OAuthError> {
+    let mut form = Form::parse(body)?;
+    let presented = client_auth::presented(authorization, &mut form)?;
     match form.get("grant_type") {
         None => return Err(OAuthError::invalid_request("grant_type is required")),
         Some("client_credentials") => {}
@@ -93,8 +128,27 @@ pub fn token(
             });
         }
     }
-    let requested = form.get("scope").map(Scopes::parse).transpose()?;
-    let authenticated = client_auth::authenticate(registry, presented)?;
+    let requested_scope = form.get("scope").map(Scopes::parse).transpose()?;
+    Ok(ParsedTokenRequest {
+        presented,
+        requested_scope,
+    })
+}
+
+/// Authenticates the client (with the principal GSSAPI proved, for Negotiate), grants
+/// the scope and signs the token.
+#[allow(clippy::too_many_arguments)]
+pub fn issue(
+    settings: &TokenSettings,
+    registry: &ClientRegistry,
+    keys: &KeySet,
+    parsed: ParsedTokenRequest,
+    verified_principal: Option<&str>,
+    now: u64,
+    jti: &str,
+    rng: &dyn SecureRandom,
+) -> Result<Issued, OAuthError> {
+    let authenticated = client_auth::authenticate(registry, parsed.presented, verified_principal)?;
     let client = &authenticated.client;
     if client.credential == Credential::Public {
         // DESIGN.md: public clients may not use client_credentials (RFC 6749 §4.4).
@@ -102,7 +156,7 @@ pub fn token(
             "public clients cannot use client_credentials",
         ));
     }
-    let scope = Scopes::grant(&client.scopes, requested.as_ref())?.to_scope_string();
+    let scope = Scopes::grant(&client.scopes, parsed.requested_scope.as_ref())?.to_scope_string();
     let lifetime = client
         .token_lifetime_secs
         .unwrap_or(settings.default_lifetime_secs);
@@ -111,15 +165,18 @@ pub fn token(
     } else {
         &client.audience
     };
+    let principal = authenticated.principal.as_deref();
     let claims = AccessTokenClaims {
         iss: &settings.issuer,
-        sub: &client.client_id,
+        sub: &authenticated.subject,
         aud: Audience::of(audience),
-        exp: request.now.saturating_add(lifetime),
-        iat: request.now,
-        jti: request.jti,
+        exp: now.saturating_add(lifetime),
+        iat: now,
+        jti,
         client_id: &client.client_id,
         scope: &scope,
+        krb5_principal: principal,
+        host: principal.and_then(host_of),
     };
     let access_token = mint(keys.active(), &claims, rng)
         .map_err(|e| OAuthError::server_error(format!("minting failed: {e}")))?;
@@ -131,9 +188,11 @@ pub fn token(
             scope,
         },
         client_id: client.client_id.clone(),
-        subject: client.client_id.clone(),
+        subject: authenticated.subject,
         method: authenticated.method,
-        jti: request.jti.to_owned(),
+        jti: jti.to_owned(),
+        principal: authenticated.principal.clone(),
+        mutual_auth_token: None,
     })
 }
 
@@ -167,6 +226,8 @@ mod tests {
                     token_endpoint_auth_method: method,
                     client_secret_hash: (method != TokenEndpointAuthMethod::None)
                         .then(|| SecretHash::of(&ClientSecret::new("pw".into())).to_stored()),
+                    kerberos_principal: None,
+                    kerberos_principal_pattern: None,
                     scopes: vec!["directory.read".into(), "metrics".into()],
                     audience: vec![],
                     token_lifetime_secs: lifetime,

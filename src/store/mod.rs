@@ -78,6 +78,8 @@ pub(crate) mod contract {
             client_id: id.into(),
             token_endpoint_auth_method: TokenEndpointAuthMethod::None,
             client_secret_hash: None,
+            kerberos_principal: None,
+            kerberos_principal_pattern: None,
             scopes: vec!["s".into()],
             audience: vec![],
             token_lifetime_secs: Some(60),

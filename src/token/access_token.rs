@@ -30,6 +30,12 @@ pub struct AccessTokenClaims<'a> {
     pub client_id: &'a str,
     /// Space-delimited granted scopes.
     pub scope: &'a str,
+    /// The Kerberos principal that authenticated (kerberos_client_auth only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub krb5_principal: Option<&'a str>,
+    /// The host of a `host/FQDN@REALM` principal (kerberos_client_auth only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<&'a str>,
 }
 
 /// `aud` as RFC 7519 allows: a single string or an array.
@@ -98,6 +104,8 @@ mod tests {
             jti: "j1",
             client_id: "svc",
             scope: "a b",
+            krb5_principal: None,
+            host: None,
         }
     }
 

@@ -18,8 +18,10 @@ struct ErrorBody<'a> {
     error_description: Option<&'a str>,
 }
 
-/// The response for an OAuth refusal at the token endpoint.
-pub fn oauth(err: &OAuthError, realm: &str) -> Response {
+/// The response for an OAuth refusal at the token endpoint. A 401 carries a Basic
+/// challenge and, when `negotiate` is on, a bare `Negotiate` one (RFC 4559 §4), so
+/// `curl -u` and `curl --negotiate -u :` both retry by themselves.
+pub fn oauth(err: &OAuthError, realm: &str, negotiate: bool) -> Response {
     let status = match err {
         OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
         OAuthError::TemporarilyUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -28,6 +30,10 @@ pub fn oauth(err: &OAuthError, realm: &str) -> Response {
     };
     let mut resp = json_error(status, err.code(), err.description());
     if let OAuthError::InvalidClient { challenges, .. } = err {
+        if negotiate {
+            resp.headers_mut()
+                .append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+        }
         if challenges.basic {
             let realm: String = realm.chars().filter(|c| *c != '"' && *c != '\\').collect();
             if let Ok(v) =

@@ -1,7 +1,11 @@
 //! Handlers: extract from HTTP, call the core, render. No policy lives here.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA};
+use http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE,
+};
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
@@ -47,21 +51,28 @@ where
             );
         }
     };
-    match service.token(authorization, &body) {
+    match service.token(authorization, &body).await {
         Ok(issued) => {
             log::info!(
                 client_id = issued.client_id.as_str(),
                 subject = issued.subject.as_str(),
                 method = issued.method.as_str(),
                 scope = issued.response.scope.as_str(),
-                jti = issued.jti.as_str();
+                jti = issued.jti.as_str(),
+                principal = issued.principal.as_deref().unwrap_or("");
                 "token issued"
             );
-            json(
-                StatusCode::OK,
-                serde_json::to_vec(&issued.response).unwrap_or_default(),
-                true,
-            )
+            let body = serde_json::to_vec(&issued.response).unwrap_or_default();
+            let mut resp = json(StatusCode::OK, body, true);
+            if let Some(ap_rep) = &issued.mutual_auth_token {
+                // RFC 4559 §5: the mutual-authentication token rides on the success response.
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("Negotiate {}", STANDARD.encode(ap_rep)))
+                {
+                    resp.headers_mut().insert(WWW_AUTHENTICATE, v);
+                }
+            }
+            resp
         }
         Err(err) => reject(service, &err),
     }
@@ -74,7 +85,7 @@ fn reject(service: &Service, err: &OAuthError) -> Response {
         }
         _ => log::info!(error = err.code(), reason = err.log_reason(); "token request refused"),
     }
-    error::oauth(err, service.issuer())
+    error::oauth(err, service.issuer(), service.negotiate_enabled())
 }
 
 /// Reads the body within the limit, then checks the media type.
@@ -104,6 +115,7 @@ where
             return Err(error::oauth(
                 &OAuthError::invalid_request("the request body could not be read"),
                 "",
+                false,
             ));
         };
         if let Ok(mut data) = frame.into_data() {
@@ -128,6 +140,7 @@ where
         return Err(error::oauth(
             &OAuthError::invalid_request("Content-Type must be application/x-www-form-urlencoded"),
             "",
+            false,
         ));
     }
     Ok(buf.freeze())

@@ -12,6 +12,7 @@
 
 pub mod client_secret_basic;
 pub mod client_secret_post;
+pub mod kerberos_client_auth;
 
 use std::sync::Arc;
 
@@ -37,6 +38,14 @@ pub enum Presented {
         /// The `client_secret` parameter.
         secret: ClientSecret,
     },
+    /// `Authorization: Negotiate` with the client_id from the form. The token is proven
+    /// by the GSSAPI adapter before [`authenticate`] is called.
+    Negotiate {
+        /// The `client_id` parameter.
+        client_id: String,
+        /// The decoded Negotiate token.
+        token: kerberos_client_auth::NegotiateToken,
+    },
     /// Only a `client_id`: a public client, or a confidential one that forgot its secret.
     None {
         /// The `client_id` parameter.
@@ -50,6 +59,7 @@ impl Presented {
         match self {
             Self::ClientSecretBasic { client_id, .. }
             | Self::ClientSecretPost { client_id, .. }
+            | Self::Negotiate { client_id, .. }
             | Self::None { client_id } => client_id,
         }
     }
@@ -59,6 +69,7 @@ impl Presented {
         match self {
             Self::ClientSecretBasic { .. } => TokenEndpointAuthMethod::ClientSecretBasic,
             Self::ClientSecretPost { .. } => TokenEndpointAuthMethod::ClientSecretPost,
+            Self::Negotiate { .. } => TokenEndpointAuthMethod::KerberosClientAuth,
             Self::None { .. } => TokenEndpointAuthMethod::None,
         }
     }
@@ -69,6 +80,8 @@ impl Presented {
 pub enum Authorization<'a> {
     /// `Basic <credentials>`.
     Basic(&'a str),
+    /// `Negotiate <base64 token>` (RFC 4559).
+    Negotiate(&'a str),
     /// Any other scheme, by name.
     Other(&'a str),
 }
@@ -81,6 +94,8 @@ impl<'a> Authorization<'a> {
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         if scheme.eq_ignore_ascii_case("basic") {
             Self::Basic(rest.trim())
+        } else if scheme.eq_ignore_ascii_case("negotiate") {
+            Self::Negotiate(rest.trim())
         } else {
             Self::Other(scheme)
         }
@@ -110,6 +125,18 @@ pub fn presented(
             }
             Ok(Presented::ClientSecretBasic { client_id, secret })
         }
+        Some(Authorization::Negotiate(b64)) => {
+            if form_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "more than one client authentication method (Negotiate and client_secret)",
+                ));
+            }
+            let token = kerberos_client_auth::NegotiateToken::decode(b64)?;
+            let client_id = form_id.ok_or_else(|| {
+                OAuthError::invalid_request("client_id is required with Negotiate")
+            })?;
+            Ok(Presented::Negotiate { client_id, token })
+        }
         Some(Authorization::Other(scheme)) => Err(OAuthError::invalid_client(format!(
             "unsupported Authorization scheme {:?}",
             scheme.chars().take(20).collect::<String>()
@@ -125,6 +152,21 @@ pub struct Authenticated {
     pub client: Arc<Client>,
     /// The method it used.
     pub method: TokenEndpointAuthMethod,
+    /// The token's `sub`: the client_id, or the principal for a template client.
+    pub subject: String,
+    /// The Kerberos principal, when the client authenticated with Negotiate.
+    pub principal: Option<String>,
+}
+
+impl Authenticated {
+    fn as_client(client: &Arc<Client>, method: TokenEndpointAuthMethod) -> Self {
+        Self {
+            client: Arc::clone(client),
+            method,
+            subject: client.client_id.clone(),
+            principal: None,
+        }
+    }
 }
 
 /// A hash to compare against when the client is unknown, so that an unknown client_id
@@ -133,10 +175,12 @@ fn decoy_hash() -> SecretHash {
     SecretHash::of(&ClientSecret::new(String::new()))
 }
 
-/// Checks a presented credential against the registry.
+/// Checks a presented credential against the registry. `verified_principal` is the
+/// principal the GSSAPI adapter proved for a [`Presented::Negotiate`] (ignored otherwise).
 pub fn authenticate(
     registry: &ClientRegistry,
     presented: Presented,
+    verified_principal: Option<&str>,
 ) -> Result<Authenticated, OAuthError> {
     let method = presented.method();
     let Some(client) = registry.get(presented.client_id()) else {
@@ -174,18 +218,45 @@ pub fn authenticate(
             if !secret_ok {
                 return Err(OAuthError::invalid_client("wrong client secret"));
             }
+            Ok(Authenticated::as_client(client, method))
+        }
+        (Credential::Kerberos(identity), Presented::Negotiate { .. }) => {
+            let principal = verified_principal.ok_or_else(|| {
+                OAuthError::server_error("Negotiate token was not verified before authentication")
+            })?;
+            let subject = kerberos_client_auth::subject(identity, &client.client_id, principal)?;
             Ok(Authenticated {
                 client: Arc::clone(client),
                 method,
+                subject,
+                principal: Some(principal.to_owned()),
             })
         }
+        (Credential::Kerberos(_), Presented::None { .. }) => Err(OAuthError::invalid_client(
+            "kerberos client presented no Negotiate token",
+        )),
+        (Credential::Kerberos(_), _) => Err(OAuthError::invalid_client(format!(
+            "client is registered for kerberos_client_auth, request used {}",
+            method.as_str()
+        ))),
+        (
+            Credential::Secret {
+                method: registered, ..
+            },
+            Presented::Negotiate { .. },
+        ) => Err(OAuthError::invalid_client(format!(
+            "client is registered for {}, request used kerberos_client_auth",
+            registered.as_str()
+        ))),
+        (Credential::Public, Presented::Negotiate { .. }) => Err(OAuthError::invalid_client(
+            "client is registered for none, request used kerberos_client_auth",
+        )),
         (Credential::Secret { .. }, Presented::None { .. }) => Err(OAuthError::invalid_client(
             "confidential client presented no credentials",
         )),
-        (Credential::Public, Presented::None { .. }) => Ok(Authenticated {
-            client: Arc::clone(client),
-            method,
-        }),
+        (Credential::Public, Presented::None { .. }) => {
+            Ok(Authenticated::as_client(client, method))
+        }
         (Credential::Public, _) => Err(OAuthError::invalid_client(
             "public client presented a secret",
         )),
@@ -205,6 +276,8 @@ mod tests {
                     token_endpoint_auth_method: method,
                     client_secret_hash: secret
                         .map(|s| SecretHash::of(&ClientSecret::new(s.into())).to_stored()),
+                    kerberos_principal: None,
+                    kerberos_principal_pattern: None,
                     scopes: vec!["read".into()],
                     audience: vec![],
                     token_lifetime_secs: None,
@@ -239,7 +312,7 @@ mod tests {
     fn run(auth: Option<&str>, body: &[u8]) -> Result<Authenticated, OAuthError> {
         let mut form = Form::parse(body)?;
         let p = presented(auth.map(Authorization::parse), &mut form)?;
-        authenticate(&registry(), p)
+        authenticate(&registry(), p, None)
     }
 
     #[test]

@@ -292,6 +292,8 @@ async fn store_clients_appear_after_refresh() {
         client_id: "late".into(),
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         client_secret_hash: Some(SecretHash::of(&ClientSecret::new("pw2".into())).to_stored()),
+        kerberos_principal: None,
+        kerberos_principal_pattern: None,
         scopes: vec!["x".into()],
         audience: vec!["https://api.test".into()],
         token_lifetime_secs: Some(60),

@@ -1,0 +1,9 @@
+//! Adapters that prove who is calling, outside the protocol core.
+//!
+//! - [`gssapi`]: the Kerberos acceptor (libgssapi over MIT krb5) for
+//!   `Authorization: Negotiate` at `/token`.
+//! - [`ap_req`]: a bounds-checked look inside Negotiate tokens, for precise refusals and
+//!   the cross-node replay digest.
+
+pub mod ap_req;
+pub mod gssapi;
