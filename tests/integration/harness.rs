@@ -61,25 +61,87 @@ pub struct Server {
     pub base_url: String,
     child: Option<Child>,
     log: PathBuf,
+    env: Vec<(&'static str, String)>,
+}
+
+/// How to start a server.
+pub struct Options {
+    /// TOML appended to the generated config (`@STATE@` is a private directory).
+    pub extra: String,
+    /// `keys.algorithm`.
+    pub algorithm: String,
+    /// Environment for the server process.
+    pub env: Vec<(&'static str, String)>,
+    /// A state directory shared with other servers (several nodes on one database).
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            extra: String::new(),
+            algorithm: "ES256".into(),
+            env: Vec::new(),
+            state_dir: None,
+        }
+    }
+}
+
+impl Options {
+    /// Negotiate on with the test realm; `extra` is appended.
+    pub fn kerberos(extra: &str) -> Self {
+        let realm = crate::kdc::realm();
+        let kerberos = format!(
+            "[kerberos]\nenabled = true\nkeytab = \"{}\"\nservice_principal = \"HTTP/localhost@{}\"\n\
+             replay_cache = \"@STATE@/krb5.rcache\"\nclock_skew_secs = {}\n",
+            realm.http_keytab.display(),
+            crate::kdc::REALM,
+            crate::kdc::CLOCK_SKEW_SECS
+        );
+        Self {
+            extra: format!("{kerberos}{extra}"),
+            env: realm.env(),
+            ..Self::default()
+        }
+    }
 }
 
 impl Server {
     /// Writes a TLS config (issuer `https://localhost:PORT`) with `extra` appended and
     /// starts the server.
     pub fn start_tls(extra: &str) -> Self {
-        Self::start(extra, "ES256")
+        Self::start(Options {
+            extra: extra.into(),
+            ..Options::default()
+        })
     }
 
     /// Like [`Server::start_tls`] with `keys.algorithm` set.
     pub fn start_tls_with_keys(algorithm: &str) -> Self {
-        Self::start("", algorithm)
+        Self::start(Options {
+            algorithm: algorithm.into(),
+            ..Options::default()
+        })
     }
 
-    fn start(extra: &str, algorithm: &str) -> Self {
+    /// A server with Negotiate on (the test realm's HTTP/localhost keytab) and `extra`
+    /// appended to its config.
+    pub fn start_kerberos(extra: &str) -> Self {
+        Self::start(Options::kerberos(extra))
+    }
+
+    pub fn start(opts: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let p = pki();
-        let state = dir.path().join("state");
+        let state = opts
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("state"));
+        let algorithm = &opts.algorithm;
+        let extra = opts
+            .extra
+            .replace("@STATE@", &dir.path().join("own").display().to_string());
         let text = format!(
             "issuer = \"https://localhost:{port}\"\n\
              [server]\nlisten = [\"127.0.0.1:{port}\"]\nrequest_timeout_secs = 5\n\
@@ -99,6 +161,7 @@ impl Server {
             config,
             child: None,
             log: dir.path().join("server.log"),
+            env: opts.env,
             dir,
         };
         s.spawn();
@@ -114,6 +177,7 @@ impl Server {
             .open(&self.log)
             .unwrap();
         let child = Command::new(BIN)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .arg("--config")
             .arg(&self.config)
             .arg("serve")
@@ -253,9 +317,14 @@ impl Reply {
 
 /// Runs curl against `base + path` with the test CA trusted.
 pub fn curl(base: &str, args: &[&str], path: &str) -> Reply {
+    curl_with(Command::new("curl"), base, args, path)
+}
+
+/// Like [`curl`], with a prepared `curl` command (environment for Kerberos).
+pub fn curl_with(mut cmd: Command, base: &str, args: &[&str], path: &str) -> Reply {
     let dir = tempfile::tempdir().unwrap();
     let headers = dir.path().join("h");
-    let out = Command::new("curl")
+    let out = cmd
         .args(["-sS", "--max-time", "20", "--cacert"])
         .arg(&pki().ca)
         .arg("-D")

@@ -14,4 +14,6 @@
 
 mod harness;
 mod interop;
+mod kdc;
+mod kerberos;
 mod token_endpoint;
