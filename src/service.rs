@@ -120,7 +120,7 @@ impl Service {
         let generation = store.generation().await?;
         let keys = load_keys(store.as_ref(), &master_key, config.keys.algorithm, &rng).await?;
         let registry = build_registry(config.clients.clone(), store.as_ref()).await?;
-        let metadata = Metadata::new(&config.issuer, config.keys.algorithm);
+        let metadata = Metadata::new(&config.issuer, config.keys.algorithm, config.kerberos.is_some());
         let discovery_json =
             serde_json::to_vec(&metadata).map_err(|e| StoreError::Backend(e.to_string()))?;
         let kerberos = match &config.kerberos {

@@ -182,3 +182,28 @@ fn syntax_error_is_reported_not_panicked() {
     let e = errors("issuer = \n[");
     assert!(e[0].starts_with("TOML syntax error"), "{e:?}");
 }
+
+#[test]
+fn kerberos_is_off_by_default_and_ipa_gssapi_turns_it_on() {
+    assert!(parse(MINIMAL).unwrap().kerberos.is_none());
+    let keytab = tempfile::NamedTempFile::new().unwrap();
+    let text = format!("{MINIMAL}[ipa]\ngssapi = true\n[kerberos]\nkeytab = \"{}\"\n", keytab.path().display());
+    let k = parse(&text).unwrap().kerberos.unwrap();
+    assert_eq!(k.service_principal, "HTTP/127.0.0.1", "defaults to HTTP/<issuer host>");
+    assert_eq!(k.clock_skew_secs, 300);
+    assert_eq!(k.replay_cache, PathBuf::from("/var/lib/ahdapa/krb5.rcache"));
+}
+
+#[test]
+fn kerberos_mistakes_are_named() {
+    let text = format!(
+        "{MINIMAL}[ipa]\ngssapi = false\n[kerberos]\nenabled = true\nkeytab = \"/nonexistent/http.keytab\"\n"
+    );
+    assert_eq!(paths(&text), ["ipa.gssapi"]);
+    let text = format!(
+        "{MINIMAL}[kerberos]\nenabled = true\nkeytab = \"/nonexistent/http.keytab\"\nservice_principal = \"HTTP\"\nclock_skew_secs = 0\n"
+    );
+    let mut p = paths(&text);
+    p.sort();
+    assert_eq!(p, ["kerberos.clock_skew_secs", "kerberos.keytab", "kerberos.service_principal"]);
+}

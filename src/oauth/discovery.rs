@@ -28,17 +28,19 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    /// The document for an issuer URL (no trailing slash) that signs with `algorithm`.
-    pub fn new(issuer: &str, algorithm: SigningAlgorithm) -> Self {
+    /// The document for an issuer URL (no trailing slash) that signs with `algorithm`;
+    /// `kerberos` lists `kerberos_client_auth` (ahdapa's name for Negotiate at `/token`).
+    pub fn new(issuer: &str, algorithm: SigningAlgorithm, kerberos: bool) -> Self {
+        let mut methods = vec!["client_secret_basic", "client_secret_post"];
+        if kerberos {
+            methods.push("kerberos_client_auth");
+        }
         Self {
             issuer: issuer.to_owned(),
             token_endpoint: format!("{issuer}/token"),
             jwks_uri: format!("{issuer}/jwks"),
             grant_types_supported: vec!["client_credentials"],
-            token_endpoint_auth_methods_supported: vec![
-                "client_secret_basic",
-                "client_secret_post",
-            ],
+            token_endpoint_auth_methods_supported: methods,
             response_types_supported: vec![],
             access_token_signing_alg_values_supported: vec![algorithm.as_str()],
         }

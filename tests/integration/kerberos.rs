@@ -89,6 +89,11 @@ fn curl_negotiate_gets_tokens_for_template_and_exact_clients() {
         subjects.push(c["sub"].as_str().unwrap().to_owned());
     }
     assert_ne!(subjects[0], subjects[1]);
+    let metadata = curl(&s.base_url, &[], "/.well-known/oauth-authorization-server").json();
+    assert!(
+        metadata["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&"kerberos_client_auth".into()),
+        "{metadata}"
+    );
 
     // Exact client: sub is the client_id.
     let reply = negotiate(&s, &exact, &format!("{CC}&client_id=kt1-exact&scope=admin"));
