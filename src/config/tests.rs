@@ -187,9 +187,15 @@ fn syntax_error_is_reported_not_panicked() {
 fn kerberos_is_off_by_default_and_ipa_gssapi_turns_it_on() {
     assert!(parse(MINIMAL).unwrap().kerberos.is_none());
     let keytab = tempfile::NamedTempFile::new().unwrap();
-    let text = format!("{MINIMAL}[ipa]\ngssapi = true\n[kerberos]\nkeytab = \"{}\"\n", keytab.path().display());
+    let text = format!(
+        "{MINIMAL}[ipa]\ngssapi = true\n[kerberos]\nkeytab = \"{}\"\n",
+        keytab.path().display()
+    );
     let k = parse(&text).unwrap().kerberos.unwrap();
-    assert_eq!(k.service_principal, "HTTP/127.0.0.1", "defaults to HTTP/<issuer host>");
+    assert_eq!(
+        k.service_principal, "HTTP/127.0.0.1",
+        "defaults to HTTP/<issuer host>"
+    );
     assert_eq!(k.clock_skew_secs, 300);
     assert_eq!(k.replay_cache, PathBuf::from("/var/lib/ahdapa/krb5.rcache"));
 }
@@ -205,5 +211,12 @@ fn kerberos_mistakes_are_named() {
     );
     let mut p = paths(&text);
     p.sort();
-    assert_eq!(p, ["kerberos.clock_skew_secs", "kerberos.keytab", "kerberos.service_principal"]);
+    assert_eq!(
+        p,
+        [
+            "kerberos.clock_skew_secs",
+            "kerberos.keytab",
+            "kerberos.service_principal"
+        ]
+    );
 }

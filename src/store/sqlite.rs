@@ -1,5 +1,10 @@
-//! The embedded SQLite backend: one file, WAL, `synchronous = FULL` (a committed client
-//! or key survives a crash or power loss), migrations by `user_version`.
+//! The embedded SQLite backend: one file, WAL, migrations by `user_version`.
+//!
+//! Durability: clients and keys are written with `synchronous = FULL` (a committed client
+//! or key survives a crash or a power loss). Replay records — one per accepted AP-REQ,
+//! on the hot path — go through a second connection with `synchronous = NORMAL`: they
+//! survive a crash of ahdapa, and a power loss can forget the last few, which is the
+//! same guarantee MIT's own replay cache gives and costs no fsync per request.
 //!
 //! rusqlite is blocking, so every call runs on tokio's blocking pool with the connection
 //! behind a mutex. Writes are rare (clients, keys, replay records); reads of clients and
@@ -43,6 +48,9 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// Replay records: a second connection without an fsync per commit (the same
+    /// connection as `conn` for an in-memory database).
+    replay: Arc<Mutex<Connection>>,
 }
 
 impl SqliteStore {
@@ -55,9 +63,20 @@ impl SqliteStore {
                 path.display()
             ))
         })?;
-        let conn = Connection::open(path)
-            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
-        Self::init(conn)
+        let open = || {
+            Connection::open(path)
+                .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))
+        };
+        let mut store = Self::init(open()?)?;
+        let replay = open()?;
+        replay
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        replay
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(backend)?;
+        store.replay = Arc::new(Mutex::new(replay));
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -90,18 +109,28 @@ impl SqliteStore {
                 .map_err(backend)?;
             tx.commit().map_err(backend)?;
         }
+        let conn = Arc::new(Mutex::new(conn));
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            replay: Arc::clone(&conn),
+            conn,
         })
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the main connection on the blocking pool.
     async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
+        Self::on(&self.conn, f).await
+    }
+
+    async fn on<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(conn);
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
                 .lock()
@@ -246,7 +275,7 @@ impl Store for SqliteStore {
         now: u64,
     ) -> Result<bool, StoreError> {
         let (namespace, key) = (namespace.to_owned(), key.to_vec());
-        self.with(move |conn| {
+        Self::on(&self.replay, move |conn| {
             let tx = conn.transaction().map_err(backend)?;
             tx.execute("DELETE FROM replay WHERE expires_at <= ?1", [to_i64(now)]).map_err(backend)?;
             let n = tx

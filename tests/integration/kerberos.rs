@@ -91,7 +91,10 @@ fn curl_negotiate_gets_tokens_for_template_and_exact_clients() {
     assert_ne!(subjects[0], subjects[1]);
     let metadata = curl(&s.base_url, &[], "/.well-known/oauth-authorization-server").json();
     assert!(
-        metadata["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&"kerberos_client_auth".into()),
+        metadata["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"kerberos_client_auth".into()),
         "{metadata}"
     );
 
