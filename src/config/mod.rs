@@ -214,7 +214,9 @@ fn take_clients(doc: &mut toml::Table, errors: &mut Vec<ConfigError>) -> Vec<Cli
         ));
         return Vec::new();
     };
-    let mut out: Vec<Client> = Vec::new();
+    let mut out: Vec<Client> = Vec::with_capacity(items.len());
+    let mut seen: std::collections::HashSet<String> =
+        std::collections::HashSet::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let prefix = format!("clients[{i}]");
         let toml::Value::Table(table) = item else {
@@ -226,7 +228,7 @@ fn take_clients(doc: &mut toml::Table, errors: &mut Vec<ConfigError>) -> Vec<Cli
             continue;
         };
         match Client::from_registration(&reg, ClientSource::Config) {
-            Ok(client) if out.iter().any(|c| c.client_id == client.client_id) => {
+            Ok(client) if !seen.insert(client.client_id.clone()) => {
                 errors.push(ConfigError::new(
                     format!("{prefix}.client_id"),
                     format!("{:?} is declared twice", client.client_id),
