@@ -127,8 +127,10 @@ fn keytab_without_kinit_via_krb5_client_ktname() {
     let kt = r.add_hosts(&["n1.kt2.test.realm"]);
     let s = Server::start_kerberos(&clients("kt2"));
     let host = Host::new("n1.kt2.test.realm", &kt[0]);
+    // As the README shows: no kinit, no credential cache file.
     let mut cmd = host.command("curl");
-    cmd.env("KRB5_CLIENT_KTNAME", &host.keytab);
+    cmd.env("KRB5_CLIENT_KTNAME", &host.keytab)
+        .env("KRB5CCNAME", "MEMORY:");
     let reply = curl_with(
         cmd,
         &s.base_url,
@@ -330,4 +332,67 @@ fn replay_is_refused_by_another_node_sharing_the_store() {
         "{}",
         b.log_text()
     );
+}
+
+#[test]
+fn start_fails_clearly_without_a_usable_keytab() {
+    let r = realm();
+    // The keytab exists but lacks the configured service principal.
+    let opts = Options::kerberos("");
+    let extra = opts.extra.replace(
+        "HTTP/localhost@TEST.REALM",
+        "HTTP/not-in-keytab.test.realm@TEST.REALM",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ahdapa.toml");
+    let base = format!(
+        "issuer = \"http://127.0.0.1:1\"\n[server]\ninsecure_http = true\n[store]\nsqlite_path = \"{d}/db\"\n\
+         [keys]\nmaster_key_file = \"{d}/mk\"\n",
+        d = dir.path().display()
+    );
+    std::fs::write(
+        &config,
+        format!(
+            "{base}{}",
+            extra.replace("@STATE@", &dir.path().display().to_string())
+        ),
+    )
+    .unwrap();
+    let out = r
+        .command(crate::harness::BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("kerberos.keytab / kerberos.service_principal"),
+        "{err}"
+    );
+    assert!(
+        err.contains("HTTP/not-in-keytab.test.realm@TEST.REALM"),
+        "{err}"
+    );
+    if std::env::var_os("SHOW_LOG").is_some() {
+        eprintln!("{err}");
+    }
+
+    // A missing keytab is named by check-config.
+    let missing = format!(
+        "{base}[kerberos]\nenabled = true\nkeytab = \"{}/nope.keytab\"\n",
+        dir.path().display()
+    );
+    std::fs::write(&config, missing).unwrap();
+    let out = r
+        .command(crate::harness::BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kerberos.keytab: cannot read"), "{err}");
 }
