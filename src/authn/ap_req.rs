@@ -9,8 +9,8 @@
 //!   byte for byte, whatever GSS or SPNEGO wrapping surrounds it.
 //!
 //! Formats: RFC 2743 §3.1 InitialContextToken (`60 len 06 oid inner`); RFC 4178 SPNEGO
-//! NegTokenInit with `mechToken`; RFC 4121 §4.1 krb5 token `01 00 || AP-REQ`; RFC 4120
-//! §5.5.1 AP-REQ.
+//! NegTokenInit with `mechToken`; RFC 4121 §4.1 krb5 token `01 00 || AP-REQ`; a bare
+//! RFC 4120 §5.5.1 AP-REQ (`6e ...`).
 
 use aws_lc_rs::digest;
 
@@ -57,6 +57,10 @@ fn find_ap_req(token: &[u8]) -> Result<&[u8], NotApReq> {
         return Err(NotApReq::Ntlm);
     }
     let (tag, body, _) = tlv(token).ok_or(NotApReq::Garbage)?;
+    if tag == 0x6e {
+        // A bare AP-REQ, without the RFC 2743 framing (some HTTP clients send these).
+        return Ok(token);
+    }
     if tag != 0x60 {
         return Err(NotApReq::Garbage);
     }
@@ -226,6 +230,14 @@ mod tests {
         let wrapped = replay_digest(&spnego(&krb5_token(b"ciphertext"))).unwrap();
         assert_eq!(raw, wrapped);
         assert_ne!(raw, replay_digest(&krb5_token(b"other")).unwrap());
+    }
+
+    #[test]
+    fn bare_ap_req_has_the_same_digest() {
+        assert_eq!(
+            replay_digest(&ap_req(b"ciphertext")),
+            replay_digest(&krb5_token(b"ciphertext"))
+        );
     }
 
     #[test]

@@ -87,8 +87,11 @@ fn run_printed_curl(dev: &Dev) -> serde_json::Value {
         .unwrap_or_else(|_| panic!("{cmd} printed {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-fn pyjwt_verify(token: &str, issuer: &str) -> serde_json::Value {
+/// Verifies `token` with PyJWT, which fetches `{issuer}/jwks` itself (trusting the test
+/// CA for https issuers).
+pub fn pyjwt_verify(token: &str, issuer: &str) -> serde_json::Value {
     let out = Command::new(python())
+        .env("SSL_CERT_FILE", &crate::harness::pki().ca)
         .args(["-c", VERIFY_PY, token, issuer])
         .output()
         .expect("python3 must be installed (the test command installs it with PyJWT)");

@@ -244,17 +244,22 @@ impl Host {
     /// A fresh SPNEGO Negotiate token (base64) for `service` (`HTTP@localhost`), made by
     /// python-gssapi from this host's credential cache.
     pub fn negotiate_token(&self, service: &str) -> String {
+        self.token_with_mech(service, "1.3.6.1.5.5.2")
+    }
+
+    /// Like [`Host::negotiate_token`] with another mechanism OID (krb5: 1.2.840.113554.1.2.2).
+    pub fn token_with_mech(&self, service: &str, mech: &str) -> String {
         const PY: &str = r#"
 import base64, sys, gssapi
 name = gssapi.Name(sys.argv[1], gssapi.NameType.hostbased_service)
-spnego = gssapi.OID.from_int_seq("1.3.6.1.5.5.2")
-ctx = gssapi.SecurityContext(name=name, usage="initiate", mech=spnego,
+mech = gssapi.OID.from_int_seq(sys.argv[2])
+ctx = gssapi.SecurityContext(name=name, usage="initiate", mech=mech,
                              flags=[gssapi.RequirementFlag.mutual_authentication])
 print(base64.b64encode(ctx.step()).decode())
 "#;
         let out = self
             .command(&crate::harness::python())
-            .args(["-c", PY, service])
+            .args(["-c", PY, service, mech])
             .output()
             .expect("python3 with gssapi (python3-gssapi)");
         assert!(

@@ -86,6 +86,11 @@ fn curl_negotiate_gets_tokens_for_template_and_exact_clients() {
                 .trim_end_matches(&format!("@{REALM}"))
         );
         assert_eq!(header(&jwt)["typ"], "at+jwt");
+        let verified = crate::interop::pyjwt_verify(&jwt, &s.base_url);
+        assert_eq!(
+            verified["claims"]["sub"], h.principal,
+            "PyJWT verifies the token"
+        );
         subjects.push(c["sub"].as_str().unwrap().to_owned());
     }
     assert_ne!(subjects[0], subjects[1]);
@@ -220,6 +225,11 @@ fn refusals_are_401_with_negotiate_challenge_and_a_logged_reason() {
         "{}",
         replay.headers
     );
+
+    // A raw krb5 GSS token (no SPNEGO) is accepted as well.
+    let raw = inside.token_with_mech("HTTP@localhost", "1.2.840.113554.1.2.2");
+    let reply = with_header(&s, &raw, &body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
 
     // A Kerberos client cannot use a secret, a secret client cannot use Negotiate.
     let reply = curl(
