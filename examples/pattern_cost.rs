@@ -8,8 +8,9 @@ use std::time::Instant;
 use ahdapa::oauth::client::{
     Client, ClientRegistration, ClientRegistry, ClientSource, TokenEndpointAuthMethod,
 };
+use ahdapa::oauth::client_auth::jwt_assertion::AssertionRules;
 use ahdapa::oauth::client_auth::kerberos_client_auth::NegotiateToken;
-use ahdapa::oauth::client_auth::{Presented, authenticate};
+use ahdapa::oauth::client_auth::{AuthContext, Presented, authenticate};
 
 fn kerberos(id: String, principal: Option<String>, pattern: Option<String>) -> Client {
     let reg = ClientRegistration {
@@ -18,11 +19,14 @@ fn kerberos(id: String, principal: Option<String>, pattern: Option<String>) -> C
         client_secret_hash: None,
         kerberos_principal: principal,
         kerberos_principal_pattern: pattern,
+        jwks: None,
+        client_secret_file: None,
+        client_secret_sealed: None,
         scopes: vec!["s".into()],
         audience: vec![],
         token_lifetime_secs: None,
     };
-    match Client::from_registration(&reg, ClientSource::Config) {
+    match Client::from_registration(&reg, ClientSource::Config, None) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e:?}");
@@ -56,6 +60,11 @@ fn main() {
         Err(_) => std::process::exit(1),
     };
     const ITERS: usize = 200_000;
+    let rules = AssertionRules {
+        audiences: Vec::new(),
+        max_lifetime_secs: 300,
+        leeway_secs: 60,
+    };
     for (patterns, exact) in [(10, 0), (10_000, 0), (10_000, 100_000)] {
         let reg = registry(patterns, exact);
         let mut total = std::time::Duration::ZERO;
@@ -69,7 +78,12 @@ fn main() {
             };
             let principal = format!("host/node{}.d{d}.example.com@EXAMPLE.COM", round % 1000);
             let t = Instant::now();
-            let r = authenticate(black_box(&reg), presented, Some(&principal));
+            let ctx = AuthContext {
+                verified_principal: Some(&principal),
+                now: 0,
+                assertion_rules: &rules,
+            };
+            let r = authenticate(black_box(&reg), presented, ctx);
             total += t.elapsed();
             ok += usize::from(r.is_ok());
         }

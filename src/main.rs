@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use ahdapa::config::{self, Config, DEFAULT_CONFIG_PATH, Transport};
 use ahdapa::oauth::client::{Client, ClientRegistration, ClientSource, TokenEndpointAuthMethod};
+use ahdapa::oauth::client_auth::jwt_assertion::HmacSecret;
 use ahdapa::oauth::secret::{ClientSecret, SecretHash};
 use ahdapa::service::Service;
 use ahdapa::store::sqlite::SqliteStore;
@@ -73,6 +74,9 @@ enum ClientCommand {
         /// For kerberos_client_auth: the one principal of an exact client.
         #[arg(long)]
         kerberos_principal: Option<String>,
+        /// For private_key_jwt: a file with the client's public keys (a JWKS).
+        #[arg(long)]
+        jwks_file: Option<PathBuf>,
         /// For kerberos_client_auth: the glob of a template client, e.g.
         /// 'host/*.example.com@EXAMPLE.COM'.
         #[arg(long)]
@@ -257,6 +261,7 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
             method,
             kerberos_principal,
             kerberos_principal_pattern,
+            jwks_file,
             audiences,
             lifetime,
         } => {
@@ -276,24 +281,53 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                     path.display()
                 ));
             }
+            use TokenEndpointAuthMethod as M;
             let secret = match method {
-                TokenEndpointAuthMethod::None | TokenEndpointAuthMethod::KerberosClientAuth => None,
-                _ => Some(
+                M::ClientSecretBasic | M::ClientSecretPost | M::ClientSecretJwt => Some(
                     ClientSecret::generate(&SystemRandom::new())
                         .map_err(|_| "random source failed")?,
                 ),
+                M::None | M::KerberosClientAuth | M::PrivateKeyJwt => None,
+            };
+            let jwks = match &jwks_file {
+                None => None,
+                Some(f) => {
+                    let text = std::fs::read_to_string(f)
+                        .map_err(|e| format!("--jwks-file {}: {e}", f.display()))?;
+                    Some(
+                        serde_json::from_str::<serde_json::Value>(&text)
+                            .map_err(|e| format!("--jwks-file {}: not JSON: {e}", f.display()))?,
+                    )
+                }
+            };
+            // client_secret_jwt needs the secret itself (an HMAC key): sealed, not hashed.
+            let (hash, sealed, hmac) = match (&secret, method) {
+                (Some(s), M::ClientSecretJwt) => {
+                    let master =
+                        ahdapa::service::load_or_create_master_key(&cfg.keys.master_key_file)
+                            .map_err(|e| e.to_string())?;
+                    let sealed = ahdapa::service::seal_client_secret(&master, &client_id, s)
+                        .map_err(|e| e.to_string())?;
+                    let hmac = HmacSecret::new(s.expose().as_bytes().to_vec())?;
+                    (None, Some(sealed), Some(hmac))
+                }
+                (Some(s), _) => (Some(SecretHash::of(s).to_stored()), None, None),
+                (None, _) => (None, None, None),
             };
             let reg = ClientRegistration {
                 client_id: client_id.clone(),
                 token_endpoint_auth_method: method,
-                client_secret_hash: secret.as_ref().map(|s| SecretHash::of(s).to_stored()),
+                client_secret_hash: hash,
                 kerberos_principal,
                 kerberos_principal_pattern,
+                jwks,
+                client_secret_file: None,
+                client_secret_sealed: sealed,
                 scopes,
                 audience: audiences,
                 token_lifetime_secs: lifetime,
             };
-            if let Err(problems) = Client::from_registration(&reg, ClientSource::Store) {
+            if let Err(problems) = Client::from_registration(&reg, ClientSource::Store, hmac) {
                 let lines: Vec<String> = problems
                     .iter()
                     .map(|p| format!("{}: {}", p.field, p.message))
@@ -311,7 +345,13 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
             println!("client_id = {client_id}");
             if let Some(s) = secret {
                 println!("client_secret = {}", s.expose());
-                eprintln!("The secret is shown once; only its hash is stored.");
+                if method == M::ClientSecretJwt {
+                    eprintln!(
+                        "The secret is shown once; it is stored encrypted under the master key."
+                    );
+                } else {
+                    eprintln!("The secret is shown once; only its hash is stored.");
+                }
             }
             Ok(())
         }
@@ -324,11 +364,7 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                 "CLIENT_ID", "SOURCE", "METHOD"
             );
             for c in &cfg.clients {
-                let reg_method = match &c.credential {
-                    ahdapa::oauth::client::Credential::Secret { method, .. } => method.as_str(),
-                    ahdapa::oauth::client::Credential::Kerberos(_) => "kerberos_client_auth",
-                    ahdapa::oauth::client::Credential::Public => "none",
-                };
+                let reg_method = ahdapa::oauth::client_auth::registered_method(&c.credential);
                 println!(
                     "{:<32} {:<8} {:<20} {}",
                     c.client_id,

@@ -25,13 +25,15 @@ use crate::config::{Config, Limits};
 use crate::fs::create_private_parent;
 use crate::oauth::OAuthError;
 use crate::oauth::client::{Client, ClientRegistry, ClientSource};
+use crate::oauth::client_auth::jwt_assertion::{HmacSecret, VerifiedAssertion};
 use crate::oauth::client_auth::{Authorization, Presented};
 use crate::oauth::discovery::Metadata;
+use crate::oauth::secret::ClientSecret;
 use crate::oauth::token_endpoint::{self, Issued, TokenSettings};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{KeyRecord, Store, StoreError};
 use crate::token::keys::{KeySet, SigningAlgorithm, SigningKey};
-use crate::token::seal::MasterKey;
+use crate::token::seal::{MasterKey, SealError};
 
 /// How often the store's generation counter is polled for changes by other processes.
 pub const REFRESH_PERIOD: Duration = Duration::from_secs(2);
@@ -104,6 +106,9 @@ struct Kerberos {
 /// half the throughput of 8 per core on the benchmark machine).
 const ACCEPTS_PER_CORE: usize = 8;
 
+/// The replay-record namespace of used client assertion `jti`s.
+const ASSERTION_NAMESPACE: &str = "assertion-jti";
+
 /// The replay-record namespace of accepted AP-REQs.
 const AP_REQ_NAMESPACE: &str = "krb5-ap-req";
 
@@ -128,7 +133,7 @@ impl Service {
         let rng = SystemRandom::new();
         let generation = store.generation().await?;
         let keys = load_keys(store.as_ref(), &master_key, config.keys.algorithm, &rng).await?;
-        let registry = build_registry(config.clients.clone(), store.as_ref()).await?;
+        let registry = build_registry(config.clients.clone(), store.as_ref(), &master_key).await?;
         let metadata = Metadata::new(
             &config.issuer,
             config.keys.algorithm,
@@ -195,18 +200,49 @@ impl Service {
             _ => None,
         };
         let principal = accepted.as_ref().map(|a| a.principal.as_str());
-        let mut issued = token_endpoint::issue(
+        let scope = parsed.requested_scope.clone();
+        let registry = self.registry.load();
+        let authenticated =
+            token_endpoint::authenticate(&self.settings, &registry, parsed, principal, now)?;
+        if let Some(assertion) = &authenticated.assertion {
+            self.record_assertion(&authenticated.client.client_id, assertion, now)
+                .await?;
+        }
+        let mut issued = token_endpoint::grant(
             &self.settings,
-            &self.registry.load(),
             &self.keys.load(),
-            parsed,
-            principal,
+            authenticated,
+            scope.as_ref(),
             now,
             &jti,
             &self.rng,
         )?;
         issued.mutual_auth_token = accepted.and_then(|a| a.mutual_token);
         Ok(issued)
+    }
+
+    /// Records a client assertion's `jti` as used until the assertion expires; a second
+    /// use — on this node or any other sharing the store — is refused.
+    async fn record_assertion(
+        &self,
+        client_id: &str,
+        a: &VerifiedAssertion,
+        now: u64,
+    ) -> Result<(), OAuthError> {
+        match self
+            .store
+            .record_once(ASSERTION_NAMESPACE, &a.replay_key, a.replay_until, now)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(OAuthError::invalid_client(format!(
+                "client_assertion jti {:?} of {client_id} was already used",
+                a.jti.chars().take(64).collect::<String>()
+            ))),
+            Err(e) => Err(OAuthError::TemporarilyUnavailable {
+                reason: format!("assertion replay record: {e}").into(),
+            }),
+        }
     }
 
     /// Proves a Negotiate token: a Kerberos AP-REQ (not NTLM, not garbage), accepted by
@@ -302,7 +338,12 @@ impl Service {
             &self.rng,
         )
         .await?;
-        let registry = build_registry(self.config_clients.clone(), self.store.as_ref()).await?;
+        let registry = build_registry(
+            self.config_clients.clone(),
+            self.store.as_ref(),
+            &self.master_key,
+        )
+        .await?;
         log::info!(clients = registry.len(), kid = keys.active().kid(); "reloaded clients and keys from the store");
         self.keys.store(Arc::new(keys));
         self.registry.store(Arc::new(registry));
@@ -336,10 +377,23 @@ impl Service {
 async fn build_registry(
     config_clients: Vec<Client>,
     store: &dyn Store,
+    master: &MasterKey,
 ) -> Result<ClientRegistry, StoreError> {
     let mut stored = Vec::new();
     for reg in store.clients().await? {
-        match Client::from_registration(&reg, ClientSource::Store) {
+        let hmac = match reg
+            .client_secret_sealed
+            .as_deref()
+            .map(|s| unseal_client_secret(master, &reg.client_id, s))
+        {
+            None => None,
+            Some(Ok(secret)) => Some(secret),
+            Some(Err(e)) => {
+                log::error!(client_id = reg.client_id.as_str(), reason = e.as_str(); "stored client secret does not open; client ignored");
+                continue;
+            }
+        };
+        match Client::from_registration(&reg, ClientSource::Store, hmac) {
             Ok(c) => stored.push(c),
             Err(problems) => {
                 let why: Vec<String> = problems
@@ -355,6 +409,40 @@ async fn build_registry(
         log::warn!(client_id = id.as_str(); "client is declared in the config file and in the store; the config file wins");
     }
     Ok(registry)
+}
+
+/// Associated data binding a sealed client_secret_jwt secret to its client.
+fn client_secret_context(client_id: &str) -> Vec<u8> {
+    format!("client_secret_jwt:{client_id}").into_bytes()
+}
+
+/// Seals a client_secret_jwt secret for the store (base64url of the sealed blob).
+pub fn seal_client_secret(
+    master: &MasterKey,
+    client_id: &str,
+    secret: &ClientSecret,
+) -> Result<String, SealError> {
+    let sealed = master.seal(
+        secret.expose().as_bytes(),
+        &client_secret_context(client_id),
+        &SystemRandom::new(),
+    )?;
+    Ok(URL_SAFE_NO_PAD.encode(sealed))
+}
+
+/// Opens a sealed client_secret_jwt secret.
+pub fn unseal_client_secret(
+    master: &MasterKey,
+    client_id: &str,
+    sealed: &str,
+) -> Result<HmacSecret, String> {
+    let blob = URL_SAFE_NO_PAD
+        .decode(sealed)
+        .map_err(|_| "client_secret_sealed is not base64url".to_string())?;
+    let plain = master
+        .open(&blob, &client_secret_context(client_id))
+        .map_err(|e| e.to_string())?;
+    HmacSecret::new(plain)
 }
 
 /// Opens every stored key; creates the first key of `algorithm` when there is none.

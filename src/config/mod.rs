@@ -19,6 +19,7 @@ use std::time::Duration;
 pub use validate::DEFAULT_CONFIG_PATH;
 
 use crate::oauth::client::{Client, ClientRegistration, ClientSource};
+use crate::oauth::client_auth::jwt_assertion::HmacSecret;
 use crate::oauth::token_endpoint::TokenSettings;
 use crate::token::keys::SigningAlgorithm;
 
@@ -227,7 +228,17 @@ fn take_clients(doc: &mut toml::Table, errors: &mut Vec<ConfigError>) -> Vec<Cli
         else {
             continue;
         };
-        match Client::from_registration(&reg, ClientSource::Config) {
+        let hmac = match reg.client_secret_file.as_deref() {
+            None => None,
+            Some(file) => match read_hmac_secret(file) {
+                Ok(secret) => Some(secret),
+                Err(m) => {
+                    errors.push(ConfigError::new(format!("{prefix}.client_secret_file"), m));
+                    continue;
+                }
+            },
+        };
+        match Client::from_registration(&reg, ClientSource::Config, hmac) {
             Ok(client) if !seen.insert(client.client_id.clone()) => {
                 errors.push(ConfigError::new(
                     format!("{prefix}.client_id"),
@@ -243,6 +254,12 @@ fn take_clients(doc: &mut toml::Table, errors: &mut Vec<ConfigError>) -> Vec<Cli
         }
     }
     out
+}
+
+/// Reads a client_secret_jwt secret file (surrounding whitespace trimmed).
+fn read_hmac_secret(file: &str) -> Result<HmacSecret, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    HmacSecret::new(text.trim().as_bytes().to_vec()).map_err(|m| format!("{file}: {m}"))
 }
 
 fn clean_syntax(e: &toml::de::Error) -> String {

@@ -24,6 +24,8 @@ pub struct RawConfig {
     pub kerberos: RawKerberos,
     #[serde(default)]
     pub ipa: RawIpa,
+    #[serde(default)]
+    pub assertions: RawAssertions,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,4 +80,11 @@ pub struct RawKerberos {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawIpa {
     pub gssapi: Option<bool>,
+}
+
+/// `[assertions]`: rules for private_key_jwt and client_secret_jwt.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAssertions {
+    pub max_lifetime_secs: Option<u64>,
+    pub leeway_secs: Option<u64>,
 }

@@ -109,7 +109,7 @@ extra = 1
 
 [[clients]]
 client_id = \"m\"
-token_endpoint_auth_method = \"client_secret_jwt\"
+token_endpoint_auth_method = \"tls_client_auth\"
 scopes = []
 "
     );

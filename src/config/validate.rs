@@ -9,6 +9,7 @@ use super::{
     Config, ConfigError, KerberosConfig, KeysConfig, Limits, ServerConfig, StoreConfig, Transport,
 };
 use crate::oauth::client::{Client, MAX_TOKEN_LIFETIME_SECS};
+use crate::oauth::client_auth::jwt_assertion::AssertionRules;
 use crate::oauth::token_endpoint::TokenSettings;
 use crate::token::keys::SigningAlgorithm;
 
@@ -21,6 +22,8 @@ const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 900;
 const DEFAULT_KEYTAB: &str = "/etc/ahdapa/http.keytab";
 const DEFAULT_REPLAY_CACHE: &str = "/var/lib/ahdapa/krb5.rcache";
 const DEFAULT_CLOCK_SKEW_SECS: u64 = 300;
+const DEFAULT_ASSERTION_MAX_LIFETIME_SECS: u64 = 300;
+const DEFAULT_ASSERTION_LEEWAY_SECS: u64 = 60;
 
 /// Validates the raw config; `None` when a mistake left nothing usable for a field (the
 /// mistake is then in `errors`).
@@ -116,6 +119,23 @@ pub fn validate(
 
     let kerberos = kerberos(&raw.kerberos, raw.ipa.gssapi, issuer.as_deref(), &mut err);
 
+    let assertion_max_lifetime = bounded_secs(
+        raw.assertions.max_lifetime_secs,
+        DEFAULT_ASSERTION_MAX_LIFETIME_SECS,
+        1,
+        3600,
+        "assertions.max_lifetime_secs",
+        &mut err,
+    );
+    let assertion_leeway = bounded_secs(
+        raw.assertions.leeway_secs,
+        DEFAULT_ASSERTION_LEEWAY_SECS,
+        0,
+        600,
+        "assertions.leeway_secs",
+        &mut err,
+    );
+
     let issuer = issuer?;
     let default_audience = if default_audience.is_empty() {
         vec![issuer.clone()]
@@ -136,6 +156,11 @@ pub fn validate(
             master_key_file: master_key_file?,
         },
         tokens: TokenSettings {
+            assertions: AssertionRules {
+                audiences: vec![format!("{issuer}/token"), issuer.clone()],
+                max_lifetime_secs: assertion_max_lifetime?,
+                leeway_secs: assertion_leeway?,
+            },
             issuer: issuer.clone(),
             default_audience,
             default_lifetime_secs: lifetime,
@@ -404,4 +429,20 @@ fn check_service_principal(p: &str) -> Result<(), String> {
         return Err(format!("{p:?} has no host part; expected \"HTTP/<host>\""));
     }
     Ok(())
+}
+
+fn bounded_secs(
+    value: Option<u64>,
+    default: u64,
+    min: u64,
+    max: u64,
+    key: &str,
+    err: &mut impl FnMut(&str, String),
+) -> Option<u64> {
+    let v = value.unwrap_or(default);
+    if v < min || v > max {
+        err(key, format!("must be between {min} and {max}"));
+        return None;
+    }
+    Some(v)
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::client_auth::jwt_assertion::{AssertionKey, HmacSecret, keys_from_jwks};
 use super::principal::{PrincipalPattern, check_principal};
 use super::scope::{Scopes, is_scope_token};
 use super::secret::SecretHash;
@@ -25,6 +26,10 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretPost,
     /// `Authorization: Negotiate` with a Kerberos AP-REQ (RFC 4559), ahdapa's own name.
     KerberosClientAuth,
+    /// RFC 7523 assertion signed with the client's private key.
+    PrivateKeyJwt,
+    /// RFC 7523 assertion with an HMAC of the shared secret.
+    ClientSecretJwt,
     /// A public client: no authentication.
     None,
 }
@@ -36,6 +41,8 @@ impl TokenEndpointAuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::KerberosClientAuth => "kerberos_client_auth",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::ClientSecretJwt => "client_secret_jwt",
             Self::None => "none",
         }
     }
@@ -71,6 +78,18 @@ pub struct ClientRegistration {
     /// `sub` is the authenticated principal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kerberos_principal_pattern: Option<String>,
+    /// For `private_key_jwt`: the client's public keys (a JWKS, RFC 7517 §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// For `client_secret_jwt` in the config file: a file holding the shared secret
+    /// (readable by ahdapa only). The secret is needed as an HMAC key, so it cannot be
+    /// hashed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<String>,
+    /// For `client_secret_jwt` in the store: the secret sealed under the master key
+    /// (base64url), written by `ahdapa client add --local`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_sealed: Option<String>,
     /// The scopes the client may be granted (DESIGN.md: the request is intersected).
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -106,6 +125,10 @@ pub enum Credential {
     },
     /// A Kerberos principal proven with Negotiate.
     Kerberos(KerberosIdentity),
+    /// private_key_jwt: assertions verified with these public keys.
+    PrivateKeyJwt(Vec<AssertionKey>),
+    /// client_secret_jwt: assertions MACed with this secret.
+    ClientSecretJwt(HmacSecret),
     /// A public client (`none`): it cannot use client_credentials.
     Public,
 }
@@ -138,9 +161,12 @@ pub struct Client {
 
 impl Client {
     /// Validates a registration; every problem is reported, each naming its field.
+    /// `hmac_secret` is the client_secret_jwt secret, which the caller read from
+    /// `client_secret_file` or unsealed from `client_secret_sealed` (I/O stays outside).
     pub fn from_registration(
         reg: &ClientRegistration,
         source: ClientSource,
+        hmac_secret: Option<HmacSecret>,
     ) -> Result<Self, Vec<RegistrationError>> {
         let mut errors = Vec::new();
         let mut err = |field: &'static str, message: String| {
@@ -152,79 +178,143 @@ impl Client {
         }
         let kerberos_fields =
             reg.kerberos_principal.is_some() || reg.kerberos_principal_pattern.is_some();
-        let credential = match (reg.token_endpoint_auth_method, &reg.client_secret_hash) {
-            (TokenEndpointAuthMethod::KerberosClientAuth, secret) => {
-                if secret.is_some() {
-                    err(
-                        "client_secret_hash",
-                        "a kerberos_client_auth client has no secret".into(),
-                    );
-                }
-                match (&reg.kerberos_principal, &reg.kerberos_principal_pattern) {
-                    (Some(p), None) => match check_principal(p) {
-                        Ok(()) => Some(Credential::Kerberos(KerberosIdentity::Exact(p.clone()))),
-                        Err(m) => {
-                            err("kerberos_principal", m);
-                            None
-                        }
-                    },
-                    (None, Some(p)) => match PrincipalPattern::parse(p) {
-                        Ok(pattern) => {
-                            Some(Credential::Kerberos(KerberosIdentity::Template(pattern)))
-                        }
-                        Err(m) => {
-                            err("kerberos_principal_pattern", m);
-                            None
-                        }
-                    },
-                    (Some(_), Some(_)) => {
-                        err(
-                            "kerberos_principal_pattern",
-                            "give kerberos_principal or kerberos_principal_pattern, not both"
-                                .into(),
-                        );
-                        None
-                    }
-                    (None, None) => {
-                        err("kerberos_principal", "kerberos_client_auth needs kerberos_principal or kerberos_principal_pattern".into());
-                        None
-                    }
-                }
-            }
-            (method, _) if kerberos_fields => {
-                let field = if reg.kerberos_principal.is_some() {
-                    "kerberos_principal"
-                } else {
-                    "kerberos_principal_pattern"
-                };
-                err(
+        let method = reg.token_endpoint_auth_method;
+        let foreign = |field: &'static str, present: bool, allowed: &[TokenEndpointAuthMethod]| {
+            (present && !allowed.contains(&method)).then(|| {
+                let names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+                (
                     field,
-                    format!("only for kerberos_client_auth, not {}", method.as_str()),
-                );
-                None
-            }
-            (TokenEndpointAuthMethod::None, None) => Some(Credential::Public),
-            (TokenEndpointAuthMethod::None, Some(_)) => {
-                err(
-                    "client_secret_hash",
-                    "a public client (token_endpoint_auth_method = \"none\") has no secret".into(),
-                );
-                None
-            }
-            (method, Some(stored)) => match SecretHash::parse(stored) {
-                Some(hash) => Some(Credential::Secret { method, hash }),
+                    format!("only for {}, not {}", names.join(" or "), method.as_str()),
+                )
+            })
+        };
+        use TokenEndpointAuthMethod as M;
+        let misplaced = [
+            foreign("jwks", reg.jwks.is_some(), &[M::PrivateKeyJwt]),
+            foreign(
+                "client_secret_file",
+                reg.client_secret_file.is_some(),
+                &[M::ClientSecretJwt],
+            ),
+            foreign(
+                "client_secret_sealed",
+                reg.client_secret_sealed.is_some(),
+                &[M::ClientSecretJwt],
+            ),
+            foreign(
+                "client_secret_hash",
+                reg.client_secret_hash.is_some()
+                    && matches!(method, M::PrivateKeyJwt | M::ClientSecretJwt),
+                &[M::ClientSecretBasic, M::ClientSecretPost],
+            ),
+        ];
+        for (field, message) in misplaced.into_iter().flatten() {
+            err(field, message);
+        }
+        let credential = match method {
+            M::PrivateKeyJwt if !kerberos_fields => match &reg.jwks {
                 None => {
-                    err("client_secret_hash", "expected \"sha256:\" and 43 base64url characters, as printed by `ahdapa client generate-secret`".into());
+                    err(
+                        "jwks",
+                        "private_key_jwt needs the client's public keys (jwks)".into(),
+                    );
+                    None
+                }
+                Some(jwks) => match keys_from_jwks(jwks) {
+                    Ok(keys) => Some(Credential::PrivateKeyJwt(keys)),
+                    Err(m) => {
+                        err("jwks", m);
+                        None
+                    }
+                },
+            },
+            M::ClientSecretJwt if !kerberos_fields => match hmac_secret {
+                Some(secret) => Some(Credential::ClientSecretJwt(secret)),
+                None => {
+                    err(
+                        "client_secret_file",
+                        "client_secret_jwt needs its secret: client_secret_file in the config file, or `ahdapa client add --local --method client_secret_jwt`".into(),
+                    );
                     None
                 }
             },
-            (method, None) => {
-                err(
-                    "client_secret_hash",
-                    format!("required for {}", method.as_str()),
-                );
-                None
-            }
+            _ => match (reg.token_endpoint_auth_method, &reg.client_secret_hash) {
+                (TokenEndpointAuthMethod::KerberosClientAuth, secret) => {
+                    if secret.is_some() {
+                        err(
+                            "client_secret_hash",
+                            "a kerberos_client_auth client has no secret".into(),
+                        );
+                    }
+                    match (&reg.kerberos_principal, &reg.kerberos_principal_pattern) {
+                        (Some(p), None) => match check_principal(p) {
+                            Ok(()) => {
+                                Some(Credential::Kerberos(KerberosIdentity::Exact(p.clone())))
+                            }
+                            Err(m) => {
+                                err("kerberos_principal", m);
+                                None
+                            }
+                        },
+                        (None, Some(p)) => match PrincipalPattern::parse(p) {
+                            Ok(pattern) => {
+                                Some(Credential::Kerberos(KerberosIdentity::Template(pattern)))
+                            }
+                            Err(m) => {
+                                err("kerberos_principal_pattern", m);
+                                None
+                            }
+                        },
+                        (Some(_), Some(_)) => {
+                            err(
+                                "kerberos_principal_pattern",
+                                "give kerberos_principal or kerberos_principal_pattern, not both"
+                                    .into(),
+                            );
+                            None
+                        }
+                        (None, None) => {
+                            err("kerberos_principal", "kerberos_client_auth needs kerberos_principal or kerberos_principal_pattern".into());
+                            None
+                        }
+                    }
+                }
+                (method, _) if kerberos_fields => {
+                    let field = if reg.kerberos_principal.is_some() {
+                        "kerberos_principal"
+                    } else {
+                        "kerberos_principal_pattern"
+                    };
+                    err(
+                        field,
+                        format!("only for kerberos_client_auth, not {}", method.as_str()),
+                    );
+                    None
+                }
+                (TokenEndpointAuthMethod::None, None) => Some(Credential::Public),
+                (TokenEndpointAuthMethod::None, Some(_)) => {
+                    err(
+                        "client_secret_hash",
+                        "a public client (token_endpoint_auth_method = \"none\") has no secret"
+                            .into(),
+                    );
+                    None
+                }
+                (method, Some(stored)) => match SecretHash::parse(stored) {
+                    Some(hash) => Some(Credential::Secret { method, hash }),
+                    None => {
+                        err("client_secret_hash", "expected \"sha256:\" and 43 base64url characters, as printed by `ahdapa client generate-secret`".into());
+                        None
+                    }
+                },
+                (method, None) => {
+                    err(
+                        "client_secret_hash",
+                        format!("required for {}", method.as_str()),
+                    );
+                    None
+                }
+            },
         };
         if reg.scopes.is_empty() {
             err("scopes", "at least one scope is required".into());
@@ -347,6 +437,9 @@ mod tests {
             client_secret_hash: Some(SecretHash::of(&ClientSecret::new("s".into())).to_stored()),
             kerberos_principal: None,
             kerberos_principal_pattern: None,
+            jwks: None,
+            client_secret_file: None,
+            client_secret_sealed: None,
             scopes: vec!["a".into(), "b".into(), "a".into()],
             audience: vec![],
             token_lifetime_secs: None,
@@ -359,19 +452,19 @@ mod tests {
         r.token_endpoint_auth_method = TokenEndpointAuthMethod::KerberosClientAuth;
         r.client_secret_hash = None;
         assert_eq!(
-            Client::from_registration(&r, ClientSource::Config).unwrap_err()[0].field,
+            Client::from_registration(&r, ClientSource::Config, None).unwrap_err()[0].field,
             "kerberos_principal"
         );
         r.kerberos_principal_pattern = Some("host/*.x@X".into());
         assert!(matches!(
-            Client::from_registration(&r, ClientSource::Config)
+            Client::from_registration(&r, ClientSource::Config, None)
                 .unwrap()
                 .credential,
             Credential::Kerberos(KerberosIdentity::Template(_))
         ));
         r.kerberos_principal = Some("host/a.x@X".into());
         assert_eq!(
-            Client::from_registration(&r, ClientSource::Config).unwrap_err()[0].field,
+            Client::from_registration(&r, ClientSource::Config, None).unwrap_err()[0].field,
             "kerberos_principal_pattern"
         );
     }
@@ -381,14 +474,14 @@ mod tests {
         let mut r = reg();
         r.kerberos_principal = Some("host/a.x@X".into());
         assert_eq!(
-            Client::from_registration(&r, ClientSource::Config).unwrap_err()[0].field,
+            Client::from_registration(&r, ClientSource::Config, None).unwrap_err()[0].field,
             "kerberos_principal"
         );
     }
 
     #[test]
     fn valid_registration_becomes_client() {
-        let c = Client::from_registration(&reg(), ClientSource::Config).unwrap();
+        let c = Client::from_registration(&reg(), ClientSource::Config, None).unwrap();
         assert_eq!(c.scopes.tokens(), ["a", "b"]);
     }
 
@@ -398,7 +491,7 @@ mod tests {
         r.client_id = "a/b".into();
         r.scopes = vec![];
         r.token_lifetime_secs = Some(0);
-        let fields: Vec<_> = Client::from_registration(&r, ClientSource::Config)
+        let fields: Vec<_> = Client::from_registration(&r, ClientSource::Config, None)
             .unwrap_err()
             .into_iter()
             .map(|e| e.field)
@@ -411,20 +504,20 @@ mod tests {
         let mut r = reg();
         r.client_secret_hash = None;
         assert_eq!(
-            Client::from_registration(&r, ClientSource::Config).unwrap_err()[0].field,
+            Client::from_registration(&r, ClientSource::Config, None).unwrap_err()[0].field,
             "client_secret_hash"
         );
         let mut r = reg();
         r.token_endpoint_auth_method = TokenEndpointAuthMethod::None;
         assert_eq!(
-            Client::from_registration(&r, ClientSource::Config).unwrap_err()[0].field,
+            Client::from_registration(&r, ClientSource::Config, None).unwrap_err()[0].field,
             "client_secret_hash"
         );
     }
 
     #[test]
     fn config_shadows_store() {
-        let a = Client::from_registration(&reg(), ClientSource::Config).unwrap();
+        let a = Client::from_registration(&reg(), ClientSource::Config, None).unwrap();
         let mut b = a.clone();
         b.source = ClientSource::Store;
         let (registry, shadowed) = ClientRegistry::new(vec![a], vec![b]);

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use super::client::TokenEndpointAuthMethod;
 use super::client::{ClientRegistry, Credential};
-use super::client_auth::{self, Authorization, Presented};
+use super::client_auth::jwt_assertion::AssertionRules;
+use super::client_auth::{self, AuthContext, Authenticated, Authorization, Presented};
 use super::error::OAuthError;
 use super::form::Form;
 use super::principal::host_of;
@@ -28,6 +29,8 @@ pub struct TokenSettings {
     pub default_audience: Vec<String>,
     /// Lifetime in seconds for clients that register none.
     pub default_lifetime_secs: u64,
+    /// Rules for client assertions (private_key_jwt, client_secret_jwt).
+    pub assertions: AssertionRules,
 }
 
 /// One token request, as the transport received it.
@@ -85,9 +88,10 @@ pub struct Issued {
     pub mutual_auth_token: Option<Vec<u8>>,
 }
 
-/// Handles a token request end to end, for credentials the core can check alone
-/// (secrets, public clients). Negotiate needs the GSSAPI adapter between [`parse`] and
-/// [`issue`].
+/// Handles a token request end to end, for credentials the core can check alone and
+/// without replay records (tests). The service runs the steps itself: [`parse`], the
+/// GSSAPI adapter for Negotiate, [`authenticate`], the replay record for assertions,
+/// then [`grant`].
 pub fn token(
     settings: &TokenSettings,
     registry: &ClientRegistry,
@@ -96,12 +100,13 @@ pub fn token(
     rng: &dyn SecureRandom,
 ) -> Result<Issued, OAuthError> {
     let parsed = parse(request.authorization, request.body)?;
-    issue(
+    let scope = parsed.requested_scope.clone();
+    let authenticated = authenticate(settings, registry, parsed, None, request.now)?;
+    grant(
         settings,
-        registry,
         keys,
-        parsed,
-        None,
+        authenticated,
+        scope.as_ref(),
         request.now,
         request.jti,
         rng,
@@ -135,28 +140,41 @@ pub fn parse(
     })
 }
 
-/// Authenticates the client (with the principal GSSAPI proved, for Negotiate), grants
-/// the scope and signs the token.
-#[allow(clippy::too_many_arguments)]
-pub fn issue(
+/// Authenticates the client (with the principal GSSAPI proved, for Negotiate).
+pub fn authenticate(
     settings: &TokenSettings,
     registry: &ClientRegistry,
-    keys: &KeySet,
     parsed: ParsedTokenRequest,
     verified_principal: Option<&str>,
+    now: u64,
+) -> Result<Authenticated, OAuthError> {
+    let ctx = AuthContext {
+        verified_principal,
+        now,
+        assertion_rules: &settings.assertions,
+    };
+    client_auth::authenticate(registry, parsed.presented, ctx)
+}
+
+/// Checks that the client may use client_credentials, grants the scope and signs the
+/// token.
+pub fn grant(
+    settings: &TokenSettings,
+    keys: &KeySet,
+    authenticated: Authenticated,
+    requested_scope: Option<&Scopes>,
     now: u64,
     jti: &str,
     rng: &dyn SecureRandom,
 ) -> Result<Issued, OAuthError> {
-    let authenticated = client_auth::authenticate(registry, parsed.presented, verified_principal)?;
     let client = &authenticated.client;
-    if client.credential == Credential::Public {
+    if matches!(client.credential, Credential::Public) {
         // DESIGN.md: public clients may not use client_credentials (RFC 6749 §4.4).
         return Err(OAuthError::unauthorized_client(
             "public clients cannot use client_credentials",
         ));
     }
-    let scope = Scopes::grant(&client.scopes, parsed.requested_scope.as_ref())?.to_scope_string();
+    let scope = Scopes::grant(&client.scopes, requested_scope)?.to_scope_string();
     let lifetime = client
         .token_lifetime_secs
         .unwrap_or(settings.default_lifetime_secs);
@@ -228,11 +246,15 @@ mod tests {
                         .then(|| SecretHash::of(&ClientSecret::new("pw".into())).to_stored()),
                     kerberos_principal: None,
                     kerberos_principal_pattern: None,
+                    jwks: None,
+                    client_secret_file: None,
+                    client_secret_sealed: None,
                     scopes: vec!["directory.read".into(), "metrics".into()],
                     audience: vec![],
                     token_lifetime_secs: lifetime,
                 },
                 ClientSource::Config,
+                None,
             )
             .unwrap()
         };
@@ -249,6 +271,11 @@ mod tests {
             issuer: "https://idp.test".into(),
             default_audience: vec!["https://idp.test".into()],
             default_lifetime_secs: 900,
+            assertions: AssertionRules {
+                audiences: vec!["https://idp.test/token".into(), "https://idp.test".into()],
+                max_lifetime_secs: 300,
+                leeway_secs: 60,
+            },
         };
         (settings, registry, KeySet::new(Arc::new(key), vec![]))
     }

@@ -12,6 +12,7 @@
 
 pub mod client_secret_basic;
 pub mod client_secret_post;
+pub mod jwt_assertion;
 pub mod kerberos_client_auth;
 
 use std::sync::Arc;
@@ -46,6 +47,14 @@ pub enum Presented {
         /// The decoded Negotiate token.
         token: kerberos_client_auth::NegotiateToken,
     },
+    /// `client_assertion` (RFC 7523 §2.2): private_key_jwt or client_secret_jwt, decided
+    /// by the client's registration.
+    ClientAssertion {
+        /// The `client_id` parameter, or the assertion's `sub`.
+        client_id: String,
+        /// The compact JWS.
+        assertion: String,
+    },
     /// Only a `client_id`: a public client, or a confidential one that forgot its secret.
     None {
         /// The `client_id` parameter.
@@ -60,6 +69,7 @@ impl Presented {
             Self::ClientSecretBasic { client_id, .. }
             | Self::ClientSecretPost { client_id, .. }
             | Self::Negotiate { client_id, .. }
+            | Self::ClientAssertion { client_id, .. }
             | Self::None { client_id } => client_id,
         }
     }
@@ -70,6 +80,8 @@ impl Presented {
             Self::ClientSecretBasic { .. } => TokenEndpointAuthMethod::ClientSecretBasic,
             Self::ClientSecretPost { .. } => TokenEndpointAuthMethod::ClientSecretPost,
             Self::Negotiate { .. } => TokenEndpointAuthMethod::KerberosClientAuth,
+            // Which of the two assertion methods is decided by the registration.
+            Self::ClientAssertion { .. } => TokenEndpointAuthMethod::PrivateKeyJwt,
             Self::None { .. } => TokenEndpointAuthMethod::None,
         }
     }
@@ -110,6 +122,33 @@ pub fn presented(
 ) -> Result<Presented, OAuthError> {
     let form_id = form.take("client_id");
     let form_secret = form.take("client_secret");
+    let assertion_type = form.take("client_assertion_type");
+    let assertion = form.take("client_assertion");
+    if assertion_type.is_some() || assertion.is_some() {
+        if authorization.is_some() || form_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "more than one client authentication method (client_assertion and another)",
+            ));
+        }
+        if assertion_type.as_deref() != Some(jwt_assertion::JWT_BEARER) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {}",
+                jwt_assertion::JWT_BEARER
+            )));
+        }
+        let assertion =
+            assertion.ok_or_else(|| OAuthError::invalid_request("client_assertion is missing"))?;
+        let claimed = jwt_assertion::claimed_client_id(&assertion)?;
+        if form_id.as_deref().is_some_and(|id| id != claimed) {
+            return Err(OAuthError::invalid_request(
+                "client_id differs from the client_assertion's sub",
+            ));
+        }
+        return Ok(Presented::ClientAssertion {
+            client_id: claimed,
+            assertion,
+        });
+    }
     match authorization {
         Some(Authorization::Basic(credentials)) => {
             if form_secret.is_some() {
@@ -156,6 +195,8 @@ pub struct Authenticated {
     pub subject: String,
     /// The Kerberos principal, when the client authenticated with Negotiate.
     pub principal: Option<String>,
+    /// For assertions: the `jti` the caller must record as used until it expires.
+    pub assertion: Option<jwt_assertion::VerifiedAssertion>,
 }
 
 impl Authenticated {
@@ -165,6 +206,7 @@ impl Authenticated {
             method,
             subject: client.client_id.clone(),
             principal: None,
+            assertion: None,
         }
     }
 }
@@ -175,13 +217,24 @@ fn decoy_hash() -> SecretHash {
     SecretHash::of(&ClientSecret::new(String::new()))
 }
 
-/// Checks a presented credential against the registry. `verified_principal` is the
-/// principal the GSSAPI adapter proved for a [`Presented::Negotiate`] (ignored otherwise).
+/// What authentication needs besides the registry and the request.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthContext<'a> {
+    /// The principal the GSSAPI adapter proved for a [`Presented::Negotiate`].
+    pub verified_principal: Option<&'a str>,
+    /// Now, seconds since the epoch (assertion expiry).
+    pub now: u64,
+    /// Audience and lifetime rules for client assertions.
+    pub assertion_rules: &'a jwt_assertion::AssertionRules,
+}
+
+/// Checks a presented credential against the registry.
 pub fn authenticate(
     registry: &ClientRegistry,
     presented: Presented,
-    verified_principal: Option<&str>,
+    ctx: AuthContext<'_>,
 ) -> Result<Authenticated, OAuthError> {
+    let verified_principal = ctx.verified_principal;
     let method = presented.method();
     let Some(client) = registry.get(presented.client_id()) else {
         if let Presented::ClientSecretBasic { secret, .. }
@@ -192,6 +245,41 @@ pub fn authenticate(
         return Err(OAuthError::invalid_client("unknown client_id"));
     };
     match (&client.credential, presented) {
+        (Credential::PrivateKeyJwt(keys), Presented::ClientAssertion { assertion, .. }) => {
+            let verifier = jwt_assertion::Verifier::Keys(keys);
+            assertion_authenticated(
+                client,
+                &assertion,
+                verifier,
+                TokenEndpointAuthMethod::PrivateKeyJwt,
+                ctx,
+            )
+        }
+        (Credential::ClientSecretJwt(secret), Presented::ClientAssertion { assertion, .. }) => {
+            let verifier = jwt_assertion::Verifier::Secret(secret);
+            assertion_authenticated(
+                client,
+                &assertion,
+                verifier,
+                TokenEndpointAuthMethod::ClientSecretJwt,
+                ctx,
+            )
+        }
+        (Credential::PrivateKeyJwt(_) | Credential::ClientSecretJwt(_), other) => {
+            let registered = if matches!(client.credential, Credential::PrivateKeyJwt(_)) {
+                "private_key_jwt"
+            } else {
+                "client_secret_jwt"
+            };
+            Err(OAuthError::invalid_client(format!(
+                "client is registered for {registered}, request used {}",
+                other.method().as_str()
+            )))
+        }
+        (_, Presented::ClientAssertion { .. }) => Err(OAuthError::invalid_client(format!(
+            "client is registered for {}, request used a client_assertion",
+            registered_method(&client.credential)
+        ))),
         (
             Credential::Secret {
                 method: registered,
@@ -230,6 +318,7 @@ pub fn authenticate(
                 method,
                 subject,
                 principal: Some(principal.to_owned()),
+                assertion: None,
             })
         }
         (Credential::Kerberos(_), Presented::None { .. }) => Err(OAuthError::invalid_client(
@@ -263,6 +352,36 @@ pub fn authenticate(
     }
 }
 
+fn assertion_authenticated(
+    client: &Arc<Client>,
+    assertion: &str,
+    verifier: jwt_assertion::Verifier<'_>,
+    method: TokenEndpointAuthMethod,
+    ctx: AuthContext<'_>,
+) -> Result<Authenticated, OAuthError> {
+    let verified = jwt_assertion::verify(
+        assertion,
+        &client.client_id,
+        verifier,
+        ctx.assertion_rules,
+        ctx.now,
+    )?;
+    let mut a = Authenticated::as_client(client, method);
+    a.assertion = Some(verified);
+    Ok(a)
+}
+
+/// The registered method of a credential, for log reasons.
+pub fn registered_method(credential: &Credential) -> &'static str {
+    match credential {
+        Credential::Secret { method, .. } => method.as_str(),
+        Credential::Kerberos(_) => "kerberos_client_auth",
+        Credential::PrivateKeyJwt(_) => "private_key_jwt",
+        Credential::ClientSecretJwt(_) => "client_secret_jwt",
+        Credential::Public => "none",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,11 +397,15 @@ mod tests {
                         .map(|s| SecretHash::of(&ClientSecret::new(s.into())).to_stored()),
                     kerberos_principal: None,
                     kerberos_principal_pattern: None,
+                    jwks: None,
+                    client_secret_file: None,
+                    client_secret_sealed: None,
                     scopes: vec!["read".into()],
                     audience: vec![],
                     token_lifetime_secs: None,
                 },
                 ClientSource::Config,
+                None,
             )
             .unwrap()
         };
@@ -312,7 +435,20 @@ mod tests {
     fn run(auth: Option<&str>, body: &[u8]) -> Result<Authenticated, OAuthError> {
         let mut form = Form::parse(body)?;
         let p = presented(auth.map(Authorization::parse), &mut form)?;
-        authenticate(&registry(), p, None)
+        let rules = jwt_assertion::AssertionRules {
+            audiences: vec!["https://idp.test/token".into()],
+            max_lifetime_secs: 300,
+            leeway_secs: 60,
+        };
+        authenticate(
+            &registry(),
+            p,
+            AuthContext {
+                verified_principal: None,
+                now: 1_800_000_000,
+                assertion_rules: &rules,
+            },
+        )
     }
 
     #[test]

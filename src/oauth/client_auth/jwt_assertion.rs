@@ -1,0 +1,548 @@
+//! `private_key_jwt` and `client_secret_jwt`: RFC 7523 §2.2 client assertions, as
+//! profiled by OpenID Connect Core §9.
+//!
+//! The form carries `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`
+//! and `client_assertion=<JWS>`. Checks, in order: the JWS header names an algorithm the
+//! client's credential allows (never `none`; HMAC only for client_secret_jwt; for
+//! private_key_jwt only the algorithm that fits the registered key, so a public key is
+//! never used as an HMAC secret); the signature; `iss` = `sub` = client_id; `aud` is the
+//! token endpoint URL or the issuer; `exp` present, not past, and at most
+//! `max_lifetime_secs` ahead; `iat` and `nbf` not in the future; `jti` present. The
+//! `jti` is returned as a replay key: the caller records it in the store until `exp`,
+//! so an assertion is single-use across every node. Time is a parameter.
+
+use std::fmt;
+
+use aws_lc_rs::digest;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use crate::oauth::error::OAuthError;
+
+/// RFC 7523 §2.2 `client_assertion_type`.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Largest assertion accepted.
+const MAX_ASSERTION_BYTES: usize = 16 * 1024;
+
+/// One public key a private_key_jwt client may sign with.
+#[derive(Clone)]
+pub struct AssertionKey {
+    kid: Option<String>,
+    algorithms: Vec<Algorithm>,
+    key: DecodingKey,
+    /// The registered JWK, for equality and display.
+    jwk_json: String,
+}
+
+impl PartialEq for AssertionKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.jwk_json == other.jwk_json
+    }
+}
+impl Eq for AssertionKey {}
+
+impl fmt::Debug for AssertionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssertionKey")
+            .field("kid", &self.kid)
+            .field("algorithms", &self.algorithms)
+            .finish()
+    }
+}
+
+/// Parses a registered JWKS into verification keys: public asymmetric keys only.
+pub fn keys_from_jwks(jwks: &serde_json::Value) -> Result<Vec<AssertionKey>, String> {
+    let set: JwkSet =
+        serde_json::from_value(jwks.clone()).map_err(|e| format!("not a JWKS: {e}"))?;
+    let raw_keys = jwks
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .cloned()
+        .unwrap_or_default();
+    if set.keys.is_empty() {
+        return Err("the JWKS has no keys".into());
+    }
+    let mut out = Vec::new();
+    for (i, (jwk, raw)) in set.keys.iter().zip(raw_keys.iter()).enumerate() {
+        if ["d", "p", "q", "dp", "dq", "qi", "k"]
+            .iter()
+            .any(|m| raw.get(m).is_some())
+        {
+            return Err(format!(
+                "keys[{i}] contains private or symmetric key material; register public keys only"
+            ));
+        }
+        out.push(assertion_key(jwk, raw).map_err(|m| format!("keys[{i}]: {m}"))?);
+    }
+    Ok(out)
+}
+
+fn assertion_key(jwk: &Jwk, raw: &serde_json::Value) -> Result<AssertionKey, String> {
+    let mut algorithms = match &jwk.algorithm {
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+            vec![Algorithm::EdDSA]
+        }
+        AlgorithmParameters::OctetKeyPair(_) => {
+            return Err("only the Ed25519 curve is supported for OKP".into());
+        }
+        AlgorithmParameters::EllipticCurve(p) => match p.curve {
+            EllipticCurve::P256 => vec![Algorithm::ES256],
+            EllipticCurve::P384 => vec![Algorithm::ES384],
+            _ => return Err("only P-256 and P-384 are supported for EC".into()),
+        },
+        AlgorithmParameters::RSA(p) => {
+            let n = base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                p.n.trim_end_matches('='),
+            )
+            .map_err(|_| "RSA modulus is not base64url".to_string())?;
+            let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+            if bits < 2048 {
+                return Err(format!(
+                    "RSA keys must have at least 2048 bits (this one has about {bits})"
+                ));
+            }
+            vec![Algorithm::RS256, Algorithm::PS256]
+        }
+        AlgorithmParameters::OctetKey(_) => {
+            return Err("symmetric (oct) keys are not allowed".into());
+        }
+    };
+    if let Some(alg) = jwk.common.key_algorithm {
+        let wanted = match alg {
+            KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+            KeyAlgorithm::ES256 => Algorithm::ES256,
+            KeyAlgorithm::ES384 => Algorithm::ES384,
+            KeyAlgorithm::RS256 => Algorithm::RS256,
+            KeyAlgorithm::PS256 => Algorithm::PS256,
+            other => {
+                return Err(format!(
+                    "alg {other:?} is not accepted for client assertions"
+                ));
+            }
+        };
+        if !algorithms.contains(&wanted) {
+            return Err(format!("alg {wanted:?} does not fit the key type"));
+        }
+        algorithms = vec![wanted];
+    }
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable key: {e}"))?;
+    Ok(AssertionKey {
+        kid: jwk.common.key_id.clone(),
+        algorithms,
+        key,
+        jwk_json: raw.to_string(),
+    })
+}
+
+/// A client_secret_jwt secret, kept for HMAC. Redacted `Debug`, no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HmacSecret(Vec<u8>);
+
+impl HmacSecret {
+    /// Wraps secret bytes (at least 32, RFC 7518 §3.2 for HS256).
+    pub fn new(bytes: Vec<u8>) -> Result<Self, String> {
+        if bytes.len() < 32 {
+            return Err("an HMAC secret must be at least 32 bytes".into());
+        }
+        Ok(Self(bytes))
+    }
+
+    /// The secret bytes, for sealing.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for HmacSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HmacSecret(<redacted>)")
+    }
+}
+
+/// What an assertion may be checked against.
+#[derive(Debug, Clone, Copy)]
+pub enum Verifier<'a> {
+    /// private_key_jwt: the registered public keys.
+    Keys(&'a [AssertionKey]),
+    /// client_secret_jwt: the shared secret.
+    Secret(&'a HmacSecret),
+}
+
+/// Assertion time and audience rules, from the config.
+#[derive(Debug, Clone)]
+pub struct AssertionRules {
+    /// Accepted `aud` values: the token endpoint URL and the issuer.
+    pub audiences: Vec<String>,
+    /// How far in the future `exp` may be.
+    pub max_lifetime_secs: u64,
+    /// Tolerance for clocks that disagree.
+    pub leeway_secs: u64,
+}
+
+/// A verified assertion: the replay key and how long it must be remembered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAssertion {
+    /// SHA-256 of client_id and `jti`.
+    pub replay_key: [u8; 32],
+    /// Remember until then (`exp` plus leeway).
+    pub replay_until: u64,
+    /// The assertion's `jti`, for the log.
+    pub jti: String,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Audience>,
+    exp: Option<u64>,
+    iat: Option<u64>,
+    nbf: Option<u64>,
+    jti: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The client_id an assertion claims (its `sub`, else `iss`), read without verifying,
+/// to find the client whose keys will verify it.
+pub fn claimed_client_id(assertion: &str) -> Result<String, OAuthError> {
+    if assertion.len() > MAX_ASSERTION_BYTES {
+        return Err(OAuthError::invalid_client("client_assertion too large"));
+    }
+    let payload = assertion
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| OAuthError::invalid_client("client_assertion is not a JWS"))?;
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+        .map_err(|_| OAuthError::invalid_client("client_assertion payload is not base64url"))?;
+    let claims: Claims = serde_json::from_slice(&bytes)
+        .map_err(|_| OAuthError::invalid_client("client_assertion payload is not JSON claims"))?;
+    claims
+        .sub
+        .or(claims.iss)
+        .ok_or_else(|| OAuthError::invalid_client("client_assertion has no sub or iss"))
+}
+
+/// Verifies an assertion for `client_id`.
+pub fn verify(
+    assertion: &str,
+    client_id: &str,
+    verifier: Verifier<'_>,
+    rules: &AssertionRules,
+    now: u64,
+) -> Result<VerifiedAssertion, OAuthError> {
+    let header = jsonwebtoken::decode_header(assertion).map_err(|e| {
+        OAuthError::invalid_client(format!(
+            "client_assertion header: {e} (alg none is never accepted)"
+        ))
+    })?;
+    let alg = header.alg;
+    let claims: Claims = match verifier {
+        Verifier::Secret(secret) => {
+            if !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+                return Err(OAuthError::invalid_client(format!(
+                    "client_secret_jwt requires HS256/384/512, got {alg:?}"
+                )));
+            }
+            decode(assertion, &DecodingKey::from_secret(secret.expose()), alg)?
+        }
+        Verifier::Keys(keys) => {
+            let candidates: Vec<&AssertionKey> = keys
+                .iter()
+                .filter(|k| k.algorithms.contains(&alg))
+                .filter(|k| header.kid.is_none() || k.kid == header.kid)
+                .collect();
+            if candidates.is_empty() {
+                return Err(OAuthError::invalid_client(format!(
+                    "no registered key for alg {alg:?} and kid {:?} (HMAC is never accepted for private_key_jwt)",
+                    header.kid
+                )));
+            }
+            let mut last = None;
+            let mut verified = None;
+            for k in candidates {
+                match decode(assertion, &k.key, alg) {
+                    Ok(c) => {
+                        verified = Some(c);
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            match (verified, last) {
+                (Some(c), _) => c,
+                (None, Some(e)) => return Err(e),
+                (None, None) => {
+                    return Err(OAuthError::invalid_client("no key verified the assertion"));
+                }
+            }
+        }
+    };
+    check_claims(&claims, client_id, rules, now)
+}
+
+fn decode(assertion: &str, key: &DecodingKey, alg: Algorithm) -> Result<Claims, OAuthError> {
+    let mut v = Validation::new(alg);
+    // Time and audience are checked below against the caller's clock and rules.
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    jsonwebtoken::decode::<Claims>(assertion, key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| OAuthError::invalid_client(format!("client_assertion signature: {e}")))
+}
+
+fn check_claims(
+    c: &Claims,
+    client_id: &str,
+    rules: &AssertionRules,
+    now: u64,
+) -> Result<VerifiedAssertion, OAuthError> {
+    let bad = |m: String| Err(OAuthError::invalid_client(m));
+    if c.iss.as_deref() != Some(client_id) || c.sub.as_deref() != Some(client_id) {
+        return bad(format!(
+            "client_assertion iss and sub must both be the client_id {client_id}"
+        ));
+    }
+    let aud_ok = match &c.aud {
+        Some(Audience::One(a)) => rules.audiences.contains(a),
+        Some(Audience::Many(list)) => list.iter().any(|a| rules.audiences.contains(a)),
+        None => false,
+    };
+    if !aud_ok {
+        return bad(format!(
+            "client_assertion aud must be one of {:?}",
+            rules.audiences
+        ));
+    }
+    let Some(exp) = c.exp else {
+        return bad("client_assertion has no exp".into());
+    };
+    if exp.saturating_add(rules.leeway_secs) < now {
+        return bad(format!("client_assertion expired {} s ago", now - exp));
+    }
+    if exp
+        > now
+            .saturating_add(rules.max_lifetime_secs)
+            .saturating_add(rules.leeway_secs)
+    {
+        return bad(format!(
+            "client_assertion exp is more than {} s ahead",
+            rules.max_lifetime_secs
+        ));
+    }
+    if c.iat
+        .is_some_and(|iat| iat > now.saturating_add(rules.leeway_secs))
+    {
+        return bad("client_assertion iat is in the future".into());
+    }
+    if c.nbf
+        .is_some_and(|nbf| nbf > now.saturating_add(rules.leeway_secs))
+    {
+        return bad("client_assertion is not valid yet (nbf)".into());
+    }
+    let Some(jti) = c.jti.as_deref().filter(|j| !j.is_empty()) else {
+        return bad("client_assertion has no jti".into());
+    };
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(client_id.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(jti.as_bytes());
+    let mut replay_key = [0u8; 32];
+    replay_key.copy_from_slice(ctx.finish().as_ref());
+    Ok(VerifiedAssertion {
+        replay_key,
+        replay_until: exp.saturating_add(rules.leeway_secs),
+        jti: jti.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn rules() -> AssertionRules {
+        AssertionRules {
+            audiences: vec!["https://idp.test/token".into(), "https://idp.test".into()],
+            max_lifetime_secs: 300,
+            leeway_secs: 60,
+        }
+    }
+
+    struct Ed {
+        pkcs8: Vec<u8>,
+        jwks: serde_json::Value,
+    }
+
+    fn ed25519(kid: &str) -> Ed {
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
+        let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        Ed {
+            pkcs8: doc.as_ref().to_vec(),
+            jwks: json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid}]}),
+        }
+    }
+
+    fn claims() -> serde_json::Value {
+        json!({"iss": "svc", "sub": "svc", "aud": "https://idp.test/token", "exp": NOW + 60, "iat": NOW, "jti": "j1"})
+    }
+
+    fn sign_ed(key: &Ed, kid: Option<&str>, claims: &serde_json::Value) -> String {
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = kid.map(str::to_owned);
+        encode(&h, claims, &EncodingKey::from_ed_der(&key.pkcs8)).unwrap()
+    }
+
+    fn check(assertion: &str, key: &Ed) -> Result<VerifiedAssertion, OAuthError> {
+        let keys = keys_from_jwks(&key.jwks).unwrap();
+        verify(assertion, "svc", Verifier::Keys(&keys), &rules(), NOW)
+    }
+
+    fn reason(r: Result<VerifiedAssertion, OAuthError>) -> String {
+        r.unwrap_err().log_reason().to_owned()
+    }
+
+    #[test]
+    fn accepts_good_eddsa_assertion_and_returns_replay_key() {
+        let k = ed25519("k1");
+        let v = check(&sign_ed(&k, Some("k1"), &claims()), &k).unwrap();
+        assert_eq!(v.jti, "j1");
+        assert_eq!(v.replay_until, NOW + 60 + 60);
+        assert_eq!(
+            claimed_client_id(&sign_ed(&k, None, &claims())).unwrap(),
+            "svc"
+        );
+    }
+
+    #[test]
+    fn audience_may_be_issuer_or_an_array() {
+        let k = ed25519("k1");
+        let mut c = claims();
+        c["aud"] = json!(["https://other", "https://idp.test"]);
+        assert!(check(&sign_ed(&k, None, &c), &k).is_ok());
+    }
+
+    #[test]
+    fn rejects_alg_none() {
+        let k = ed25519("k1");
+        let payload = URL_SAFE_NO_PAD.encode(claims().to_string());
+        let none = format!(
+            "{}.{payload}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#)
+        );
+        assert!(check(&none, &k).is_err());
+    }
+
+    #[test]
+    fn rejects_hmac_for_private_key_jwt_even_keyed_with_the_public_key() {
+        let k = ed25519("k1");
+        let public_x = k.jwks["keys"][0]["x"].as_str().unwrap().to_owned();
+        let forged = encode(
+            &Header::new(Algorithm::HS256),
+            &claims(),
+            &EncodingKey::from_secret(public_x.as_bytes()),
+        )
+        .unwrap();
+        assert!(reason(check(&forged, &k)).contains("HMAC is never accepted"));
+    }
+
+    #[test]
+    fn rejects_wrong_signature_unknown_kid_wrong_aud_expired_and_far_exp() {
+        let k = ed25519("k1");
+        let other = ed25519("k1");
+        assert!(reason(check(&sign_ed(&other, Some("k1"), &claims()), &k)).contains("signature"));
+        assert!(
+            reason(check(&sign_ed(&k, Some("k2"), &claims()), &k)).contains("no registered key")
+        );
+        let mut c = claims();
+        c["aud"] = json!("https://elsewhere/token");
+        assert!(reason(check(&sign_ed(&k, None, &c), &k)).contains("aud"));
+        let mut c = claims();
+        c["exp"] = json!(NOW - 61);
+        assert!(reason(check(&sign_ed(&k, None, &c), &k)).contains("expired"));
+        let mut c = claims();
+        c["exp"] = json!(NOW + 3600);
+        assert!(reason(check(&sign_ed(&k, None, &c), &k)).contains("ahead"));
+    }
+
+    #[test]
+    fn requires_jti_exp_and_iss_equal_sub_equal_client_id() {
+        let k = ed25519("k1");
+        for field in ["jti", "exp"] {
+            let mut c = claims();
+            c.as_object_mut().unwrap().remove(field);
+            assert!(
+                reason(check(&sign_ed(&k, None, &c), &k)).contains(field),
+                "{field}"
+            );
+        }
+        let mut c = claims();
+        c["iss"] = json!("someone-else");
+        assert!(reason(check(&sign_ed(&k, None, &c), &k)).contains("iss and sub"));
+        let mut c = claims();
+        c["nbf"] = json!(NOW + 3600);
+        assert!(reason(check(&sign_ed(&k, None, &c), &k)).contains("nbf"));
+    }
+
+    #[test]
+    fn client_secret_jwt_uses_hmac_only() {
+        let secret =
+            HmacSecret::new(b"0123456789abcdef0123456789abcdef0123456789a".to_vec()).unwrap();
+        let good = encode(
+            &Header::new(Algorithm::HS256),
+            &claims(),
+            &EncodingKey::from_secret(secret.expose()),
+        )
+        .unwrap();
+        assert!(verify(&good, "svc", Verifier::Secret(&secret), &rules(), NOW).is_ok());
+        let wrong = encode(
+            &Header::new(Algorithm::HS256),
+            &claims(),
+            &EncodingKey::from_secret(b"another secret of thirty-two+ bytes!"),
+        )
+        .unwrap();
+        assert!(verify(&wrong, "svc", Verifier::Secret(&secret), &rules(), NOW).is_err());
+        let k = ed25519("k1");
+        let asym = sign_ed(&k, None, &claims());
+        assert!(
+            reason(verify(
+                &asym,
+                "svc",
+                Verifier::Secret(&secret),
+                &rules(),
+                NOW
+            ))
+            .contains("HS256")
+        );
+        assert!(HmacSecret::new(b"short".to_vec()).is_err());
+    }
+
+    #[test]
+    fn registration_refuses_private_and_symmetric_keys() {
+        let k = ed25519("k1");
+        let mut with_d = k.jwks.clone();
+        with_d["keys"][0]["d"] = json!("AAAA");
+        assert!(keys_from_jwks(&with_d).unwrap_err().contains("private"));
+        assert!(keys_from_jwks(&json!({"keys": [{"kty": "oct", "k": "AAAA"}]})).is_err());
+        assert!(keys_from_jwks(&json!({"keys": []})).is_err());
+        assert!(keys_from_jwks(&json!({"nope": 1})).is_err());
+    }
+}
