@@ -21,6 +21,8 @@ pub struct Metadata {
     pub grant_types_supported: Vec<&'static str>,
     /// Client authentication methods implemented at `/token`.
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Algorithms accepted in private_key_jwt and client_secret_jwt assertions.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// No authorization endpoint yet, so no response types.
     pub response_types_supported: Vec<&'static str>,
     /// Access token signing algorithms.
@@ -31,7 +33,12 @@ impl Metadata {
     /// The document for an issuer URL (no trailing slash) that signs with `algorithm`;
     /// `kerberos` lists `kerberos_client_auth` (ahdapa's name for Negotiate at `/token`).
     pub fn new(issuer: &str, algorithm: SigningAlgorithm, kerberos: bool) -> Self {
-        let mut methods = vec!["client_secret_basic", "client_secret_post"];
+        let mut methods = vec![
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "client_secret_jwt",
+        ];
         if kerberos {
             methods.push("kerberos_client_auth");
         }
@@ -41,6 +48,9 @@ impl Metadata {
             jwks_uri: format!("{issuer}/jwks"),
             grant_types_supported: vec!["client_credentials"],
             token_endpoint_auth_methods_supported: methods,
+            token_endpoint_auth_signing_alg_values_supported: vec![
+                "EdDSA", "ES256", "ES384", "RS256", "PS256", "HS256", "HS384", "HS512",
+            ],
             response_types_supported: vec![],
             access_token_signing_alg_values_supported: vec![algorithm.as_str()],
         }

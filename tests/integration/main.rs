@@ -12,6 +12,7 @@
     clippy::indexing_slicing
 )]
 
+mod assertions;
 mod harness;
 mod interop;
 mod kdc;

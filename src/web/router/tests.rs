@@ -269,7 +269,12 @@ async fn jwks_and_discovery_describe_what_is_implemented() {
         );
         assert_eq!(
             d.json["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post"])
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "client_secret_jwt"
+            ])
         );
     }
 }

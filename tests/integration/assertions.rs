@@ -1,0 +1,280 @@
+//! private_key_jwt and client_secret_jwt with assertions built by PyJWT (an independent
+//! implementation), posted with curl over real TLS.
+
+use std::process::Command;
+
+use crate::harness::{Server, claims, curl, python};
+
+const TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// PyJWT helpers: `keygen ALG` prints {"private": PEM, "jwk": {...}}; `sign ALG KEY CLAIMS_JSON KID`
+/// prints a compact JWS.
+const PY: &str = r#"
+import json, sys, jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, ec, rsa
+cmd = sys.argv[1]
+if cmd == "keygen":
+    alg = sys.argv[2]
+    if alg == "EdDSA":
+        key = ed25519.Ed25519PrivateKey.generate()
+        jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
+    elif alg == "ES256":
+        key = ec.generate_private_key(ec.SECP256R1())
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    print(json.dumps({"private": pem, "jwk": jwk}))
+else:
+    alg, key, claims, kid = sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), sys.argv[5]
+    headers = {"kid": kid} if kid else None
+    print(jwt.encode(claims, key, algorithm=alg, headers=headers))
+"#;
+
+fn py(args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(PY)
+        .args(args)
+        .output()
+        .expect("python3 with PyJWT");
+    assert!(
+        out.status.success(),
+        "PyJWT: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+struct Key {
+    private: String,
+    jwk: serde_json::Value,
+}
+
+fn keygen(alg: &str, kid: &str) -> Key {
+    let v: serde_json::Value = serde_json::from_str(&py(&["keygen", alg])).unwrap();
+    let mut jwk = v["jwk"].clone();
+    jwk["kid"] = kid.into();
+    Key {
+        private: v["private"].as_str().unwrap().to_owned(),
+        jwk,
+    }
+}
+
+fn assertion(
+    alg: &str,
+    key: &str,
+    kid: &str,
+    client_id: &str,
+    aud: &str,
+    jti: &str,
+    exp_in: i64,
+) -> String {
+    let now = ahdapa::clock::now_unix() as i64;
+    let claims = serde_json::json!({"iss": client_id, "sub": client_id, "aud": aud, "jti": jti, "iat": now, "exp": now + exp_in});
+    py(&["sign", alg, key, &claims.to_string(), kid])
+}
+
+/// A `[[clients]]` table with an inline JWKS (TOML inline tables from the JWK's string members).
+fn pkjwt_client(id: &str, keys: &[&Key]) -> String {
+    let jwks: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let members: Vec<String> = k
+                .jwk
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(name, v)| format!("{name} = {}", v))
+                .collect();
+            format!("{{ {} }}", members.join(", "))
+        })
+        .collect();
+    format!(
+        "[[clients]]\nclient_id = \"{id}\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n\
+         jwks = {{ keys = [ {} ] }}\nscopes = [\"s\"]\n",
+        jwks.join(", ")
+    )
+}
+
+fn post(s: &Server, assertion: &str) -> crate::harness::Reply {
+    curl(
+        &s.base_url,
+        &[
+            "-d",
+            "grant_type=client_credentials",
+            "-d",
+            &format!("client_assertion_type={TYPE}"),
+            "-d",
+            &format!("client_assertion={assertion}"),
+        ],
+        "/token",
+    )
+}
+
+#[test]
+fn private_key_jwt_with_pyjwt_keys_and_single_use_assertions() {
+    let ed = keygen("EdDSA", "ed1");
+    let es = keygen("ES256", "es1");
+    let rsa = keygen("RS256", "rs1");
+    let s = Server::start_tls(&pkjwt_client("pk-svc", &[&ed, &es, &rsa]));
+    let token_url = format!("{}/token", s.base_url);
+
+    // Ed25519: a token; the same assertion again is refused.
+    let a = assertion(
+        "EdDSA",
+        &ed.private,
+        "ed1",
+        "pk-svc",
+        &token_url,
+        "jti-ed-1",
+        60,
+    );
+    let r = post(&s, &a);
+    assert_eq!(r.status, 200, "{}\n{}", r.body, s.log_text());
+    let c = claims(r.json()["access_token"].as_str().unwrap());
+    assert_eq!(
+        (c["sub"].as_str(), c["client_id"].as_str()),
+        (Some("pk-svc"), Some("pk-svc"))
+    );
+    let replay = post(&s, &a);
+    assert_eq!(
+        (replay.status, replay.json()["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+
+    // ES256 and RS256 (aud = issuer), and PS256 with the same RSA key.
+    for (alg, key, kid) in [
+        ("ES256", &es, "es1"),
+        ("RS256", &rsa, "rs1"),
+        ("PS256", &rsa, "rs1"),
+    ] {
+        let a = assertion(
+            alg,
+            &key.private,
+            kid,
+            "pk-svc",
+            &s.base_url,
+            &format!("jti-{alg}"),
+            60,
+        );
+        let r = post(&s, &a);
+        assert_eq!(r.status, 200, "{alg}: {}", r.body);
+    }
+
+    // Refusals: expired, wrong aud, unknown kid, HS256 keyed with the public key, alg none.
+    let expired = assertion(
+        "EdDSA",
+        &ed.private,
+        "ed1",
+        "pk-svc",
+        &token_url,
+        "jti-exp",
+        -600,
+    );
+    let wrong_aud = assertion(
+        "EdDSA",
+        &ed.private,
+        "ed1",
+        "pk-svc",
+        "https://elsewhere/token",
+        "jti-aud",
+        60,
+    );
+    let unknown_kid = assertion(
+        "EdDSA",
+        &ed.private,
+        "ed-rotated",
+        "pk-svc",
+        &token_url,
+        "jti-kid",
+        60,
+    );
+    let hs256 = assertion(
+        "HS256",
+        ed.jwk["x"].as_str().unwrap(),
+        "ed1",
+        "pk-svc",
+        &token_url,
+        "jti-hs",
+        60,
+    );
+    let none = {
+        use base64::Engine;
+        let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none"}"#),
+            b64(r#"{"iss":"pk-svc","sub":"pk-svc","aud":"x","jti":"n","exp":9999999999}"#)
+        )
+    };
+    for bad in [&expired, &wrong_aud, &unknown_kid, &hs256, &none] {
+        let r = post(&s, bad);
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{bad}"
+        );
+    }
+    let log = s.log_text();
+    for reason in [
+        "was already used",
+        "expired",
+        "aud must be one of",
+        "no registered key",
+        "HMAC is never accepted",
+        "alg none",
+    ] {
+        assert!(log.contains(reason), "log lacks {reason:?}:\n{log}");
+    }
+    assert!(!log.contains("panicked"));
+}
+
+#[test]
+fn client_secret_jwt_from_the_store_with_a_sealed_secret() {
+    let s = Server::start_tls("");
+    let secret = s.add_client("hs-svc", &["--scope", "s", "--method", "client_secret_jwt"]);
+    assert_eq!(secret.len(), 43);
+    // Nothing in the database reveals the secret.
+    let db = std::fs::read(s.dir.path().join("state/ahdapa.db")).unwrap_or_default();
+    assert!(
+        !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "secret stored in clear"
+    );
+    let token_url = format!("{}/token", s.base_url);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut n = 0;
+    let r = loop {
+        n += 1;
+        let a = assertion(
+            "HS256",
+            &secret,
+            "",
+            "hs-svc",
+            &token_url,
+            &format!("hs-{n}"),
+            60,
+        );
+        let r = post(&s, &a);
+        if r.status == 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(r.status, 200, "{}\n{}", r.body, s.log_text());
+    // The secret does not work as a client_secret_basic password: the method is fixed.
+    let basic = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("hs-svc:{secret}"),
+            "-d",
+            "grant_type=client_credentials",
+        ],
+        "/token",
+    );
+    assert_eq!(basic.status, 401);
+}
