@@ -22,6 +22,13 @@ fn kerberos(id: String, principal: Option<String>, pattern: Option<String>) -> C
         jwks: None,
         client_secret_file: None,
         client_secret_sealed: None,
+        tls_client_auth_subject_dn: None,
+        tls_client_auth_san_dns: None,
+        tls_client_auth_san_uri: None,
+        tls_client_auth_san_ip: None,
+        tls_client_auth_san_email: None,
+        tls_client_certificates: Vec::new(),
+        tls_client_certificate_bound_access_tokens: None,
         scopes: vec!["s".into()],
         audience: vec![],
         token_lifetime_secs: None,
@@ -82,6 +89,7 @@ fn main() {
                 verified_principal: Some(&principal),
                 now: 0,
                 assertion_rules: &rules,
+                certificate: None,
             };
             let r = authenticate(black_box(&reg), presented, ctx);
             total += t.elapsed();

@@ -287,7 +287,11 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                     ClientSecret::generate(&SystemRandom::new())
                         .map_err(|_| "random source failed")?,
                 ),
-                M::None | M::KerberosClientAuth | M::PrivateKeyJwt => None,
+                M::None
+                | M::KerberosClientAuth
+                | M::PrivateKeyJwt
+                | M::TlsClientAuth
+                | M::SelfSignedTlsClientAuth => None,
             };
             let jwks = match &jwks_file {
                 None => None,
@@ -323,6 +327,13 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                 jwks,
                 client_secret_file: None,
                 client_secret_sealed: sealed,
+                tls_client_auth_subject_dn: None,
+                tls_client_auth_san_dns: None,
+                tls_client_auth_san_uri: None,
+                tls_client_auth_san_ip: None,
+                tls_client_auth_san_email: None,
+                tls_client_certificates: Vec::new(),
+                tls_client_certificate_bound_access_tokens: None,
                 scopes,
                 audience: audiences,
                 token_lifetime_secs: lifetime,

@@ -26,10 +26,11 @@ use crate::fs::create_private_parent;
 use crate::oauth::OAuthError;
 use crate::oauth::client::{Client, ClientRegistry, ClientSource};
 use crate::oauth::client_auth::jwt_assertion::{HmacSecret, VerifiedAssertion};
+use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
 use crate::oauth::client_auth::{Authorization, Presented};
 use crate::oauth::discovery::Metadata;
 use crate::oauth::secret::ClientSecret;
-use crate::oauth::token_endpoint::{self, Issued, TokenSettings};
+use crate::oauth::token_endpoint::{self, Evidence, Issued, TokenSettings};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{KeyRecord, Store, StoreError};
 use crate::token::keys::{KeySet, SigningAlgorithm, SigningKey};
@@ -187,6 +188,7 @@ impl Service {
         &self,
         authorization: Option<Authorization<'_>>,
         body: &[u8],
+        certificate: Option<&PresentedCertificate>,
     ) -> Result<Issued, OAuthError> {
         let jti = self
             .new_jti()
@@ -202,8 +204,12 @@ impl Service {
         let principal = accepted.as_ref().map(|a| a.principal.as_str());
         let scope = parsed.requested_scope.clone();
         let registry = self.registry.load();
+        let evidence = Evidence {
+            principal,
+            certificate,
+        };
         let authenticated =
-            token_endpoint::authenticate(&self.settings, &registry, parsed, principal, now)?;
+            token_endpoint::authenticate(&self.settings, &registry, parsed, evidence, now)?;
         if let Some(assertion) = &authenticated.assertion {
             self.record_assertion(&authenticated.client.client_id, assertion, now)
                 .await?;
@@ -213,6 +219,7 @@ impl Service {
             &self.keys.load(),
             authenticated,
             scope.as_ref(),
+            certificate,
             now,
             &jti,
             &self.rng,

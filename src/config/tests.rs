@@ -109,7 +109,7 @@ extra = 1
 
 [[clients]]
 client_id = \"m\"
-token_endpoint_auth_method = \"tls_client_auth\"
+token_endpoint_auth_method = \"password\"
 scopes = []
 "
     );

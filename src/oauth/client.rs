@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::client_auth::jwt_assertion::{AssertionKey, HmacSecret, keys_from_jwks};
+use super::client_auth::tls_client_auth::{CertIdentity, parse_dn, thumbprint};
 use super::principal::{PrincipalPattern, check_principal};
 use super::scope::{Scopes, is_scope_token};
 use super::secret::SecretHash;
@@ -30,6 +31,10 @@ pub enum TokenEndpointAuthMethod {
     PrivateKeyJwt,
     /// RFC 7523 assertion with an HMAC of the shared secret.
     ClientSecretJwt,
+    /// RFC 8705 §2.1: a CA-issued client certificate with a registered DN or SAN.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: a registered (self-signed) client certificate.
+    SelfSignedTlsClientAuth,
     /// A public client: no authentication.
     None,
 }
@@ -43,6 +48,8 @@ impl TokenEndpointAuthMethod {
             Self::KerberosClientAuth => "kerberos_client_auth",
             Self::PrivateKeyJwt => "private_key_jwt",
             Self::ClientSecretJwt => "client_secret_jwt",
+            Self::TlsClientAuth => "tls_client_auth",
+            Self::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
             Self::None => "none",
         }
     }
@@ -90,6 +97,31 @@ pub struct ClientRegistration {
     /// (base64url), written by `ahdapa client add --local`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_sealed: Option<String>,
+    /// For `tls_client_auth` (RFC 8705 §2.1.2, exactly one of the five): the subject DN
+    /// in RFC 4514 form, e.g. `CN=node1.example.com,O=EXAMPLE.COM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// For `tls_client_auth`: a dNSName SAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_dns: Option<String>,
+    /// For `tls_client_auth`: a uniformResourceIdentifier SAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_uri: Option<String>,
+    /// For `tls_client_auth`: an iPAddress SAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_ip: Option<String>,
+    /// For `tls_client_auth`: an rfc822Name SAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_email: Option<String>,
+    /// For `self_signed_tls_client_auth`: the client's certificates (PEM); matched by
+    /// SHA-256 thumbprint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_client_certificates: Vec<String>,
+    /// RFC 8705 §3: bind tokens to the client certificate (`cnf.x5t#S256`). Default: on
+    /// for the two mTLS methods, off for the others (when on for them, a client
+    /// certificate must be presented).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
     /// The scopes the client may be granted (DESIGN.md: the request is intersected).
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -129,6 +161,10 @@ pub enum Credential {
     PrivateKeyJwt(Vec<AssertionKey>),
     /// client_secret_jwt: assertions MACed with this secret.
     ClientSecretJwt(HmacSecret),
+    /// tls_client_auth: a CA-verified certificate carrying this identity.
+    TlsClientAuth(CertIdentity),
+    /// self_signed_tls_client_auth: one of these certificate thumbprints.
+    SelfSignedTlsClientAuth(Vec<[u8; 32]>),
     /// A public client (`none`): it cannot use client_credentials.
     Public,
 }
@@ -155,6 +191,8 @@ pub struct Client {
     pub audience: Vec<String>,
     /// Lifetime override in seconds.
     pub token_lifetime_secs: Option<u64>,
+    /// Tokens carry `cnf.x5t#S256` of the client certificate (RFC 8705 §3).
+    pub certificate_bound: bool,
     /// Where the registration came from.
     pub source: ClientSource,
 }
@@ -202,6 +240,24 @@ impl Client {
                 &[M::ClientSecretJwt],
             ),
             foreign(
+                "tls_client_certificates",
+                !reg.tls_client_certificates.is_empty(),
+                &[M::SelfSignedTlsClientAuth],
+            ),
+            foreign(
+                "tls_client_auth_subject_dn",
+                [
+                    &reg.tls_client_auth_subject_dn,
+                    &reg.tls_client_auth_san_dns,
+                    &reg.tls_client_auth_san_uri,
+                    &reg.tls_client_auth_san_ip,
+                    &reg.tls_client_auth_san_email,
+                ]
+                .iter()
+                .any(|v| v.is_some()),
+                &[M::TlsClientAuth],
+            ),
+            foreign(
                 "client_secret_hash",
                 reg.client_secret_hash.is_some()
                     && matches!(method, M::PrivateKeyJwt | M::ClientSecretJwt),
@@ -238,6 +294,54 @@ impl Client {
                     None
                 }
             },
+            M::TlsClientAuth if !kerberos_fields => {
+                let given: Vec<(&'static str, &String)> = [
+                    (
+                        "tls_client_auth_subject_dn",
+                        &reg.tls_client_auth_subject_dn,
+                    ),
+                    ("tls_client_auth_san_dns", &reg.tls_client_auth_san_dns),
+                    ("tls_client_auth_san_uri", &reg.tls_client_auth_san_uri),
+                    ("tls_client_auth_san_ip", &reg.tls_client_auth_san_ip),
+                    ("tls_client_auth_san_email", &reg.tls_client_auth_san_email),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+                .collect();
+                match given.as_slice() {
+                    [(field, value)] => match cert_identity(field, value) {
+                        Ok(id) => Some(Credential::TlsClientAuth(id)),
+                        Err(m) => {
+                            err(field, m);
+                            None
+                        }
+                    },
+                    _ => {
+                        err(
+                            "tls_client_auth_subject_dn",
+                            "tls_client_auth needs exactly one of tls_client_auth_subject_dn, _san_dns, _san_uri, _san_ip, _san_email".into(),
+                        );
+                        None
+                    }
+                }
+            }
+            M::SelfSignedTlsClientAuth if !kerberos_fields => {
+                let mut prints = Vec::new();
+                for pem in &reg.tls_client_certificates {
+                    use rustls_pki_types::pem::PemObject;
+                    match rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()) {
+                        Ok(der) => prints.push(thumbprint(&der)),
+                        Err(_) => err("tls_client_certificates", "not a PEM certificate".into()),
+                    }
+                }
+                if reg.tls_client_certificates.is_empty() {
+                    err(
+                        "tls_client_certificates",
+                        "self_signed_tls_client_auth needs at least one certificate (PEM)".into(),
+                    );
+                }
+                Some(Credential::SelfSignedTlsClientAuth(prints))
+            }
             _ => match (reg.token_endpoint_auth_method, &reg.client_secret_hash) {
                 (TokenEndpointAuthMethod::KerberosClientAuth, secret) => {
                     if secret.is_some() {
@@ -342,6 +446,10 @@ impl Client {
                 );
             }
         }
+        let mtls = matches!(method, M::TlsClientAuth | M::SelfSignedTlsClientAuth);
+        let certificate_bound = reg
+            .tls_client_certificate_bound_access_tokens
+            .unwrap_or(mtls);
         match credential {
             Some(credential) if errors.is_empty() => Ok(Self {
                 client_id: reg.client_id.clone(),
@@ -349,10 +457,25 @@ impl Client {
                 scopes: Scopes::from_registered(dedup(&reg.scopes)),
                 audience: reg.audience.clone(),
                 token_lifetime_secs: reg.token_lifetime_secs,
+                certificate_bound,
                 source,
             }),
             _ => Err(errors),
         }
+    }
+}
+
+/// The identity a tls_client_auth registration field names.
+fn cert_identity(field: &str, value: &str) -> Result<CertIdentity, String> {
+    match field {
+        "tls_client_auth_subject_dn" => parse_dn(value).map(CertIdentity::SubjectDn),
+        "tls_client_auth_san_dns" => Ok(CertIdentity::SanDns(value.to_owned())),
+        "tls_client_auth_san_uri" => Ok(CertIdentity::SanUri(value.to_owned())),
+        "tls_client_auth_san_ip" => value
+            .parse()
+            .map(CertIdentity::SanIp)
+            .map_err(|_| format!("{value:?} is not an IP address")),
+        _ => Ok(CertIdentity::SanEmail(value.to_owned())),
     }
 }
 
@@ -440,6 +563,13 @@ mod tests {
             jwks: None,
             client_secret_file: None,
             client_secret_sealed: None,
+            tls_client_auth_subject_dn: None,
+            tls_client_auth_san_dns: None,
+            tls_client_auth_san_uri: None,
+            tls_client_auth_san_ip: None,
+            tls_client_auth_san_email: None,
+            tls_client_certificates: Vec::new(),
+            tls_client_certificate_bound_access_tokens: None,
             scopes: vec!["a".into(), "b".into(), "a".into()],
             audience: vec![],
             token_lifetime_secs: None,

@@ -12,12 +12,13 @@ use serde::Serialize;
 use super::client::TokenEndpointAuthMethod;
 use super::client::{ClientRegistry, Credential};
 use super::client_auth::jwt_assertion::AssertionRules;
+use super::client_auth::tls_client_auth::PresentedCertificate;
 use super::client_auth::{self, AuthContext, Authenticated, Authorization, Presented};
 use super::error::OAuthError;
 use super::form::Form;
 use super::principal::host_of;
 use super::scope::Scopes;
-use crate::token::access_token::{AccessTokenClaims, Audience, mint};
+use crate::token::access_token::{AccessTokenClaims, Audience, Confirmation, mint};
 use crate::token::keys::KeySet;
 
 /// Server-wide token settings, validated from the config.
@@ -101,12 +102,13 @@ pub fn token(
 ) -> Result<Issued, OAuthError> {
     let parsed = parse(request.authorization, request.body)?;
     let scope = parsed.requested_scope.clone();
-    let authenticated = authenticate(settings, registry, parsed, None, request.now)?;
+    let authenticated = authenticate(settings, registry, parsed, Evidence::default(), request.now)?;
     grant(
         settings,
         keys,
         authenticated,
         scope.as_ref(),
+        None,
         request.now,
         request.jti,
         rng,
@@ -140,34 +142,56 @@ pub fn parse(
     })
 }
 
-/// Authenticates the client (with the principal GSSAPI proved, for Negotiate).
+/// What the transport proved about the caller, beyond the request itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Evidence<'a> {
+    /// The principal GSSAPI proved for a Negotiate request.
+    pub principal: Option<&'a str>,
+    /// The client certificate of the connection (or of a trusted proxy's header).
+    pub certificate: Option<&'a PresentedCertificate>,
+}
+
+/// Authenticates the client.
 pub fn authenticate(
     settings: &TokenSettings,
     registry: &ClientRegistry,
     parsed: ParsedTokenRequest,
-    verified_principal: Option<&str>,
+    evidence: Evidence<'_>,
     now: u64,
 ) -> Result<Authenticated, OAuthError> {
     let ctx = AuthContext {
-        verified_principal,
+        verified_principal: evidence.principal,
         now,
         assertion_rules: &settings.assertions,
+        certificate: evidence.certificate,
     };
     client_auth::authenticate(registry, parsed.presented, ctx)
 }
 
 /// Checks that the client may use client_credentials, grants the scope and signs the
 /// token.
+#[allow(clippy::too_many_arguments)]
 pub fn grant(
     settings: &TokenSettings,
     keys: &KeySet,
     authenticated: Authenticated,
     requested_scope: Option<&Scopes>,
+    certificate: Option<&PresentedCertificate>,
     now: u64,
     jti: &str,
     rng: &dyn SecureRandom,
 ) -> Result<Issued, OAuthError> {
     let client = &authenticated.client;
+    // RFC 8705 §3: certificate-bound tokens carry the thumbprint of the client certificate.
+    let x5t = match (client.certificate_bound, certificate) {
+        (false, _) => None,
+        (true, Some(cert)) => Some(cert.x5t_s256()),
+        (true, None) => {
+            return Err(OAuthError::invalid_request(
+                "this client's tokens are certificate-bound: connect with its client certificate",
+            ));
+        }
+    };
     if matches!(client.credential, Credential::Public) {
         // DESIGN.md: public clients may not use client_credentials (RFC 6749 §4.4).
         return Err(OAuthError::unauthorized_client(
@@ -195,6 +219,7 @@ pub fn grant(
         scope: &scope,
         krb5_principal: principal,
         host: principal.and_then(host_of),
+        cnf: x5t.as_deref().map(|x5t_s256| Confirmation { x5t_s256 }),
     };
     let access_token = mint(keys.active(), &claims, rng)
         .map_err(|e| OAuthError::server_error(format!("minting failed: {e}")))?;
@@ -249,6 +274,13 @@ mod tests {
                     jwks: None,
                     client_secret_file: None,
                     client_secret_sealed: None,
+                    tls_client_auth_subject_dn: None,
+                    tls_client_auth_san_dns: None,
+                    tls_client_auth_san_uri: None,
+                    tls_client_auth_san_ip: None,
+                    tls_client_auth_san_email: None,
+                    tls_client_certificates: Vec::new(),
+                    tls_client_certificate_bound_access_tokens: None,
                     scopes: vec!["directory.read".into(), "metrics".into()],
                     audience: vec![],
                     token_lifetime_secs: lifetime,

@@ -36,6 +36,17 @@ pub struct AccessTokenClaims<'a> {
     /// The host of a `host/FQDN@REALM` principal (kerberos_client_auth only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<&'a str>,
+    /// Proof-of-possession confirmation (RFC 7800), when the token is bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation<'a>>,
+}
+
+/// The `cnf` claim: RFC 8705 §3.1 certificate thumbprint (DPoP's `jkt` comes later).
+#[derive(Debug, Clone, Serialize)]
+pub struct Confirmation<'a> {
+    /// base64url(SHA-256(client certificate DER)).
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: &'a str,
 }
 
 /// `aud` as RFC 7519 allows: a single string or an array.
@@ -106,6 +117,7 @@ mod tests {
             scope: "a b",
             krb5_principal: None,
             host: None,
+            cnf: None,
         }
     }
 

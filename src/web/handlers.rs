@@ -11,8 +11,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 
 use super::{Response, error};
+use std::sync::Arc;
+
 use crate::oauth::OAuthError;
 use crate::oauth::client_auth::Authorization;
+use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
 use crate::service::Service;
 
 /// `POST /token`.
@@ -51,7 +54,11 @@ where
             );
         }
     };
-    match service.token(authorization, &body).await {
+    let certificate = parts.extensions.get::<Arc<PresentedCertificate>>().cloned();
+    match service
+        .token(authorization, &body, certificate.as_deref())
+        .await
+    {
         Ok(issued) => {
             log::info!(
                 client_id = issued.client_id.as_str(),

@@ -14,6 +14,7 @@ pub mod client_secret_basic;
 pub mod client_secret_post;
 pub mod jwt_assertion;
 pub mod kerberos_client_auth;
+pub mod tls_client_auth;
 
 use std::sync::Arc;
 
@@ -226,6 +227,8 @@ pub struct AuthContext<'a> {
     pub now: u64,
     /// Audience and lifetime rules for client assertions.
     pub assertion_rules: &'a jwt_assertion::AssertionRules,
+    /// The client certificate the transport verified, if any.
+    pub certificate: Option<&'a tls_client_auth::PresentedCertificate>,
 }
 
 /// Checks a presented credential against the registry.
@@ -245,6 +248,49 @@ pub fn authenticate(
         return Err(OAuthError::invalid_client("unknown client_id"));
     };
     match (&client.credential, presented) {
+        (Credential::TlsClientAuth(identity), Presented::None { .. }) => {
+            let cert = ctx.certificate.ok_or_else(|| {
+                OAuthError::invalid_client("tls_client_auth client presented no client certificate")
+            })?;
+            if cert.trust != tls_client_auth::CertTrust::CaVerified {
+                return Err(OAuthError::invalid_client(
+                    "client certificate is not issued by a configured client CA",
+                ));
+            }
+            if !tls_client_auth::matches(identity, &cert.der)? {
+                return Err(OAuthError::invalid_client(
+                    "client certificate does not carry the registered subject DN or SAN",
+                ));
+            }
+            Ok(Authenticated::as_client(
+                client,
+                TokenEndpointAuthMethod::TlsClientAuth,
+            ))
+        }
+        (Credential::SelfSignedTlsClientAuth(prints), Presented::None { .. }) => {
+            let cert = ctx.certificate.ok_or_else(|| {
+                OAuthError::invalid_client(
+                    "self_signed_tls_client_auth client presented no client certificate",
+                )
+            })?;
+            if !prints.contains(&cert.thumbprint) {
+                return Err(OAuthError::invalid_client(format!(
+                    "client certificate {} is not registered for this client",
+                    cert.x5t_s256()
+                )));
+            }
+            Ok(Authenticated::as_client(
+                client,
+                TokenEndpointAuthMethod::SelfSignedTlsClientAuth,
+            ))
+        }
+        (Credential::TlsClientAuth(_) | Credential::SelfSignedTlsClientAuth(_), other) => {
+            Err(OAuthError::invalid_client(format!(
+                "client is registered for {}, request used {}",
+                registered_method(&client.credential),
+                other.method().as_str()
+            )))
+        }
         (Credential::PrivateKeyJwt(keys), Presented::ClientAssertion { assertion, .. }) => {
             let verifier = jwt_assertion::Verifier::Keys(keys);
             assertion_authenticated(
@@ -378,6 +424,8 @@ pub fn registered_method(credential: &Credential) -> &'static str {
         Credential::Kerberos(_) => "kerberos_client_auth",
         Credential::PrivateKeyJwt(_) => "private_key_jwt",
         Credential::ClientSecretJwt(_) => "client_secret_jwt",
+        Credential::TlsClientAuth(_) => "tls_client_auth",
+        Credential::SelfSignedTlsClientAuth(_) => "self_signed_tls_client_auth",
         Credential::Public => "none",
     }
 }
@@ -400,6 +448,13 @@ mod tests {
                     jwks: None,
                     client_secret_file: None,
                     client_secret_sealed: None,
+                    tls_client_auth_subject_dn: None,
+                    tls_client_auth_san_dns: None,
+                    tls_client_auth_san_uri: None,
+                    tls_client_auth_san_ip: None,
+                    tls_client_auth_san_email: None,
+                    tls_client_certificates: Vec::new(),
+                    tls_client_certificate_bound_access_tokens: None,
                     scopes: vec!["read".into()],
                     audience: vec![],
                     token_lifetime_secs: None,
@@ -447,6 +502,7 @@ mod tests {
                 verified_principal: None,
                 now: 1_800_000_000,
                 assertion_rules: &rules,
+                certificate: None,
             },
         )
     }
