@@ -191,7 +191,7 @@ async fn run(
     listeners: Vec<tokio::net::TcpListener>,
     transport: Transport,
 ) -> Result<(), String> {
-    let scheme = if matches!(transport, Transport::Tls(_)) {
+    let scheme = if matches!(transport, Transport::Tls(..)) {
         "https"
     } else {
         "http"

@@ -88,6 +88,8 @@ pub struct Service {
     rng: SystemRandom,
     discovery_json: Vec<u8>,
     kerberos: Option<Kerberos>,
+    /// The listener's client-certificate policy, whose pinned set follows the registry.
+    client_certs: Option<Arc<crate::tls::ClientCertPolicy>>,
 }
 
 /// The Negotiate side of `/token`.
@@ -135,10 +137,12 @@ impl Service {
         let generation = store.generation().await?;
         let keys = load_keys(store.as_ref(), &master_key, config.keys.algorithm, &rng).await?;
         let registry = build_registry(config.clients.clone(), store.as_ref(), &master_key).await?;
+        let registry_pins = registry.pinned_thumbprints();
         let metadata = Metadata::new(
             &config.issuer,
             config.keys.algorithm,
             config.kerberos.is_some(),
+            matches!(config.server.transport, crate::config::Transport::Tls(..)),
         );
         let discovery_json =
             serde_json::to_vec(&metadata).map_err(|e| StoreError::Backend(e.to_string()))?;
@@ -180,6 +184,13 @@ impl Service {
             rng,
             discovery_json,
             kerberos,
+            client_certs: match &config.server.transport {
+                crate::config::Transport::Tls(_, policy) => {
+                    policy.set_pinned(registry_pins.clone());
+                    Some(Arc::clone(policy))
+                }
+                crate::config::Transport::InsecureHttp => None,
+            },
         }))
     }
 
@@ -352,6 +363,9 @@ impl Service {
         )
         .await?;
         log::info!(clients = registry.len(), kid = keys.active().kid(); "reloaded clients and keys from the store");
+        if let Some(policy) = &self.client_certs {
+            policy.set_pinned(registry.pinned_thumbprints());
+        }
         self.keys.store(Arc::new(keys));
         self.registry.store(Arc::new(registry));
         self.generation.store(generation, Ordering::Release);

@@ -71,8 +71,9 @@ pub struct ServerConfig {
 /// How connections are secured.
 #[derive(Clone)]
 pub enum Transport {
-    /// rustls with the configured certificate chain and key.
-    Tls(Arc<rustls::ServerConfig>),
+    /// rustls with the configured certificate chain and key, and the client-certificate
+    /// policy it consults during handshakes (the service keeps its pinned set current).
+    Tls(Arc<rustls::ServerConfig>, Arc<crate::tls::ClientCertPolicy>),
     /// Plain HTTP (a TLS-terminating proxy in front, or dev mode).
     InsecureHttp,
 }
@@ -80,7 +81,7 @@ pub enum Transport {
 impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Tls(_) => f.write_str("Tls"),
+            Self::Tls(..) => f.write_str("Tls"),
             Self::InsecureHttp => f.write_str("InsecureHttp"),
         }
     }

@@ -43,6 +43,7 @@ pub struct RawServer {
 pub struct RawTls {
     pub certificate_file: Option<String>,
     pub private_key_file: Option<String>,
+    pub client_ca_files: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::raw::{RawConfig, RawKerberos, RawServer, RawTls};
@@ -321,15 +322,32 @@ fn transport(
                     "required: a PEM file with the private key".into(),
                 );
             }
+            let ca_files: Vec<PathBuf> = t
+                .client_ca_files
+                .iter()
+                .flatten()
+                .map(PathBuf::from)
+                .collect();
+            let policy = match crate::tls::ClientCertPolicy::new(&ca_files) {
+                Ok(p) => Arc::new(p),
+                Err(e) => {
+                    err("tls.client_ca_files", e.to_string());
+                    return None;
+                }
+            };
             let (cert, key) = (cert?, key?);
-            match crate::tls::server_config(cert.as_ref(), key.as_ref()) {
-                Ok(cfg) => Some(Transport::Tls(cfg)),
+            match crate::tls::server_config(cert.as_ref(), key.as_ref(), Arc::clone(&policy)) {
+                Ok(cfg) => Some(Transport::Tls(cfg, policy)),
                 Err(crate::tls::TlsError::Certificate(m)) => {
                     err("tls.certificate_file", m);
                     None
                 }
                 Err(crate::tls::TlsError::PrivateKey(m)) => {
                     err("tls.private_key_file", m);
+                    None
+                }
+                Err(crate::tls::TlsError::ClientCa(m)) => {
+                    err("tls.client_ca_files", m);
                     None
                 }
             }

@@ -537,6 +537,19 @@ impl ClientRegistry {
         self.by_id.get(client_id)
     }
 
+    /// Every certificate thumbprint a self_signed_tls_client_auth client registered (the
+    /// TLS handshake accepts these certificates without a CA).
+    pub fn pinned_thumbprints(&self) -> std::collections::HashSet<[u8; 32]> {
+        self.by_id
+            .values()
+            .filter_map(|c| match &c.credential {
+                Credential::SelfSignedTlsClientAuth(prints) => Some(prints.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
     /// How many clients are registered.
     pub fn len(&self) -> usize {
         self.by_id.len()

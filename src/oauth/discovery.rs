@@ -23,6 +23,8 @@ pub struct Metadata {
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     /// Algorithms accepted in private_key_jwt and client_secret_jwt assertions.
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 8705 §3.3: certificate-bound access tokens are issued (over TLS).
+    pub tls_client_certificate_bound_access_tokens: bool,
     /// No authorization endpoint yet, so no response types.
     pub response_types_supported: Vec<&'static str>,
     /// Access token signing algorithms.
@@ -32,7 +34,7 @@ pub struct Metadata {
 impl Metadata {
     /// The document for an issuer URL (no trailing slash) that signs with `algorithm`;
     /// `kerberos` lists `kerberos_client_auth` (ahdapa's name for Negotiate at `/token`).
-    pub fn new(issuer: &str, algorithm: SigningAlgorithm, kerberos: bool) -> Self {
+    pub fn new(issuer: &str, algorithm: SigningAlgorithm, kerberos: bool, mtls: bool) -> Self {
         let mut methods = vec![
             "client_secret_basic",
             "client_secret_post",
@@ -41,6 +43,9 @@ impl Metadata {
         ];
         if kerberos {
             methods.push("kerberos_client_auth");
+        }
+        if mtls {
+            methods.extend(["tls_client_auth", "self_signed_tls_client_auth"]);
         }
         Self {
             issuer: issuer.to_owned(),
@@ -51,6 +56,7 @@ impl Metadata {
             token_endpoint_auth_signing_alg_values_supported: vec![
                 "EdDSA", "ES256", "ES384", "RS256", "PS256", "HS256", "HS384", "HS512",
             ],
+            tls_client_certificate_bound_access_tokens: mtls,
             response_types_supported: vec![],
             access_token_signing_alg_values_supported: vec![algorithm.as_str()],
         }

@@ -11,6 +11,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, UnixTime};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -21,8 +24,11 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::{error, router};
+use crate::clock;
 use crate::config::{Limits, Transport};
+use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
 use crate::service::Service;
+use crate::tls::ClientCertPolicy;
 
 /// Serves `listeners` until `shutdown` completes, then drains.
 pub async fn run(
@@ -34,7 +40,9 @@ pub async fn run(
     let limits = service.limits();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let acceptor = match &transport {
-        Transport::Tls(cfg) => Some(TlsAcceptor::from(Arc::clone(cfg))),
+        Transport::Tls(cfg, policy) => {
+            Some((TlsAcceptor::from(Arc::clone(cfg)), Arc::clone(policy)))
+        }
         Transport::InsecureHttp => None,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -59,7 +67,7 @@ pub async fn run(
 #[derive(Clone)]
 struct Accept {
     service: Arc<Service>,
-    acceptor: Option<TlsAcceptor>,
+    acceptor: Option<(TlsAcceptor, Arc<ClientCertPolicy>)>,
     permits: Arc<Semaphore>,
     limits: Limits,
 }
@@ -111,6 +119,14 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     b
 }
 
+/// Facts about the connection a request arrived on, put into each request's
+/// extensions for the handlers.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The TCP peer (a proxy, when there is one in front).
+    pub peer: SocketAddr,
+}
+
 fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -119,21 +135,12 @@ fn serve_connection(
     graceful: &GracefulShutdown,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let service = Arc::clone(&ctx.service);
     let timeout = ctx.limits.request_timeout;
-    let svc = service_fn(move |req| {
-        let service = Arc::clone(&service);
-        async move {
-            let resp = match tokio::time::timeout(timeout, router::route(&service, req)).await {
-                Ok(resp) => resp,
-                Err(_) => error::request_timeout(),
-            };
-            Ok::<_, std::convert::Infallible>(resp)
-        }
-    });
     let builder = builder.clone();
+    let service = Arc::clone(&ctx.service);
     match &ctx.acceptor {
         None => {
+            let svc = request_service(service, timeout, ConnInfo { peer }, None);
             let conn = builder
                 .serve_connection(TokioIo::new(stream), svc)
                 .into_owned();
@@ -145,8 +152,8 @@ fn serve_connection(
                 drop(permit);
             });
         }
-        Some(acceptor) => {
-            let acceptor = acceptor.clone();
+        Some((acceptor, policy)) => {
+            let (acceptor, policy) = (acceptor.clone(), Arc::clone(policy));
             // The handshake happens inside the task; graceful shutdown covers connections
             // that completed it (a pending handshake is bounded by the request timeout).
             let watcher = graceful.watcher();
@@ -154,7 +161,7 @@ fn serve_connection(
                 let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
-                        log::debug!(peer = peer.to_string().as_str(), reason = e.to_string().as_str(); "TLS handshake failed");
+                        log::info!(peer = peer.to_string().as_str(), reason = e.to_string().as_str(); "TLS handshake failed");
                         return;
                     }
                     Err(_) => {
@@ -162,6 +169,8 @@ fn serve_connection(
                         return;
                     }
                 };
+                let certificate = client_certificate(&policy, tls.get_ref().1.peer_certificates());
+                let svc = request_service(service, timeout, ConnInfo { peer }, certificate);
                 let conn = builder
                     .serve_connection(TokioIo::new(tls), svc)
                     .into_owned();
@@ -172,4 +181,44 @@ fn serve_connection(
             });
         }
     }
+}
+
+/// The client certificate the handshake accepted, with how it was trusted.
+fn client_certificate(
+    policy: &ClientCertPolicy,
+    chain: Option<&[CertificateDer<'static>]>,
+) -> Option<Arc<PresentedCertificate>> {
+    let (leaf, intermediates) = chain?.split_first()?;
+    let now = UnixTime::since_unix_epoch(Duration::from_secs(clock::now_unix()));
+    let trust = policy.classify(leaf, intermediates, now)?;
+    Some(Arc::new(PresentedCertificate::new(leaf.to_vec(), trust)))
+}
+
+/// The per-connection hyper service: every request gets the connection facts and the
+/// client certificate in its extensions, and a time limit.
+fn request_service(
+    service: Arc<Service>,
+    timeout: Duration,
+    info: ConnInfo,
+    certificate: Option<Arc<PresentedCertificate>>,
+) -> impl hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = super::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<super::Response, std::convert::Infallible>> + Send,
+> + Clone {
+    service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        let service = Arc::clone(&service);
+        req.extensions_mut().insert(info.clone());
+        if let Some(c) = &certificate {
+            req.extensions_mut().insert(Arc::clone(c));
+        }
+        async move {
+            let resp = match tokio::time::timeout(timeout, router::route(&service, req)).await {
+                Ok(resp) => resp,
+                Err(_) => error::request_timeout(),
+            };
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    })
 }

@@ -15,6 +15,9 @@ const START_DEADLINE: Duration = Duration::from_secs(30);
 /// A CA and a server certificate for localhost/127.0.0.1, made once per test binary.
 pub struct Pki {
     _dir: tempfile::TempDir,
+    /// Where the client certificates are: `<name>.pem` and `<name>.key` for node1, other,
+    /// expired, selfsigned, unregistered, rogue.
+    pub dir: PathBuf,
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -41,7 +44,53 @@ pub fn pki() -> &'static Pki {
         .unwrap();
         run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
             "-extfile", "server.ext", "-out", "server.pem"]);
-        Pki { ca: d.join("ca.pem"), cert: d.join("server.pem"), key: d.join("server.key"), _dir: dir }
+        // Client certificates: node1 (CA-signed, DNS SAN), other (CA-signed, other SAN),
+        // expired (CA-signed, already past notAfter), a self-signed one, a second
+        // self-signed one nobody registers, and one from a rogue CA.
+        let client = |name: &str, subj: &str, san: &str, days: &str, ca: Option<(&str, &str)>| {
+            let ext = format!("{name}.ext");
+            std::fs::write(
+                d.join(&ext),
+                format!("subjectAltName={san}\nextendedKeyUsage=clientAuth\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"),
+            )
+            .unwrap();
+            let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+            match ca {
+                Some((ca_pem, ca_key)) => {
+                    run(&["req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-subj", subj, "-keyout", &key, "-out", &csr]);
+                    run(&["x509", "-req", "-in", &csr, "-CA", ca_pem, "-CAkey", ca_key, "-CAcreateserial", "-days", days, "-extfile", &ext, "-out", &pem]);
+                }
+                None => run(&["req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-days", days, "-subj", subj,
+                    "-keyout", &key, "-out", &pem, "-addext", &format!("subjectAltName={san}")]),
+            }
+        };
+        client("node1", "/O=TEST.REALM/CN=node1.test.realm", "DNS:node1.test.realm", "2", Some(("ca.pem", "ca.key")));
+        client("other", "/O=TEST.REALM/CN=other.test.realm", "DNS:other.test.realm", "2", Some(("ca.pem", "ca.key")));
+        // An expired certificate: `openssl ca` can set dates in the past, `x509 -req` cannot.
+        std::fs::write(
+            d.join("ca.cnf"),
+            "[ca]\ndefault_ca = t\n[t]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n\
+             default_md = sha256\npolicy = p\n[p]\ncommonName = supplied\norganizationName = optional\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("index.txt"), "").unwrap();
+        std::fs::write(d.join("serial"), "1000\n").unwrap();
+        std::fs::write(
+            d.join("expired.ext"),
+            "subjectAltName=DNS:node1.test.realm\nextendedKeyUsage=clientAuth\nbasicConstraints=critical,CA:FALSE\n",
+        )
+        .unwrap();
+        run(&["req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-subj", "/O=TEST.REALM/CN=node1.test.realm",
+            "-keyout", "expired.key", "-out", "expired.csr"]);
+        run(&["ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in", "expired.csr", "-out", "expired.pem",
+            "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-extfile", "expired.ext", "-notext"]);
+        client("selfsigned", "/CN=ci-runner", "DNS:ci-runner.test.realm", "2", None);
+        client("unregistered", "/CN=ci-runner", "DNS:ci-runner.test.realm", "2", None);
+        run(&["req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-days", "2",
+            "-subj", "/CN=Rogue CA", "-keyout", "rogue-ca.key", "-out", "rogue-ca.pem",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+        client("rogue", "/O=TEST.REALM/CN=node1.test.realm", "DNS:node1.test.realm", "2", Some(("rogue-ca.pem", "rogue-ca.key")));
+        Pki { ca: d.join("ca.pem"), cert: d.join("server.pem"), key: d.join("server.key"), dir: d.to_owned(), _dir: dir }
     })
 }
 
@@ -145,12 +194,13 @@ impl Server {
         let text = format!(
             "issuer = \"https://localhost:{port}\"\n\
              [server]\nlisten = [\"127.0.0.1:{port}\"]\nrequest_timeout_secs = 5\n\
-             [tls]\ncertificate_file = \"{}\"\nprivate_key_file = \"{}\"\n\
+             [tls]\ncertificate_file = \"{}\"\nprivate_key_file = \"{}\"\nclient_ca_files = [\"{}\"]\n\
              [store]\nsqlite_path = \"{}/ahdapa.db\"\n\
              [keys]\nalgorithm = \"{algorithm}\"\nmaster_key_file = \"{}/master.key\"\n\
              [log]\nlevel = \"debug\"\n{extra}",
             p.cert.display(),
             p.key.display(),
+            p.ca.display(),
             state.display(),
             state.display()
         );

@@ -17,4 +17,5 @@ mod harness;
 mod interop;
 mod kdc;
 mod kerberos;
+mod mtls;
 mod token_endpoint;
