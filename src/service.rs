@@ -90,6 +90,8 @@ pub struct Service {
     kerberos: Option<Kerberos>,
     /// The listener's client-certificate policy, whose pinned set follows the registry.
     client_certs: Option<Arc<crate::tls::ClientCertPolicy>>,
+    /// Client certificates forwarded by a trusted proxy.
+    proxy_client_cert: Option<crate::config::ProxyClientCert>,
 }
 
 /// The Negotiate side of `/token`.
@@ -191,6 +193,11 @@ impl Service {
                 }
                 crate::config::Transport::InsecureHttp => None,
             },
+            proxy_client_cert: config
+                .server
+                .proxy_client_cert
+                .clone()
+                .inspect(|p| p.policy.set_pinned(registry_pins.clone())),
         }))
     }
 
@@ -303,6 +310,11 @@ impl Service {
         }
     }
 
+    /// The proxy client-certificate settings, if configured.
+    pub fn proxy_client_cert(&self) -> Option<&crate::config::ProxyClientCert> {
+        self.proxy_client_cert.as_ref()
+    }
+
     /// True when `/token` accepts Negotiate (401s then advertise it).
     pub fn negotiate_enabled(&self) -> bool {
         self.kerberos.is_some()
@@ -365,6 +377,9 @@ impl Service {
         log::info!(clients = registry.len(), kid = keys.active().kid(); "reloaded clients and keys from the store");
         if let Some(policy) = &self.client_certs {
             policy.set_pinned(registry.pinned_thumbprints());
+        }
+        if let Some(proxy) = &self.proxy_client_cert {
+            proxy.policy.set_pinned(registry.pinned_thumbprints());
         }
         self.keys.store(Arc::new(keys));
         self.registry.store(Arc::new(registry));

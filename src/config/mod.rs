@@ -66,6 +66,20 @@ pub struct ServerConfig {
     pub transport: Transport,
     /// Resource limits per connection and request.
     pub limits: Limits,
+    /// Client certificates forwarded by a TLS-terminating proxy, if configured.
+    pub proxy_client_cert: Option<ProxyClientCert>,
+}
+
+/// `tls.client_cert_header` and `tls.trusted_proxies`.
+#[derive(Debug, Clone)]
+pub struct ProxyClientCert {
+    /// The header carrying the certificate: RFC 9440 `Client-Cert` (`:base64 DER:`) or
+    /// nginx's `$ssl_client_escaped_cert` (URL-encoded PEM).
+    pub header: http::HeaderName,
+    /// Only connections from these addresses may send it.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The same CA/pin rules as for direct mTLS; pinned thumbprints follow the registry.
+    pub policy: Arc<crate::tls::ClientCertPolicy>,
 }
 
 /// How connections are secured.

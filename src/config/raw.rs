@@ -44,6 +44,8 @@ pub struct RawTls {
     pub certificate_file: Option<String>,
     pub private_key_file: Option<String>,
     pub client_ca_files: Option<Vec<String>>,
+    pub client_cert_header: Option<String>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,5 +1,6 @@
 //! Raw sections into typed ones, with defaults, collecting every mistake by key path.
 
+use crate::config::ProxyClientCert;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub fn validate(
     let listen = listen_addresses(&raw.server, &mut err);
     let limits = limits(&raw.server, &mut err);
     let transport = transport(raw.tls.as_ref(), insecure_http, &mut err);
+    let proxy_client_cert = proxy_client_cert(raw.tls.as_ref(), &mut err);
 
     let algorithm = match raw
         .keys
@@ -145,6 +147,7 @@ pub fn validate(
     };
     Some(Config {
         server: ServerConfig {
+            proxy_client_cert: proxy_client_cert?,
             listen: listen?,
             transport: transport?,
             limits: limits?,
@@ -295,13 +298,14 @@ fn transport(
     err: &mut impl FnMut(&str, String),
 ) -> Option<Transport> {
     match (tls, insecure_http) {
-        (Some(_), true) => {
+        (Some(t), true) if t.certificate_file.is_some() || t.private_key_file.is_some() => {
             err(
                 "server.insecure_http",
-                "cannot be true while [tls] is configured: choose one".into(),
+                "cannot be true while tls.certificate_file / tls.private_key_file are set: choose one".into(),
             );
             None
         }
+        (Some(_), true) => Some(Transport::InsecureHttp),
         (None, true) => Some(Transport::InsecureHttp),
         (None, false) => {
             err("tls", "required: set tls.certificate_file and tls.private_key_file (or server.insecure_http = true behind a TLS proxy)".into());
@@ -463,4 +467,70 @@ fn bounded_secs(
         return None;
     }
     Some(v)
+}
+
+/// `tls.client_cert_header` + `tls.trusted_proxies`: client certificates forwarded by a
+/// TLS-terminating proxy. `Some(None)` is "valid and off".
+fn proxy_client_cert(
+    tls: Option<&RawTls>,
+    err: &mut impl FnMut(&str, String),
+) -> Option<Option<ProxyClientCert>> {
+    let Some(t) = tls else { return Some(None) };
+    let Some(header) = &t.client_cert_header else {
+        if t.trusted_proxies.as_ref().is_some_and(|p| !p.is_empty()) {
+            err(
+                "tls.client_cert_header",
+                "required when tls.trusted_proxies is set".into(),
+            );
+            return None;
+        }
+        return Some(None);
+    };
+    let header = match http::HeaderName::from_bytes(header.as_bytes()) {
+        Ok(h) => h,
+        Err(_) => {
+            err(
+                "tls.client_cert_header",
+                format!("{header:?} is not a header name"),
+            );
+            return None;
+        }
+    };
+    let mut trusted = Vec::new();
+    for (i, p) in t.trusted_proxies.iter().flatten().enumerate() {
+        match p.parse::<std::net::IpAddr>() {
+            Ok(ip) => trusted.push(ip),
+            Err(_) => {
+                err(
+                    &format!("tls.trusted_proxies[{i}]"),
+                    format!("{p:?} is not an IP address"),
+                );
+                return None;
+            }
+        }
+    }
+    if trusted.is_empty() {
+        err(
+            "tls.trusted_proxies",
+            "required with tls.client_cert_header: the proxies allowed to send it".into(),
+        );
+        return None;
+    }
+    let ca_files: Vec<PathBuf> = t
+        .client_ca_files
+        .iter()
+        .flatten()
+        .map(PathBuf::from)
+        .collect();
+    match crate::tls::ClientCertPolicy::new(&ca_files) {
+        Ok(policy) => Some(Some(ProxyClientCert {
+            header,
+            trusted_proxies: trusted,
+            policy: Arc::new(policy),
+        })),
+        Err(e) => {
+            err("tls.client_ca_files", e.to_string());
+            None
+        }
+    }
 }

@@ -15,6 +15,9 @@ use std::sync::Arc;
 
 use crate::oauth::OAuthError;
 use crate::oauth::client_auth::Authorization;
+use rustls_pki_types::{CertificateDer, UnixTime};
+
+use super::server::ConnInfo;
 use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
 use crate::service::Service;
 
@@ -54,7 +57,10 @@ where
             );
         }
     };
-    let certificate = parts.extensions.get::<Arc<PresentedCertificate>>().cloned();
+    let certificate = match parts.extensions.get::<Arc<PresentedCertificate>>() {
+        Some(c) => Some(Arc::clone(c)),
+        None => forwarded_certificate(service, &parts),
+    };
     match service
         .token(authorization, &body, certificate.as_deref())
         .await
@@ -83,6 +89,51 @@ where
         }
         Err(err) => reject(service, &err),
     }
+}
+
+/// A client certificate forwarded by a trusted TLS-terminating proxy (`tls.client_cert_header`),
+/// checked with the same CA and pin rules as a direct one. From any other peer the header
+/// is ignored and logged.
+fn forwarded_certificate(
+    service: &Service,
+    parts: &http::request::Parts,
+) -> Option<Arc<PresentedCertificate>> {
+    let proxy = service.proxy_client_cert()?;
+    let value = parts.headers.get(&proxy.header)?;
+    let peer = parts.extensions.get::<ConnInfo>().map(|c| c.peer);
+    if !peer.is_some_and(|p| proxy.trusted_proxies.contains(&p.ip())) {
+        log::warn!(peer = peer.map(|p| p.to_string()).unwrap_or_default().as_str(), header = proxy.header.as_str(); "client certificate header from an untrusted peer ignored");
+        return None;
+    }
+    let Some(der) = value.to_str().ok().and_then(parse_forwarded_certificate) else {
+        log::info!(header = proxy.header.as_str(); "forwarded client certificate does not parse; ignored");
+        return None;
+    };
+    let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(crate::clock::now_unix()));
+    let cert = CertificateDer::from(der.clone());
+    match proxy.policy.classify(&cert, &[], now) {
+        Some(trust) => Some(Arc::new(PresentedCertificate::new(der, trust))),
+        None => {
+            log::info!(header = proxy.header.as_str(); "forwarded client certificate is neither from a client CA nor registered; ignored");
+            None
+        }
+    }
+}
+
+/// RFC 9440 `Client-Cert: :<base64 DER>:`, or nginx's `$ssl_client_escaped_cert`
+/// (URL-encoded PEM).
+fn parse_forwarded_certificate(value: &str) -> Option<Vec<u8>> {
+    let value = value.trim();
+    if let Some(inner) = value.strip_prefix(':').and_then(|v| v.strip_suffix(':')) {
+        return STANDARD.decode(inner).ok();
+    }
+    let pem = percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .ok()?;
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .ok()
+        .map(|c| c.to_vec())
 }
 
 fn reject(service: &Service, err: &OAuthError) -> Response {

@@ -123,6 +123,8 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// A state directory shared with other servers (several nodes on one database).
     pub state_dir: Option<PathBuf>,
+    /// Plain HTTP (`insecure_http`) with these `[tls]` keys (proxy settings).
+    pub plain_http_tls: Option<String>,
 }
 
 impl Default for Options {
@@ -132,6 +134,7 @@ impl Default for Options {
             algorithm: "ES256".into(),
             env: Vec::new(),
             state_dir: None,
+            plain_http_tls: None,
         }
     }
 }
@@ -191,23 +194,39 @@ impl Server {
         let extra = opts
             .extra
             .replace("@STATE@", &dir.path().join("own").display().to_string());
+        let (scheme, transport) = match &opts.plain_http_tls {
+            // Plain HTTP behind a pretend proxy: [tls] carries only the given keys.
+            Some(tls_keys) => (
+                "http",
+                format!(
+                    "insecure_http = true\n[tls]\n{tls_keys}\nclient_ca_files = [\"{}\"]\n",
+                    p.ca.display()
+                ),
+            ),
+            None => (
+                "https",
+                format!(
+                    "[tls]\ncertificate_file = \"{}\"\nprivate_key_file = \"{}\"\nclient_ca_files = [\"{}\"]\n",
+                    p.cert.display(),
+                    p.key.display(),
+                    p.ca.display()
+                ),
+            ),
+        };
         let text = format!(
-            "issuer = \"https://localhost:{port}\"\n\
+            "issuer = \"{scheme}://localhost:{port}\"\n\
              [server]\nlisten = [\"127.0.0.1:{port}\"]\nrequest_timeout_secs = 5\n\
-             [tls]\ncertificate_file = \"{}\"\nprivate_key_file = \"{}\"\nclient_ca_files = [\"{}\"]\n\
+             {transport}\
              [store]\nsqlite_path = \"{}/ahdapa.db\"\n\
              [keys]\nalgorithm = \"{algorithm}\"\nmaster_key_file = \"{}/master.key\"\n\
              [log]\nlevel = \"debug\"\n{extra}",
-            p.cert.display(),
-            p.key.display(),
-            p.ca.display(),
             state.display(),
             state.display()
         );
         let config = dir.path().join("ahdapa.toml");
         std::fs::write(&config, text).unwrap();
         let mut s = Self {
-            base_url: format!("https://localhost:{port}"),
+            base_url: format!("{scheme}://localhost:{port}"),
             config,
             child: None,
             log: dir.path().join("server.log"),

@@ -163,3 +163,84 @@ fn other_methods_can_ask_for_certificate_bound_tokens() {
             .is_none()
     );
 }
+
+fn proxied(trusted: &str) -> Server {
+    let mut o = crate::harness::Options {
+        extra: clients(),
+        ..Default::default()
+    };
+    o.plain_http_tls = Some(format!(
+        "client_cert_header = \"Client-Cert\"\ntrusted_proxies = [\"{trusted}\"]"
+    ));
+    Server::start(o)
+}
+
+#[test]
+fn proxy_header_is_honoured_only_from_trusted_proxies() {
+    use base64::Engine;
+    let pem = std::fs::read_to_string(pki().dir.join("node1.pem")).unwrap();
+    let der = rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
+        .map(|c: rustls_pki_types::CertificateDer<'static>| c.to_vec())
+        .unwrap();
+    let rfc9440 = format!(
+        "Client-Cert: :{}:",
+        base64::engine::general_purpose::STANDARD.encode(&der)
+    );
+    let nginx: String = format!(
+        "Client-Cert: {}",
+        form_urlencoded::byte_serialize(pem.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    );
+    let x5t = openssl_x5t(&pki().dir.join("node1.pem"));
+
+    let trusted = proxied("127.0.0.1");
+    for header in [&rfc9440, &nginx] {
+        let r = curl(
+            &trusted.base_url,
+            &["-H", header, "-d", &format!("{CC}&client_id=mtls-san")],
+            "/token",
+        );
+        assert_eq!(r.status, 200, "{}\n{}", r.body, trusted.log_text());
+        assert_eq!(
+            claims(r.json()["access_token"].as_str().unwrap())["cnf"]["x5t#S256"],
+            x5t
+        );
+    }
+    // A forwarded certificate from a rogue CA is not trusted either.
+    let rogue = std::fs::read_to_string(pki().dir.join("rogue.pem")).unwrap();
+    let rogue_header = format!(
+        "Client-Cert: {}",
+        form_urlencoded::byte_serialize(rogue.as_bytes()).collect::<String>()
+    );
+    let r = curl(
+        &trusted.base_url,
+        &[
+            "-H",
+            &rogue_header,
+            "-d",
+            &format!("{CC}&client_id=mtls-san"),
+        ],
+        "/token",
+    );
+    assert_eq!(r.status, 401);
+
+    // The same header from a peer that is not a trusted proxy is ignored and logged.
+    let untrusted = proxied("192.0.2.1");
+    let r = curl(
+        &untrusted.base_url,
+        &["-H", &rfc9440, "-d", &format!("{CC}&client_id=mtls-san")],
+        "/token",
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert!(
+        untrusted
+            .log_text()
+            .contains("client certificate header from an untrusted peer ignored"),
+        "{}",
+        untrusted.log_text()
+    );
+}
