@@ -20,6 +20,7 @@ fn kerberos(id: String, principal: Option<String>, pattern: Option<String>) -> C
         kerberos_principal: principal,
         kerberos_principal_pattern: pattern,
         jwks: None,
+        jwks_uri: None,
         client_secret_file: None,
         client_secret_sealed: None,
         tls_client_auth_subject_dn: None,
@@ -90,6 +91,7 @@ fn main() {
                 now: 0,
                 assertion_rules: &rules,
                 certificate: None,
+                fetched_keys: None,
             };
             let r = authenticate(black_box(&reg), presented, ctx);
             total += t.elapsed();

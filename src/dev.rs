@@ -78,6 +78,7 @@ pub async fn ensure_demo_client(
         kerberos_principal: None,
         kerberos_principal_pattern: None,
         jwks: None,
+        jwks_uri: None,
         client_secret_file: None,
         client_secret_sealed: None,
         tls_client_auth_subject_dn: None,

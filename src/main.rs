@@ -325,6 +325,7 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                 kerberos_principal,
                 kerberos_principal_pattern,
                 jwks,
+                jwks_uri: None,
                 client_secret_file: None,
                 client_secret_sealed: sealed,
                 tls_client_auth_subject_dn: None,

@@ -20,12 +20,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::authn::ap_req;
 use crate::authn::gssapi::{Accepted, Acceptor};
+use crate::authn::jwks_fetch::JwksFetcher;
 use crate::clock;
 use crate::config::{Config, Limits};
 use crate::fs::create_private_parent;
 use crate::oauth::OAuthError;
 use crate::oauth::client::{Client, ClientRegistry, ClientSource};
-use crate::oauth::client_auth::jwt_assertion::{HmacSecret, VerifiedAssertion};
+use crate::oauth::client::{Credential, JwksSource};
+use crate::oauth::client_auth::jwt_assertion::{AssertionKey, HmacSecret, VerifiedAssertion};
 use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
 use crate::oauth::client_auth::{Authorization, Presented};
 use crate::oauth::discovery::Metadata;
@@ -61,6 +63,9 @@ pub enum StartError {
         /// What failed.
         message: String,
     },
+    /// The jwks_uri fetcher could not be set up (its CA file).
+    #[error("{0}")]
+    Assertions(String),
     /// The Kerberos acceptor could not be set up (keytab, principal).
     #[error("kerberos: {0}")]
     Kerberos(String),
@@ -92,6 +97,8 @@ pub struct Service {
     client_certs: Option<Arc<crate::tls::ClientCertPolicy>>,
     /// Client certificates forwarded by a trusted proxy.
     proxy_client_cert: Option<crate::config::ProxyClientCert>,
+    /// Keys of private_key_jwt clients registered with `jwks_uri`.
+    jwks_fetcher: JwksFetcher,
 }
 
 /// The Negotiate side of `/token`.
@@ -193,6 +200,11 @@ impl Service {
                 }
                 crate::config::Transport::InsecureHttp => None,
             },
+            jwks_fetcher: JwksFetcher::new(
+                config.jwks_fetch.clone(),
+                config.jwks_ca_file.as_deref(),
+            )
+            .map_err(|e| StartError::Assertions(format!("assertions.jwks_ca_file: {e}")))?,
             proxy_client_cert: config
                 .server
                 .proxy_client_cert
@@ -222,12 +234,59 @@ impl Service {
         let principal = accepted.as_ref().map(|a| a.principal.as_str());
         let scope = parsed.requested_scope.clone();
         let registry = self.registry.load();
-        let evidence = Evidence {
-            principal,
-            certificate,
+        // private_key_jwt with jwks_uri: fetch (or reuse) the client's keys first; on an
+        // unknown kid, refetch once (rate-limited by the fetcher) and try again.
+        let jwks_uri = match &parsed.presented {
+            Presented::ClientAssertion { client_id, .. } => {
+                match registry.get(client_id).map(|c| &c.credential) {
+                    Some(Credential::PrivateKeyJwt(JwksSource::Uri(uri))) => Some(uri.clone()),
+                    _ => None,
+                }
+            }
+            _ => None,
         };
-        let authenticated =
-            token_endpoint::authenticate(&self.settings, &registry, parsed, evidence, now)?;
+        let authenticated = match &jwks_uri {
+            None => {
+                let evidence = Evidence {
+                    principal,
+                    certificate,
+                    jwks_keys: None,
+                };
+                token_endpoint::authenticate(&self.settings, &registry, parsed, evidence, now)?
+            }
+            Some(uri) => {
+                let keys = self.jwks(uri, now, false).await?;
+                let evidence = Evidence {
+                    principal,
+                    certificate,
+                    jwks_keys: Some(&keys),
+                };
+                match token_endpoint::authenticate(
+                    &self.settings,
+                    &registry,
+                    parsed.clone(),
+                    evidence,
+                    now,
+                ) {
+                    Err(e) if e.log_reason().starts_with("no registered key") => {
+                        let keys = self.jwks(uri, now, true).await?;
+                        let evidence = Evidence {
+                            principal,
+                            certificate,
+                            jwks_keys: Some(&keys),
+                        };
+                        token_endpoint::authenticate(
+                            &self.settings,
+                            &registry,
+                            parsed,
+                            evidence,
+                            now,
+                        )?
+                    }
+                    other => other?,
+                }
+            }
+        };
         if let Some(assertion) = &authenticated.assertion {
             self.record_assertion(&authenticated.client.client_id, assertion, now)
                 .await?;
@@ -244,6 +303,20 @@ impl Service {
         )?;
         issued.mutual_auth_token = accepted.and_then(|a| a.mutual_token);
         Ok(issued)
+    }
+
+    /// A private_key_jwt client's keys from its `jwks_uri` (503 when it cannot be fetched:
+    /// an outage of the client's key server is not the client's authentication failing).
+    async fn jwks(
+        &self,
+        uri: &str,
+        now: u64,
+        refresh: bool,
+    ) -> Result<Arc<Vec<AssertionKey>>, OAuthError> {
+        self.jwks_fetcher.keys(uri, now, refresh).await.map_err(|reason| {
+            log::warn!(jwks_uri = uri, reason = reason.as_str(); "cannot fetch a client's jwks_uri");
+            OAuthError::TemporarilyUnavailable { reason: format!("jwks_uri: {reason}").into() }
+        })
     }
 
     /// Records a client assertion's `jti` as used until the assertion expires; a second

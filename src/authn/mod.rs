@@ -7,3 +7,4 @@
 
 pub mod ap_req;
 pub mod gssapi;
+pub mod jwks_fetch;

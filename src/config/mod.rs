@@ -42,6 +42,10 @@ pub struct Config {
     pub clients: Vec<Client>,
     /// `[kerberos]` when Negotiate is on (`kerberos.enabled` or `ipa.gssapi`).
     pub kerberos: Option<KerberosConfig>,
+    /// How private_key_jwt `jwks_uri` documents are fetched (`[assertions]`).
+    pub jwks_fetch: crate::authn::jwks_fetch::FetchRules,
+    /// Extra CA certificates trusted for `jwks_uri` (`assertions.jwks_ca_file`).
+    pub jwks_ca_file: Option<PathBuf>,
 }
 
 /// `[kerberos]`: the acceptor for `kerberos_client_auth`.

@@ -90,4 +90,9 @@ pub struct RawIpa {
 pub struct RawAssertions {
     pub max_lifetime_secs: Option<u64>,
     pub leeway_secs: Option<u64>,
+    pub jwks_cache_secs: Option<u64>,
+    pub jwks_min_refetch_secs: Option<u64>,
+    pub jwks_timeout_secs: Option<u64>,
+    pub jwks_ca_file: Option<String>,
+    pub insecure_http_jwks_uri: Option<bool>,
 }

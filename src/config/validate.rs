@@ -139,6 +139,35 @@ pub fn validate(
         &mut err,
     );
 
+    let jwks_cache = bounded_secs(
+        raw.assertions.jwks_cache_secs,
+        300,
+        0,
+        86_400,
+        "assertions.jwks_cache_secs",
+        &mut err,
+    );
+    let jwks_refetch = bounded_secs(
+        raw.assertions.jwks_min_refetch_secs,
+        30,
+        0,
+        3600,
+        "assertions.jwks_min_refetch_secs",
+        &mut err,
+    );
+    let jwks_timeout = bounded_secs(
+        raw.assertions.jwks_timeout_secs,
+        5,
+        1,
+        60,
+        "assertions.jwks_timeout_secs",
+        &mut err,
+    );
+    let jwks_ca_file = match raw.assertions.jwks_ca_file.as_deref() {
+        None => Some(None),
+        Some(f) => absolute(f, "assertions.jwks_ca_file", &mut err).map(Some),
+    };
+
     let issuer = issuer?;
     let default_audience = if default_audience.is_empty() {
         vec![issuer.clone()]
@@ -172,6 +201,13 @@ pub fn validate(
         log_level: log_level?,
         clients,
         kerberos: kerberos?,
+        jwks_fetch: crate::authn::jwks_fetch::FetchRules {
+            cache_secs: jwks_cache?,
+            min_refetch_secs: jwks_refetch?,
+            timeout: Duration::from_secs(jwks_timeout?),
+            insecure_http: raw.assertions.insecure_http_jwks_uri.unwrap_or(false),
+        },
+        jwks_ca_file: jwks_ca_file?,
         issuer,
     })
 }

@@ -88,6 +88,9 @@ pub struct ClientRegistration {
     /// For `private_key_jwt`: the client's public keys (a JWKS, RFC 7517 §5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks: Option<serde_json::Value>,
+    /// For `private_key_jwt`: where to fetch the client's JWKS (https://), instead of `jwks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     /// For `client_secret_jwt` in the config file: a file holding the shared secret
     /// (readable by ahdapa only). The secret is needed as an HMAC key, so it cannot be
     /// hashed.
@@ -157,8 +160,8 @@ pub enum Credential {
     },
     /// A Kerberos principal proven with Negotiate.
     Kerberos(KerberosIdentity),
-    /// private_key_jwt: assertions verified with these public keys.
-    PrivateKeyJwt(Vec<AssertionKey>),
+    /// private_key_jwt: assertions verified with the client's public keys.
+    PrivateKeyJwt(JwksSource),
     /// client_secret_jwt: assertions MACed with this secret.
     ClientSecretJwt(HmacSecret),
     /// tls_client_auth: a CA-verified certificate carrying this identity.
@@ -167,6 +170,15 @@ pub enum Credential {
     SelfSignedTlsClientAuth(Vec<[u8; 32]>),
     /// A public client (`none`): it cannot use client_credentials.
     Public,
+}
+
+/// Where a private_key_jwt client's keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// Registered inline (`jwks`).
+    Inline(Vec<AssertionKey>),
+    /// Fetched from `jwks_uri` by the adapter, cached and refetched on an unknown kid.
+    Uri(String),
 }
 
 /// Which principals a Kerberos client accepts.
@@ -229,6 +241,7 @@ impl Client {
         use TokenEndpointAuthMethod as M;
         let misplaced = [
             foreign("jwks", reg.jwks.is_some(), &[M::PrivateKeyJwt]),
+            foreign("jwks_uri", reg.jwks_uri.is_some(), &[M::PrivateKeyJwt]),
             foreign(
                 "client_secret_file",
                 reg.client_secret_file.is_some(),
@@ -268,18 +281,34 @@ impl Client {
             err(field, message);
         }
         let credential = match method {
-            M::PrivateKeyJwt if !kerberos_fields => match &reg.jwks {
-                None => {
+            M::PrivateKeyJwt if !kerberos_fields => match (&reg.jwks, &reg.jwks_uri) {
+                (None, None) => {
                     err(
                         "jwks",
-                        "private_key_jwt needs the client's public keys (jwks)".into(),
+                        "private_key_jwt needs the client's public keys: jwks or jwks_uri".into(),
                     );
                     None
                 }
-                Some(jwks) => match keys_from_jwks(jwks) {
-                    Ok(keys) => Some(Credential::PrivateKeyJwt(keys)),
+                (Some(_), Some(_)) => {
+                    err("jwks_uri", "give jwks or jwks_uri, not both".into());
+                    None
+                }
+                (Some(jwks), None) => match keys_from_jwks(jwks) {
+                    Ok(keys) => Some(Credential::PrivateKeyJwt(JwksSource::Inline(keys))),
                     Err(m) => {
                         err("jwks", m);
+                        None
+                    }
+                },
+                (None, Some(uri)) => match uri.parse::<http::Uri>() {
+                    Ok(u)
+                        if matches!(u.scheme_str(), Some("https" | "http"))
+                            && u.host().is_some() =>
+                    {
+                        Some(Credential::PrivateKeyJwt(JwksSource::Uri(uri.clone())))
+                    }
+                    _ => {
+                        err("jwks_uri", format!("{uri:?} is not an https:// URL"));
                         None
                     }
                 },
@@ -574,6 +603,7 @@ mod tests {
             kerberos_principal: None,
             kerberos_principal_pattern: None,
             jwks: None,
+            jwks_uri: None,
             client_secret_file: None,
             client_secret_sealed: None,
             tls_client_auth_subject_dn: None,

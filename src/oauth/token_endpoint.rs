@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::client::TokenEndpointAuthMethod;
 use super::client::{ClientRegistry, Credential};
-use super::client_auth::jwt_assertion::AssertionRules;
+use super::client_auth::jwt_assertion::{AssertionKey, AssertionRules};
 use super::client_auth::tls_client_auth::PresentedCertificate;
 use super::client_auth::{self, AuthContext, Authenticated, Authorization, Presented};
 use super::error::OAuthError;
@@ -149,6 +149,8 @@ pub struct Evidence<'a> {
     pub principal: Option<&'a str>,
     /// The client certificate of the connection (or of a trusted proxy's header).
     pub certificate: Option<&'a PresentedCertificate>,
+    /// The keys fetched from a private_key_jwt client's `jwks_uri`.
+    pub jwks_keys: Option<&'a [AssertionKey]>,
 }
 
 /// Authenticates the client.
@@ -164,6 +166,7 @@ pub fn authenticate(
         now,
         assertion_rules: &settings.assertions,
         certificate: evidence.certificate,
+        fetched_keys: evidence.jwks_keys,
     };
     client_auth::authenticate(registry, parsed.presented, ctx)
 }
@@ -272,6 +275,7 @@ mod tests {
                     kerberos_principal: None,
                     kerberos_principal_pattern: None,
                     jwks: None,
+                    jwks_uri: None,
                     client_secret_file: None,
                     client_secret_sealed: None,
                     tls_client_auth_subject_dn: None,

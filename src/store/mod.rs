@@ -81,6 +81,7 @@ pub(crate) mod contract {
             kerberos_principal: None,
             kerberos_principal_pattern: None,
             jwks: None,
+            jwks_uri: None,
             client_secret_file: None,
             client_secret_sealed: None,
             tls_client_auth_subject_dn: None,

@@ -278,3 +278,104 @@ fn client_secret_jwt_from_the_store_with_a_sealed_secret() {
     );
     assert_eq!(basic.status, 401);
 }
+
+/// A static HTTPS file server (python's http.server with the test PKI's localhost cert).
+struct HttpsFiles {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl HttpsFiles {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = crate::harness::free_port();
+        let p = crate::harness::pki();
+        let script = format!(
+            "import http.server, ssl, os\nos.chdir({d:?})\n\
+             h = http.server.HTTPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler)\n\
+             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\nc.load_cert_chain({cert:?}, {key:?})\n\
+             h.socket = c.wrap_socket(h.socket, server_side=True)\nh.serve_forever()\n",
+            d = dir.path().display().to_string(),
+            cert = p.cert.display().to_string(),
+            key = p.key.display().to_string(),
+        );
+        let child = Command::new(python())
+            .args(["-c", &script])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "https file server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self { child, dir, port }
+    }
+
+    fn put_jwks(&self, keys: &[&Key]) {
+        let jwks =
+            serde_json::json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()});
+        std::fs::write(self.dir.path().join("jwks.json"), jwks.to_string()).unwrap();
+    }
+}
+
+impl Drop for HttpsFiles {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn jwks_uri_is_fetched_over_https_and_refetched_on_an_unknown_kid() {
+    let files = HttpsFiles::start();
+    let k1 = keygen("EdDSA", "k1");
+    files.put_jwks(&[&k1]);
+    let dead_port = crate::harness::free_port();
+    let s = Server::start_tls(&format!(
+        "[assertions]\njwks_ca_file = \"{ca}\"\njwks_min_refetch_secs = 0\njwks_timeout_secs = 2\n\
+         [[clients]]\nclient_id = \"uri-svc\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n\
+         jwks_uri = \"https://localhost:{port}/jwks.json\"\nscopes = [\"s\"]\n\
+         [[clients]]\nclient_id = \"dead-svc\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n\
+         jwks_uri = \"https://localhost:{dead_port}/jwks.json\"\nscopes = [\"s\"]\n",
+        ca = crate::harness::pki().ca.display(),
+        port = files.port,
+    ));
+    let token_url = format!("{}/token", s.base_url);
+    let r = post(
+        &s,
+        &assertion("EdDSA", &k1.private, "k1", "uri-svc", &token_url, "u1", 60),
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.body, s.log_text());
+
+    // The client rotates to k2: the cached JWKS lacks the kid, so it is fetched again.
+    let k2 = keygen("EdDSA", "k2");
+    files.put_jwks(&[&k2]);
+    let r = post(
+        &s,
+        &assertion("EdDSA", &k2.private, "k2", "uri-svc", &token_url, "u2", 60),
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.body, s.log_text());
+    // ... and k1, gone from the JWKS, no longer works.
+    let r = post(
+        &s,
+        &assertion("EdDSA", &k1.private, "k1", "uri-svc", &token_url, "u3", 60),
+    );
+    assert_eq!(r.status, 401);
+
+    // A jwks_uri that cannot be reached is the client's key server being down: 503.
+    let r = post(
+        &s,
+        &assertion("EdDSA", &k1.private, "k1", "dead-svc", &token_url, "d1", 60),
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
+    assert!(s.log_text().contains("cannot fetch a client's jwks_uri"));
+}

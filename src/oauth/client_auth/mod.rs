@@ -18,7 +18,7 @@ pub mod tls_client_auth;
 
 use std::sync::Arc;
 
-use super::client::{Client, ClientRegistry, Credential, TokenEndpointAuthMethod};
+use super::client::{Client, ClientRegistry, Credential, JwksSource, TokenEndpointAuthMethod};
 use super::error::OAuthError;
 use super::form::Form;
 use super::secret::{ClientSecret, SecretHash};
@@ -229,6 +229,8 @@ pub struct AuthContext<'a> {
     pub assertion_rules: &'a jwt_assertion::AssertionRules,
     /// The client certificate the transport verified, if any.
     pub certificate: Option<&'a tls_client_auth::PresentedCertificate>,
+    /// For a private_key_jwt client with `jwks_uri`: the keys the adapter fetched.
+    pub fetched_keys: Option<&'a [jwt_assertion::AssertionKey]>,
 }
 
 /// Checks a presented credential against the registry.
@@ -291,7 +293,13 @@ pub fn authenticate(
                 other.method().as_str()
             )))
         }
-        (Credential::PrivateKeyJwt(keys), Presented::ClientAssertion { assertion, .. }) => {
+        (Credential::PrivateKeyJwt(source), Presented::ClientAssertion { assertion, .. }) => {
+            let keys: &[jwt_assertion::AssertionKey] = match source {
+                JwksSource::Inline(keys) => keys,
+                JwksSource::Uri(_) => ctx.fetched_keys.ok_or_else(|| {
+                    OAuthError::server_error("jwks_uri keys were not fetched before authentication")
+                })?,
+            };
             let verifier = jwt_assertion::Verifier::Keys(keys);
             assertion_authenticated(
                 client,
@@ -446,6 +454,7 @@ mod tests {
                     kerberos_principal: None,
                     kerberos_principal_pattern: None,
                     jwks: None,
+                    jwks_uri: None,
                     client_secret_file: None,
                     client_secret_sealed: None,
                     tls_client_auth_subject_dn: None,
@@ -503,6 +512,7 @@ mod tests {
                 now: 1_800_000_000,
                 assertion_rules: &rules,
                 certificate: None,
+                fetched_keys: None,
             },
         )
     }

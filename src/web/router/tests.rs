@@ -300,6 +300,7 @@ async fn store_clients_appear_after_refresh() {
         kerberos_principal: None,
         kerberos_principal_pattern: None,
         jwks: None,
+        jwks_uri: None,
         client_secret_file: None,
         client_secret_sealed: None,
         tls_client_auth_subject_dn: None,
