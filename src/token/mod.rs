@@ -6,6 +6,7 @@
 //! re-parses the PKCS#8 key on every `encode`, which would cost more than the signature).
 
 pub mod access_token;
+pub mod dpop;
 pub mod jwk;
 pub mod keys;
 pub mod seal;
