@@ -335,6 +335,7 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                 tls_client_auth_san_email: None,
                 tls_client_certificates: Vec::new(),
                 tls_client_certificate_bound_access_tokens: None,
+                dpop_bound_access_tokens: None,
                 scopes,
                 audience: audiences,
                 token_lifetime_secs: lifetime,

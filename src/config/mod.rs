@@ -46,6 +46,19 @@ pub struct Config {
     pub jwks_fetch: crate::authn::jwks_fetch::FetchRules,
     /// Extra CA certificates trusted for `jwks_uri` (`assertions.jwks_ca_file`).
     pub jwks_ca_file: Option<PathBuf>,
+    /// `[dpop]`.
+    pub dpop: DpopConfig,
+}
+
+/// `[dpop]`: DPoP proofs at `/token` (RFC 9449).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DpopConfig {
+    /// How old a proof's `iat` may be; its `jti` is remembered that long.
+    pub proof_max_age_secs: u64,
+    /// Demand server nonces (`use_dpop_nonce` + `DPoP-Nonce`).
+    pub require_nonce: bool,
+    /// How long an issued nonce stays acceptable.
+    pub nonce_lifetime_secs: u64,
 }
 
 /// `[kerberos]`: the acceptor for `kerberos_client_auth`.

@@ -26,6 +26,8 @@ pub struct RawConfig {
     pub ipa: RawIpa,
     #[serde(default)]
     pub assertions: RawAssertions,
+    #[serde(default)]
+    pub dpop: RawDpop,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,4 +97,12 @@ pub struct RawAssertions {
     pub jwks_timeout_secs: Option<u64>,
     pub jwks_ca_file: Option<String>,
     pub insecure_http_jwks_uri: Option<bool>,
+}
+
+/// `[dpop]`: RFC 9449 proofs at the token endpoint.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDpop {
+    pub proof_max_age_secs: Option<u64>,
+    pub require_nonce: Option<bool>,
+    pub nonce_lifetime_secs: Option<u64>,
 }

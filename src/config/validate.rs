@@ -168,6 +168,23 @@ pub fn validate(
         Some(f) => absolute(f, "assertions.jwks_ca_file", &mut err).map(Some),
     };
 
+    let dpop_age = bounded_secs(
+        raw.dpop.proof_max_age_secs,
+        300,
+        5,
+        3600,
+        "dpop.proof_max_age_secs",
+        &mut err,
+    );
+    let dpop_nonce_life = bounded_secs(
+        raw.dpop.nonce_lifetime_secs,
+        300,
+        5,
+        86_400,
+        "dpop.nonce_lifetime_secs",
+        &mut err,
+    );
+
     let issuer = issuer?;
     let default_audience = if default_audience.is_empty() {
         vec![issuer.clone()]
@@ -208,6 +225,11 @@ pub fn validate(
             insecure_http: raw.assertions.insecure_http_jwks_uri.unwrap_or(false),
         },
         jwks_ca_file: jwks_ca_file?,
+        dpop: super::DpopConfig {
+            proof_max_age_secs: dpop_age?,
+            require_nonce: raw.dpop.require_nonce.unwrap_or(false),
+            nonce_lifetime_secs: dpop_nonce_life?,
+        },
         issuer,
     })
 }

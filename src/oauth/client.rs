@@ -125,6 +125,9 @@ pub struct ClientRegistration {
     /// certificate must be presented).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    /// RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_bound_access_tokens: Option<bool>,
     /// The scopes the client may be granted (DESIGN.md: the request is intersected).
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -205,6 +208,8 @@ pub struct Client {
     pub token_lifetime_secs: Option<u64>,
     /// Tokens carry `cnf.x5t#S256` of the client certificate (RFC 8705 §3).
     pub certificate_bound: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound: bool,
     /// Where the registration came from.
     pub source: ClientSource,
 }
@@ -487,6 +492,7 @@ impl Client {
                 audience: reg.audience.clone(),
                 token_lifetime_secs: reg.token_lifetime_secs,
                 certificate_bound,
+                dpop_bound: reg.dpop_bound_access_tokens.unwrap_or(false),
                 source,
             }),
             _ => Err(errors),
@@ -613,6 +619,7 @@ mod tests {
             tls_client_auth_san_email: None,
             tls_client_certificates: Vec::new(),
             tls_client_certificate_bound_access_tokens: None,
+            dpop_bound_access_tokens: None,
             scopes: vec!["a".into(), "b".into(), "a".into()],
             audience: vec![],
             token_lifetime_secs: None,

@@ -23,6 +23,8 @@ pub struct Metadata {
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     /// Algorithms accepted in private_key_jwt and client_secret_jwt assertions.
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 9449 §5.1: the algorithms accepted in DPoP proofs.
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
     /// RFC 8705 §3.3: certificate-bound access tokens are issued (over TLS).
     pub tls_client_certificate_bound_access_tokens: bool,
     /// No authorization endpoint yet, so no response types.
@@ -57,6 +59,7 @@ impl Metadata {
                 "EdDSA", "ES256", "ES384", "RS256", "PS256", "HS256", "HS384", "HS512",
             ],
             tls_client_certificate_bound_access_tokens: mtls,
+            dpop_signing_alg_values_supported: crate::token::dpop::ALLOWED_ALGS.to_vec(),
             response_types_supported: vec![],
             access_token_signing_alg_values_supported: vec![algorithm.as_str()],
         }

@@ -65,6 +65,18 @@ pub enum OAuthError {
         /// Shown to the client.
         description: Cow<'static, str>,
     },
+    /// RFC 9449 §5: the DPoP proof is missing where required, malformed or invalid.
+    #[error("invalid_dpop_proof: {description}")]
+    InvalidDpopProof {
+        /// Shown to the client.
+        description: Cow<'static, str>,
+    },
+    /// RFC 9449 §8: the proof must carry the server nonce sent in `DPoP-Nonce`.
+    #[error("use_dpop_nonce")]
+    UseDpopNonce {
+        /// The fresh nonce for the `DPoP-Nonce` header.
+        nonce: String,
+    },
     /// A dependency (store, directory) is down; the client may retry. Never a client mistake.
     #[error("temporarily_unavailable: {reason}")]
     TemporarilyUnavailable {
@@ -125,6 +137,8 @@ impl OAuthError {
             Self::UnauthorizedClient { .. } => "unauthorized_client",
             Self::UnsupportedGrantType { .. } => "unsupported_grant_type",
             Self::InvalidScope { .. } => "invalid_scope",
+            Self::InvalidDpopProof { .. } => "invalid_dpop_proof",
+            Self::UseDpopNonce { .. } => "use_dpop_nonce",
             Self::TemporarilyUnavailable { .. } => "temporarily_unavailable",
             Self::ServerError { .. } => "server_error",
         }
@@ -137,7 +151,11 @@ impl OAuthError {
             | Self::InvalidGrant { description }
             | Self::UnauthorizedClient { description }
             | Self::UnsupportedGrantType { description }
-            | Self::InvalidScope { description } => Some(description),
+            | Self::InvalidScope { description }
+            | Self::InvalidDpopProof { description } => Some(description),
+            Self::UseDpopNonce { .. } => {
+                Some("the DPoP proof must carry the nonce from the DPoP-Nonce header")
+            }
             Self::InvalidClient { .. } => Some("client authentication failed"),
             Self::TemporarilyUnavailable { .. } => Some("try again later"),
             Self::ServerError { .. } => None,
@@ -154,7 +172,9 @@ impl OAuthError {
             | Self::InvalidGrant { description }
             | Self::UnauthorizedClient { description }
             | Self::UnsupportedGrantType { description }
-            | Self::InvalidScope { description } => description,
+            | Self::InvalidScope { description }
+            | Self::InvalidDpopProof { description } => description,
+            Self::UseDpopNonce { .. } => "DPoP proof without a valid server nonce",
         }
     }
 }

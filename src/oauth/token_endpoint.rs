@@ -108,7 +108,7 @@ pub fn token(
         keys,
         authenticated,
         scope.as_ref(),
-        None,
+        Binding::default(),
         request.now,
         request.jti,
         rng,
@@ -153,6 +153,15 @@ pub struct Evidence<'a> {
     pub jwks_keys: Option<&'a [AssertionKey]>,
 }
 
+/// What the issued token is bound to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Binding<'a> {
+    /// The client certificate of the connection (RFC 8705 §3).
+    pub certificate: Option<&'a PresentedCertificate>,
+    /// The RFC 7638 thumbprint of a verified DPoP proof's key (RFC 9449 §6).
+    pub dpop_jkt: Option<&'a str>,
+}
+
 /// Authenticates the client.
 pub fn authenticate(
     settings: &TokenSettings,
@@ -179,14 +188,14 @@ pub fn grant(
     keys: &KeySet,
     authenticated: Authenticated,
     requested_scope: Option<&Scopes>,
-    certificate: Option<&PresentedCertificate>,
+    binding: Binding<'_>,
     now: u64,
     jti: &str,
     rng: &dyn SecureRandom,
 ) -> Result<Issued, OAuthError> {
     let client = &authenticated.client;
     // RFC 8705 §3: certificate-bound tokens carry the thumbprint of the client certificate.
-    let x5t = match (client.certificate_bound, certificate) {
+    let x5t = match (client.certificate_bound, binding.certificate) {
         (false, _) => None,
         (true, Some(cert)) => Some(cert.x5t_s256()),
         (true, None) => {
@@ -210,6 +219,12 @@ pub fn grant(
     } else {
         &client.audience
     };
+    // RFC 9449 §5.2: a client registered for DPoP must send a proof.
+    if client.dpop_bound && binding.dpop_jkt.is_none() {
+        return Err(OAuthError::InvalidDpopProof {
+            description: "this client must send a DPoP proof".into(),
+        });
+    }
     let principal = authenticated.principal.as_deref();
     let claims = AccessTokenClaims {
         iss: &settings.issuer,
@@ -222,14 +237,21 @@ pub fn grant(
         scope: &scope,
         krb5_principal: principal,
         host: principal.and_then(host_of),
-        cnf: x5t.as_deref().map(|x5t_s256| Confirmation { x5t_s256 }),
+        cnf: (x5t.is_some() || binding.dpop_jkt.is_some()).then_some(Confirmation {
+            x5t_s256: x5t.as_deref(),
+            jkt: binding.dpop_jkt,
+        }),
     };
     let access_token = mint(keys.active(), &claims, rng)
         .map_err(|e| OAuthError::server_error(format!("minting failed: {e}")))?;
     Ok(Issued {
         response: TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: if binding.dpop_jkt.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
             expires_in: lifetime,
             scope,
         },
@@ -285,6 +307,7 @@ mod tests {
                     tls_client_auth_san_email: None,
                     tls_client_certificates: Vec::new(),
                     tls_client_certificate_bound_access_tokens: None,
+                    dpop_bound_access_tokens: None,
                     scopes: vec!["directory.read".into(), "metrics".into()],
                     audience: vec![],
                     token_lifetime_secs: lifetime,

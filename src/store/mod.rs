@@ -91,6 +91,7 @@ pub(crate) mod contract {
             tls_client_auth_san_email: None,
             tls_client_certificates: Vec::new(),
             tls_client_certificate_bound_access_tokens: None,
+            dpop_bound_access_tokens: None,
             scopes: vec!["s".into()],
             audience: vec![],
             token_lifetime_secs: Some(60),

@@ -41,12 +41,16 @@ pub struct AccessTokenClaims<'a> {
     pub cnf: Option<Confirmation<'a>>,
 }
 
-/// The `cnf` claim: RFC 8705 §3.1 certificate thumbprint (DPoP's `jkt` comes later).
+/// The `cnf` claim (RFC 7800): RFC 8705 §3.1 certificate thumbprint and/or RFC 9449 §6.1
+/// DPoP key thumbprint.
 #[derive(Debug, Clone, Serialize)]
 pub struct Confirmation<'a> {
     /// base64url(SHA-256(client certificate DER)).
-    #[serde(rename = "x5t#S256")]
-    pub x5t_s256: &'a str,
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<&'a str>,
+    /// RFC 7638 thumbprint of the DPoP proof key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<&'a str>,
 }
 
 /// `aud` as RFC 7519 allows: a single string or an array.

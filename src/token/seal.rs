@@ -74,6 +74,24 @@ impl MasterKey {
         Ok(out)
     }
 
+    /// A 256-bit key derived from the master key for `label` (e.g. the DPoP nonce key),
+    /// the same on every node that shares the master key. AES-GCM over a fixed block with
+    /// a reserved all-zero nonce (never produced by [`MasterKey::seal`] but with
+    /// negligible probability) acts as the PRF; SHA-256 condenses its output.
+    pub fn derive_key(&self, label: &[u8]) -> Result<[u8; 32], SealError> {
+        let mut block = b"ahdapa derived key v1".to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key([0u8; NONCE_LEN]),
+                Aad::from(label),
+                &mut block,
+            )
+            .map_err(|_| SealError::Random)?;
+        let mut out = [0u8; 32];
+        out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &block).as_ref());
+        Ok(out)
+    }
+
     /// Decrypts a blob made by [`MasterKey::seal`] with the same `context`.
     pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, SealError> {
         let (&version, rest) = sealed.split_first().ok_or(SealError::Open)?;

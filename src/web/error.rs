@@ -29,6 +29,11 @@ pub fn oauth(err: &OAuthError, realm: &str, negotiate: bool) -> Response {
         _ => StatusCode::BAD_REQUEST,
     };
     let mut resp = json_error(status, err.code(), err.description());
+    if let OAuthError::UseDpopNonce { nonce } = err {
+        if let Ok(v) = HeaderValue::from_str(nonce) {
+            resp.headers_mut().insert("dpop-nonce", v);
+        }
+    }
     if let OAuthError::InvalidClient { challenges, .. } = err {
         if negotiate {
             resp.headers_mut()

@@ -61,8 +61,37 @@ where
         Some(c) => Some(Arc::clone(c)),
         None => forwarded_certificate(service, &parts),
     };
+    let dpop = match parts
+        .headers
+        .get_all("dpop")
+        .iter()
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => None,
+        [one] => match one.to_str() {
+            Ok(v) => Some(v.to_owned()),
+            Err(_) => {
+                let e = OAuthError::InvalidDpopProof {
+                    description: "DPoP header is not ASCII".into(),
+                };
+                return reject(service, &e);
+            }
+        },
+        _ => {
+            let e = OAuthError::InvalidDpopProof {
+                description: "more than one DPoP header".into(),
+            };
+            return reject(service, &e);
+        }
+    };
     match service
-        .token(authorization, &body, certificate.as_deref())
+        .token(
+            authorization,
+            &body,
+            certificate.as_deref(),
+            dpop.as_deref(),
+        )
         .await
     {
         Ok(issued) => {
@@ -83,6 +112,12 @@ where
                     HeaderValue::from_str(&format!("Negotiate {}", STANDARD.encode(ap_rep)))
                 {
                     resp.headers_mut().insert(WWW_AUTHENTICATE, v);
+                }
+            }
+            if service.dpop_requires_nonce() {
+                let nonce = service.dpop_nonce(crate::clock::now_unix());
+                if let Ok(v) = HeaderValue::from_str(&nonce) {
+                    resp.headers_mut().insert("dpop-nonce", v);
                 }
             }
             resp

@@ -13,6 +13,7 @@
 )]
 
 mod assertions;
+mod dpop;
 mod harness;
 mod interop;
 mod kdc;

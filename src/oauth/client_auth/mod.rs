@@ -464,6 +464,7 @@ mod tests {
                     tls_client_auth_san_email: None,
                     tls_client_certificates: Vec::new(),
                     tls_client_certificate_bound_access_tokens: None,
+                    dpop_bound_access_tokens: None,
                     scopes: vec!["read".into()],
                     audience: vec![],
                     token_lifetime_secs: None,
