@@ -31,6 +31,7 @@ fn kerberos(id: String, principal: Option<String>, pattern: Option<String>) -> C
         tls_client_certificates: Vec::new(),
         tls_client_certificate_bound_access_tokens: None,
         dpop_bound_access_tokens: None,
+        introspection_all_tokens: None,
         scopes: vec!["s".into()],
         audience: vec![],
         token_lifetime_secs: None,

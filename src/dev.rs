@@ -89,6 +89,7 @@ pub async fn ensure_demo_client(
         tls_client_certificates: Vec::new(),
         tls_client_certificate_bound_access_tokens: None,
         dpop_bound_access_tokens: None,
+        introspection_all_tokens: None,
         scopes: vec!["directory.read".into(), "demo".into()],
         audience: vec![],
         token_lifetime_secs: None,

@@ -336,6 +336,7 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                 tls_client_certificates: Vec::new(),
                 tls_client_certificate_bound_access_tokens: None,
                 dpop_bound_access_tokens: None,
+                introspection_all_tokens: None,
                 scopes,
                 audience: audiences,
                 token_lifetime_secs: lifetime,

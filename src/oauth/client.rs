@@ -128,6 +128,9 @@ pub struct ClientRegistration {
     /// RFC 9449 §5.2: every token request of this client must carry a DPoP proof.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_bound_access_tokens: Option<bool>,
+    /// RFC 7662: this client may introspect every token, not only its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_all_tokens: Option<bool>,
     /// The scopes the client may be granted (DESIGN.md: the request is intersected).
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -210,6 +213,8 @@ pub struct Client {
     pub certificate_bound: bool,
     /// Token requests must carry a DPoP proof (RFC 9449 §5.2).
     pub dpop_bound: bool,
+    /// May introspect any token (resource servers), not only its own.
+    pub introspect_all_tokens: bool,
     /// Where the registration came from.
     pub source: ClientSource,
 }
@@ -493,6 +498,7 @@ impl Client {
                 token_lifetime_secs: reg.token_lifetime_secs,
                 certificate_bound,
                 dpop_bound: reg.dpop_bound_access_tokens.unwrap_or(false),
+                introspect_all_tokens: reg.introspection_all_tokens.unwrap_or(false),
                 source,
             }),
             _ => Err(errors),
@@ -620,6 +626,7 @@ mod tests {
             tls_client_certificates: Vec::new(),
             tls_client_certificate_bound_access_tokens: None,
             dpop_bound_access_tokens: None,
+            introspection_all_tokens: None,
             scopes: vec!["a".into(), "b".into(), "a".into()],
             audience: vec![],
             token_lifetime_secs: None,

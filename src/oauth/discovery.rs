@@ -17,6 +17,14 @@ pub struct Metadata {
     pub token_endpoint: String,
     /// `jwks_uri`.
     pub jwks_uri: String,
+    /// RFC 7662 `introspection_endpoint`.
+    pub introspection_endpoint: String,
+    /// RFC 7009 `revocation_endpoint`.
+    pub revocation_endpoint: String,
+    /// Client authentication at the introspection endpoint (the same as `/token`).
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Client authentication at the revocation endpoint (the same as `/token`).
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     /// Grants implemented.
     pub grant_types_supported: Vec<&'static str>,
     /// Client authentication methods implemented at `/token`.
@@ -53,6 +61,10 @@ impl Metadata {
             issuer: issuer.to_owned(),
             token_endpoint: format!("{issuer}/token"),
             jwks_uri: format!("{issuer}/jwks"),
+            introspection_endpoint: format!("{issuer}/introspect"),
+            revocation_endpoint: format!("{issuer}/revoke"),
+            introspection_endpoint_auth_methods_supported: methods.clone(),
+            revocation_endpoint_auth_methods_supported: methods.clone(),
             grant_types_supported: vec!["client_credentials"],
             token_endpoint_auth_methods_supported: methods,
             token_endpoint_auth_signing_alg_values_supported: vec![

@@ -308,6 +308,7 @@ mod tests {
                     tls_client_certificates: Vec::new(),
                     tls_client_certificate_bound_access_tokens: None,
                     dpop_bound_access_tokens: None,
+                    introspection_all_tokens: None,
                     scopes: vec!["directory.read".into(), "metrics".into()],
                     audience: vec![],
                     token_lifetime_secs: lifetime,

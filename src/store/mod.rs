@@ -56,6 +56,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
     /// A counter that changes whenever clients or keys change (from any process).
     async fn generation(&self) -> Result<u64, StoreError>;
+    /// True when `key` is recorded in `namespace` and not expired at `now`.
+    async fn is_recorded(&self, namespace: &str, key: &[u8], now: u64) -> Result<bool, StoreError>;
     /// Records `key` in `namespace` until `expires_at`; false if it was already recorded
     /// and has not expired (a replay). Expired records are pruned as a side effect.
     async fn record_once(
@@ -92,6 +94,7 @@ pub(crate) mod contract {
             tls_client_certificates: Vec::new(),
             tls_client_certificate_bound_access_tokens: None,
             dpop_bound_access_tokens: None,
+            introspection_all_tokens: None,
             scopes: vec!["s".into()],
             audience: vec![],
             token_lifetime_secs: Some(60),
@@ -144,7 +147,13 @@ pub(crate) mod contract {
     }
 
     async fn record_once_refuses_replays_until_expiry(store: &dyn Store) {
+        assert!(!store.is_recorded("ns", b"x", 10).await.unwrap());
         assert!(store.record_once("ns", b"x", 100, 10).await.unwrap());
+        assert!(store.is_recorded("ns", b"x", 50).await.unwrap());
+        assert!(
+            !store.is_recorded("ns", b"x", 100).await.unwrap(),
+            "expired at expires_at"
+        );
         assert!(!store.record_once("ns", b"x", 100, 20).await.unwrap());
         assert!(store.record_once("other", b"x", 100, 20).await.unwrap());
         // After expiry the same key is accepted again.

@@ -267,6 +267,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn is_recorded(&self, namespace: &str, key: &[u8], now: u64) -> Result<bool, StoreError> {
+        let (namespace, key) = (namespace.to_owned(), key.to_vec());
+        Self::on(&self.replay, move |conn| {
+            let found: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT 1 FROM replay WHERE namespace = ?1 AND key = ?2 AND expires_at > ?3",
+                )
+                .and_then(|mut st| {
+                    st.query_row(params![namespace, key, to_i64(now)], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(backend)?;
+            Ok(found.is_some())
+        })
+        .await
+    }
+
     async fn record_once(
         &self,
         namespace: &str,

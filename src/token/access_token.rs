@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
-use super::keys::{KeyError, SigningKey};
+use super::keys::{KeyError, KeySet, SigningAlgorithm, SigningKey};
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +100,62 @@ pub fn mint(
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut out);
     Ok(out)
+}
+
+/// Verifies one of our own access tokens: `typ` at+jwt, a published `kid`, the
+/// signature, `iss`, and `exp` after `now`. Returns the claims. Revocation is the
+/// caller's check (it needs the store).
+pub fn verify(
+    jwt: &str,
+    keys: &KeySet,
+    issuer: &str,
+    now: u64,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let header = jsonwebtoken::decode_header(jwt).map_err(|e| format!("not a JWS: {e}"))?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return Err("typ is not at+jwt".into());
+    }
+    let kid = header.kid.as_deref().ok_or("no kid")?;
+    let key = keys
+        .published()
+        .iter()
+        .find(|k| k.kid() == kid)
+        .ok_or("kid is not one of our keys")?;
+    let jwk = key.jwk();
+    let (alg, decoding) = match key.algorithm() {
+        SigningAlgorithm::ES256 => (
+            jsonwebtoken::Algorithm::ES256,
+            jsonwebtoken::DecodingKey::from_ec_components(
+                &jwk.x,
+                jwk.y.as_deref().unwrap_or_default(),
+            ),
+        ),
+        SigningAlgorithm::EdDSA => (
+            jsonwebtoken::Algorithm::EdDSA,
+            jsonwebtoken::DecodingKey::from_ed_components(&jwk.x),
+        ),
+    };
+    if header.alg != alg {
+        return Err("alg does not match the key".into());
+    }
+    let decoding = decoding.map_err(|e| e.to_string())?;
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    let claims =
+        jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(jwt, &decoding, &v)
+            .map_err(|e| format!("signature: {e}"))?
+            .claims;
+    if claims.get("iss").and_then(|i| i.as_str()) != Some(issuer) {
+        return Err("iss is not this issuer".into());
+    }
+    let exp = claims.get("exp").and_then(|e| e.as_u64()).ok_or("no exp")?;
+    if exp <= now {
+        return Err("expired".into());
+    }
+    Ok(claims)
 }
 
 #[cfg(test)]

@@ -33,34 +33,11 @@ where
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let authorization = match parts
-        .headers
-        .get_all(AUTHORIZATION)
-        .iter()
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        [] => None,
-        [one] => match one.to_str() {
-            Ok(s) => Some(Authorization::parse(s)),
-            Err(_) => {
-                return reject(
-                    service,
-                    &OAuthError::invalid_client("Authorization header is not ASCII"),
-                );
-            }
-        },
-        _ => {
-            return reject(
-                service,
-                &OAuthError::invalid_request("more than one Authorization header"),
-            );
-        }
+    let authorization = match authorization_of(&parts) {
+        Ok(a) => a,
+        Err(e) => return reject(service, &e),
     };
-    let certificate = match parts.extensions.get::<Arc<PresentedCertificate>>() {
-        Some(c) => Some(Arc::clone(c)),
-        None => forwarded_certificate(service, &parts),
-    };
+    let certificate = certificate_of(service, &parts);
     let dpop = match parts
         .headers
         .get_all("dpop")
@@ -123,6 +100,93 @@ where
             resp
         }
         Err(err) => reject(service, &err),
+    }
+}
+
+/// `POST /introspect` (RFC 7662).
+pub async fn introspect<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let body = match read_form_body(&parts.headers, body, service.limits().max_body_bytes).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let authorization = match authorization_of(&parts) {
+        Ok(a) => a,
+        Err(e) => return reject(service, &e),
+    };
+    let certificate = certificate_of(service, &parts);
+    match service
+        .introspect(authorization, &body, certificate.as_deref())
+        .await
+    {
+        Ok(answer) => json(
+            StatusCode::OK,
+            serde_json::to_vec(&answer).unwrap_or_default(),
+            true,
+        ),
+        Err(err) => reject(service, &err),
+    }
+}
+
+/// `POST /revoke` (RFC 7009).
+pub async fn revoke<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let body = match read_form_body(&parts.headers, body, service.limits().max_body_bytes).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let authorization = match authorization_of(&parts) {
+        Ok(a) => a,
+        Err(e) => return reject(service, &e),
+    };
+    let certificate = certificate_of(service, &parts);
+    match service
+        .revoke(authorization, &body, certificate.as_deref())
+        .await
+    {
+        Ok(()) => json(StatusCode::OK, Vec::new(), true),
+        Err(err) => reject(service, &err),
+    }
+}
+
+/// The one `Authorization` header, if any (two are `invalid_request`).
+fn authorization_of(parts: &http::request::Parts) -> Result<Option<Authorization<'_>>, OAuthError> {
+    match parts
+        .headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => Ok(None),
+        [one] => one
+            .to_str()
+            .map(|s| Some(Authorization::parse(s)))
+            .map_err(|_| OAuthError::invalid_client("Authorization header is not ASCII")),
+        _ => Err(OAuthError::invalid_request(
+            "more than one Authorization header",
+        )),
+    }
+}
+
+/// The client certificate of the connection, or one forwarded by a trusted proxy.
+fn certificate_of(
+    service: &Service,
+    parts: &http::request::Parts,
+) -> Option<Arc<PresentedCertificate>> {
+    match parts.extensions.get::<Arc<PresentedCertificate>>() {
+        Some(c) => Some(Arc::clone(c)),
+        None => forwarded_certificate(service, parts),
     }
 }
 

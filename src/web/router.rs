@@ -4,6 +4,8 @@
 //! | path | method | handler |
 //! |---|---|---|
 //! | `/token` | POST | [`handlers::token`] (RFC 6749 §3.2) |
+//! | `/introspect` | POST | [`handlers::introspect`] (RFC 7662) |
+//! | `/revoke` | POST | [`handlers::revoke`] (RFC 7009) |
 //! | `/jwks` | GET | [`handlers::jwks`] (RFC 7517) |
 //! | `/.well-known/oauth-authorization-server` | GET | [`handlers::discovery`] (RFC 8414) |
 //! | `/.well-known/openid-configuration` | GET | [`handlers::discovery`] (OIDC Discovery) |
@@ -26,7 +28,9 @@ where
     let get_or_head = method == Method::GET || method == Method::HEAD;
     match path.as_str() {
         "/token" if method == Method::POST => handlers::token(service, req).await,
-        "/token" => error::method_not_allowed("POST"),
+        "/introspect" if method == Method::POST => handlers::introspect(service, req).await,
+        "/revoke" if method == Method::POST => handlers::revoke(service, req).await,
+        "/token" | "/introspect" | "/revoke" => error::method_not_allowed("POST"),
         "/jwks" if get_or_head => handlers::jwks(service),
         "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration"
             if get_or_head =>

@@ -18,5 +18,6 @@ mod harness;
 mod interop;
 mod kdc;
 mod kerberos;
+mod lifecycle;
 mod mtls;
 mod token_endpoint;

@@ -185,6 +185,17 @@ pub fn presented(
     }
 }
 
+/// Parses a form body and reads the one credential it (with the `Authorization` header)
+/// presents, for endpoints other than `/token` (introspection, revocation).
+pub fn parse_client_request(
+    authorization: Option<Authorization<'_>>,
+    body: &[u8],
+) -> Result<(Presented, Form), OAuthError> {
+    let mut form = Form::parse(body)?;
+    let p = presented(authorization, &mut form)?;
+    Ok((p, form))
+}
+
 /// A client that proved its identity.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
@@ -465,6 +476,7 @@ mod tests {
                     tls_client_certificates: Vec::new(),
                     tls_client_certificate_bound_access_tokens: None,
                     dpop_bound_access_tokens: None,
+                    introspection_all_tokens: None,
                     scopes: vec!["read".into()],
                     audience: vec![],
                     token_lifetime_secs: None,

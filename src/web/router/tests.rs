@@ -311,6 +311,7 @@ async fn store_clients_appear_after_refresh() {
         tls_client_certificates: Vec::new(),
         tls_client_certificate_bound_access_tokens: None,
         dpop_bound_access_tokens: None,
+        introspection_all_tokens: None,
         scopes: vec!["x".into()],
         audience: vec!["https://api.test".into()],
         token_lifetime_secs: Some(60),
