@@ -474,6 +474,40 @@ impl Service {
         }
     }
 
+    /// Verifies a DPoP proof at a protected endpoint and records its jti; returns the
+    /// proof key's thumbprint.
+    pub async fn verify_resource_proof(
+        &self,
+        proof: &str,
+        target: dpop::ProofTarget<'_>,
+        now: u64,
+    ) -> Result<String, String> {
+        let rules = dpop::ProofRules {
+            max_age_secs: self.dpop.proof_max_age_secs,
+            leeway_secs: 5,
+        };
+        let verified = dpop::verify(proof, target, rules, now)?;
+        match self
+            .store
+            .record_once(
+                DPOP_NAMESPACE,
+                &verified.replay_key,
+                verified.replay_until,
+                now,
+            )
+            .await
+        {
+            Ok(true) => Ok(verified.jkt),
+            Ok(false) => Err("DPoP proof jti was already used".into()),
+            Err(e) => Err(format!("DPoP replay record unavailable: {e}")),
+        }
+    }
+
+    /// The keys in force (for verifying our own tokens).
+    pub fn key_set(&self) -> Arc<KeySet> {
+        self.keys.load_full()
+    }
+
     /// A fresh DPoP nonce, for `DPoP-Nonce` headers.
     pub fn dpop_nonce(&self, now: u64) -> String {
         dpop::issue_nonce(&self.dpop_nonce_key, now)

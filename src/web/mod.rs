@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod handlers;
+pub mod resource;
 pub mod router;
 pub mod server;
 
