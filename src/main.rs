@@ -41,6 +41,42 @@ enum Command {
     /// Manage registered clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List signing keys with their schedule.
+    List {
+        /// Work on the server's store directly (the admin API comes later).
+        #[arg(long)]
+        local: bool,
+    },
+    /// Create a new signing key. It is published at once and signs after one token
+    /// lifetime plus the /jwks cache time (or at once with --now); the current key keeps
+    /// verifying until every token it signed has expired.
+    Rotate {
+        /// Work on the server's store directly.
+        #[arg(long)]
+        local: bool,
+        /// Sign with the new key at once (after a key compromise).
+        #[arg(long)]
+        now: bool,
+    },
+    /// Stop a key from signing now; it stays published until its tokens have expired
+    /// (or leaves /jwks at once with --remove-now, after a compromise).
+    Retire {
+        /// Work on the server's store directly.
+        #[arg(long)]
+        local: bool,
+        /// The key id.
+        kid: String,
+        /// Remove it from /jwks at once: tokens it signed stop verifying.
+        #[arg(long)]
+        remove_now: bool,
+    },
 }
 
 #[derive(Args)]
@@ -124,6 +160,7 @@ fn main() -> ExitCode {
             Command::Serve(_) => serve(&cli.config).await,
             Command::CheckConfig => check_config(&cli.config),
             Command::Client(cmd) => client(&cli.config, cmd).await,
+            Command::Keys(cmd) => keys(&cli.config, cmd).await,
         }
     });
     match result {
@@ -412,6 +449,109 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
             } else {
                 Err(format!("no client {client_id:?} in the store"))
             }
+        }
+    }
+}
+
+async fn keys(path: &Path, cmd: KeysCommand) -> Result<(), String> {
+    use ahdapa::service::{JWKS_MAX_AGE_SECS, ROTATION_RETENTION_SECS};
+    let local = match &cmd {
+        KeysCommand::List { local }
+        | KeysCommand::Rotate { local, .. }
+        | KeysCommand::Retire { local, .. } => *local,
+    };
+    require_local(local)?;
+    let cfg = load_config(path)?;
+    let store = open_local_store(&cfg).await?;
+    let now = clock::now_unix();
+    match cmd {
+        KeysCommand::List { .. } => {
+            println!(
+                "{:<44} {:<6} {:<9} {:<20} {:<20} {:<20}",
+                "KID", "ALG", "STATE", "SIGNS FROM", "SIGNS UNTIL", "PUBLISHED UNTIL"
+            );
+            let fmt = |t: Option<u64>| t.map_or("-".to_owned(), |v| v.to_string());
+            for r in store.signing_keys().await.map_err(|e| e.to_string())? {
+                let times = ahdapa::token::rotation::KeyTimes {
+                    algorithm: r.algorithm,
+                    activates_at: r.activates_at,
+                    retires_at: r.retires_at,
+                    removed_at: r.removed_at,
+                };
+                let state = if !times.published_at(now) {
+                    "removed"
+                } else if times.pending_at(now) {
+                    "pending"
+                } else if times.signs_at(now) {
+                    "active"
+                } else {
+                    "retired"
+                };
+                println!(
+                    "{:<44} {:<6} {:<9} {:<20} {:<20} {:<20}",
+                    r.kid,
+                    r.algorithm.as_str(),
+                    state,
+                    r.activates_at,
+                    fmt(r.retires_at),
+                    fmt(r.removed_at)
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { now: immediate, .. } => {
+            let master = ahdapa::service::load_or_create_master_key(&cfg.keys.master_key_file)
+                .map_err(|e| e.to_string())?;
+            let lead = cfg.tokens.default_lifetime_secs + JWKS_MAX_AGE_SECS;
+            let kid = ahdapa::service::rotate_keys(
+                &store,
+                &master,
+                cfg.keys.algorithm,
+                now,
+                immediate,
+                lead,
+                ROTATION_RETENTION_SECS,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let when = if immediate { now } else { now + lead };
+            println!("new key {kid} is published now and signs from {when} (unix time)");
+            eprintln!("Running servers pick the change up within 2 seconds.");
+            Ok(())
+        }
+        KeysCommand::Retire {
+            kid, remove_now, ..
+        } => {
+            let records = store.signing_keys().await.map_err(|e| e.to_string())?;
+            let times = |r: &ahdapa::store::KeyRecord| ahdapa::token::rotation::KeyTimes {
+                algorithm: r.algorithm,
+                activates_at: r.activates_at,
+                retires_at: r.retires_at,
+                removed_at: r.removed_at,
+            };
+            if !records.iter().any(|r| r.kid == kid) {
+                return Err(format!("no key {kid:?}; see `ahdapa keys list --local`"));
+            }
+            let others_can_sign = records.iter().any(|r| {
+                r.kid != kid && r.algorithm == cfg.keys.algorithm && times(r).signs_at(now)
+            });
+            if !others_can_sign {
+                return Err(
+                    "no other key can sign now: run `ahdapa keys rotate --local --now` first"
+                        .into(),
+                );
+            }
+            let removed = if remove_now {
+                now
+            } else {
+                now + ROTATION_RETENTION_SECS
+            };
+            store
+                .schedule_signing_key(&kid, Some(now), Some(removed))
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("key {kid} no longer signs; it leaves /jwks at {removed} (unix time)");
+            Ok(())
         }
     }
 }

@@ -38,7 +38,13 @@ use crate::store::{KeyRecord, Store, StoreError};
 use crate::token::access_token;
 use crate::token::dpop::{self, VerifiedProof};
 use crate::token::keys::{KeySet, SigningAlgorithm, SigningKey};
+use crate::token::rotation::{self, KeyTimes};
 use crate::token::seal::{MasterKey, SealError};
+
+/// How long a retired key stays in `/jwks`: the longest token lifetime a client may have,
+/// plus the `/jwks` cache time.
+pub const ROTATION_RETENTION_SECS: u64 =
+    crate::oauth::client::MAX_TOKEN_LIFETIME_SECS + JWKS_MAX_AGE_SECS;
 
 /// How often the store's generation counter is polled for changes by other processes.
 pub const REFRESH_PERIOD: Duration = Duration::from_secs(2);
@@ -91,6 +97,10 @@ pub struct Service {
     master_key: MasterKey,
     registry: ArcSwap<ClientRegistry>,
     keys: ArcSwap<KeySet>,
+    /// Every stored key, opened once; the key set is recomputed from it as time passes.
+    loaded_keys: ArcSwap<Vec<LoadedKey>>,
+    /// `keys.rotate_after_days` in seconds; 0 turns scheduled rotation off.
+    rotate_after_secs: u64,
     generation: AtomicU64,
     rng: SystemRandom,
     discovery_json: Vec<u8>,
@@ -164,7 +174,16 @@ impl Service {
     ) -> Result<Arc<Self>, StartError> {
         let rng = SystemRandom::new();
         let generation = store.generation().await?;
-        let keys = load_keys(store.as_ref(), &master_key, config.keys.algorithm, &rng).await?;
+        let now = clock::now_unix();
+        let loaded = load_keys(
+            store.as_ref(),
+            &master_key,
+            config.keys.algorithm,
+            &rng,
+            now,
+        )
+        .await?;
+        let keys = key_set_at(&loaded, config.keys.algorithm, now)?;
         let registry = build_registry(config.clients.clone(), store.as_ref(), &master_key).await?;
         let registry_pins = registry.pinned_thumbprints();
         let dpop_nonce_key = master_key
@@ -212,6 +231,8 @@ impl Service {
             master_key,
             registry: ArcSwap::from_pointee(registry),
             keys: ArcSwap::from_pointee(keys),
+            loaded_keys: ArcSwap::from_pointee(loaded),
+            rotate_after_secs: config.keys.rotate_after_days.saturating_mul(86_400),
             generation: AtomicU64::new(generation),
             rng,
             discovery_json,
@@ -643,34 +664,91 @@ impl Service {
 
     /// Reloads clients and keys if the store changed since the last load.
     pub async fn refresh(&self) -> Result<bool, StartError> {
+        let now = clock::now_unix();
+        self.maybe_rotate(now).await?;
         let generation = self.store.generation().await?;
-        if generation == self.generation.load(Ordering::Acquire) {
-            return Ok(false);
+        let mut changed = false;
+        if generation != self.generation.load(Ordering::Acquire) {
+            let loaded = load_keys(
+                self.store.as_ref(),
+                &self.master_key,
+                self.algorithm,
+                &self.rng,
+                now,
+            )
+            .await?;
+            let registry = build_registry(
+                self.config_clients.clone(),
+                self.store.as_ref(),
+                &self.master_key,
+            )
+            .await?;
+            log::info!(clients = registry.len(), keys = loaded.len(); "reloaded clients and keys from the store");
+            if let Some(policy) = &self.client_certs {
+                policy.set_pinned(registry.pinned_thumbprints());
+            }
+            if let Some(proxy) = &self.proxy_client_cert {
+                proxy.policy.set_pinned(registry.pinned_thumbprints());
+            }
+            self.loaded_keys.store(Arc::new(loaded));
+            self.registry.store(Arc::new(registry));
+            self.generation.store(generation, Ordering::Release);
+            changed = true;
         }
-        let keys = load_keys(
-            self.store.as_ref(),
-            &self.master_key,
-            self.algorithm,
-            &self.rng,
-        )
-        .await?;
-        let registry = build_registry(
-            self.config_clients.clone(),
-            self.store.as_ref(),
-            &self.master_key,
-        )
-        .await?;
-        log::info!(clients = registry.len(), kid = keys.active().kid(); "reloaded clients and keys from the store");
-        if let Some(policy) = &self.client_certs {
-            policy.set_pinned(registry.pinned_thumbprints());
+        // Keys activate and retire with time, not only with store changes.
+        let set = key_set_at(&self.loaded_keys.load(), self.algorithm, now)?;
+        let current = self.keys.load();
+        let kids = |s: &KeySet| {
+            s.published()
+                .iter()
+                .map(|k| k.kid().to_owned())
+                .collect::<Vec<_>>()
+        };
+        if set.active().kid() != current.active().kid() || kids(&set) != kids(&current) {
+            log::info!(kid = set.active().kid(), published = kids(&set).join(",").as_str(); "signing keys changed");
+            self.keys.store(Arc::new(set));
+            changed = true;
         }
-        if let Some(proxy) = &self.proxy_client_cert {
-            proxy.policy.set_pinned(registry.pinned_thumbprints());
+        Ok(changed)
+    }
+
+    /// Rotates on schedule (`keys.rotate_after_days`): when the signing key is older than
+    /// the period and no successor is pending.
+    async fn maybe_rotate(&self, now: u64) -> Result<(), StartError> {
+        if self.rotate_after_secs == 0 {
+            return Ok(());
         }
-        self.keys.store(Arc::new(keys));
-        self.registry.store(Arc::new(registry));
-        self.generation.store(generation, Ordering::Release);
-        Ok(true)
+        let loaded = self.loaded_keys.load();
+        let times: Vec<KeyTimes> = loaded.iter().map(|k| k.times).collect();
+        let Some(active) =
+            rotation::active_at(&times, self.algorithm, now).and_then(|i| times.get(i))
+        else {
+            return Ok(());
+        };
+        let due = active.activates_at.saturating_add(self.rotate_after_secs) <= now;
+        if due
+            && !times
+                .iter()
+                .any(|t| t.algorithm == self.algorithm && t.pending_at(now))
+        {
+            rotate_keys(
+                self.store.as_ref(),
+                &self.master_key,
+                self.algorithm,
+                now,
+                false,
+                self.rotation_lead_secs(),
+                ROTATION_RETENTION_SECS,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// How long a new key is published before it signs: one default token lifetime plus
+    /// the `/jwks` cache time.
+    pub fn rotation_lead_secs(&self) -> u64 {
+        self.settings.default_lifetime_secs + JWKS_MAX_AGE_SECS
     }
 
     /// Polls the store every [`REFRESH_PERIOD`] until the returned handle is aborted.
@@ -767,22 +845,33 @@ pub fn unseal_client_secret(
     HmacSecret::new(plain)
 }
 
-/// Opens every stored key; creates the first key of `algorithm` when there is none.
+/// A stored key, opened and parsed once, with its schedule.
+#[derive(Debug, Clone)]
+struct LoadedKey {
+    times: KeyTimes,
+    key: Arc<SigningKey>,
+}
+
+/// How long `/jwks` may be cached by resource servers (its Cache-Control max-age).
+pub const JWKS_MAX_AGE_SECS: u64 = 300;
+
+/// Opens every stored key; creates the first key of `algorithm` when none is published.
 async fn load_keys(
     store: &dyn Store,
     master: &MasterKey,
     algorithm: SigningAlgorithm,
     rng: &SystemRandom,
-) -> Result<KeySet, StartError> {
+    now: u64,
+) -> Result<Vec<LoadedKey>, StartError> {
     let mut records = store.signing_keys().await?;
-    if !records.iter().any(|r| r.algorithm == algorithm) {
-        let record = new_key_record(master, algorithm, rng)?;
+    let usable = |r: &KeyRecord| r.algorithm == algorithm && times_of(r).published_at(now);
+    if !records.iter().any(usable) {
+        let record = new_key_record(master, algorithm, rng, now)?;
         log::info!(kid = record.kid.as_str(), alg = algorithm.as_str(); "generated a new signing key");
         store.insert_signing_key(&record).await?;
         records.push(record);
     }
-    let mut published = Vec::with_capacity(records.len());
-    let mut active: Option<Arc<SigningKey>> = None;
+    let mut out = Vec::with_capacity(records.len());
     for r in &records {
         let key_err = |message: String| StartError::SigningKey {
             kid: r.kid.clone(),
@@ -797,23 +886,49 @@ async fn load_keys(
         if key.kid() != r.kid {
             return Err(key_err("stored kid does not match the key".into()));
         }
-        if r.algorithm == algorithm {
-            // Records come oldest first: the newest key of the configured algorithm signs.
-            active = Some(Arc::clone(&key));
-        }
-        published.push(key);
+        out.push(LoadedKey {
+            times: times_of(r),
+            key,
+        });
     }
-    let active = active.ok_or_else(|| StartError::SigningKey {
-        kid: String::new(),
-        message: "no usable key".into(),
-    })?;
-    Ok(KeySet::new(active, published))
+    Ok(out)
+}
+
+fn times_of(r: &KeyRecord) -> KeyTimes {
+    KeyTimes {
+        algorithm: r.algorithm,
+        activates_at: r.activates_at,
+        retires_at: r.retires_at,
+        removed_at: r.removed_at,
+    }
+}
+
+/// The key set in force at `now`: the active key signs, published keys verify.
+fn key_set_at(
+    loaded: &[LoadedKey],
+    algorithm: SigningAlgorithm,
+    now: u64,
+) -> Result<KeySet, StartError> {
+    let times: Vec<KeyTimes> = loaded.iter().map(|k| k.times).collect();
+    let active = rotation::active_at(&times, algorithm, now)
+        .and_then(|i| loaded.get(i))
+        .ok_or_else(|| StartError::SigningKey {
+            kid: String::new(),
+            message: "no key may sign now".into(),
+        })?;
+    let published = loaded
+        .iter()
+        .filter(|k| k.times.published_at(now))
+        .map(|k| Arc::clone(&k.key))
+        .collect();
+    Ok(KeySet::new(Arc::clone(&active.key), published))
 }
 
 fn new_key_record(
     master: &MasterKey,
     algorithm: SigningAlgorithm,
     rng: &SystemRandom,
+    activates_at: u64,
 ) -> Result<KeyRecord, StartError> {
     let err = |message: String| StartError::SigningKey {
         kid: String::new(),
@@ -829,7 +944,43 @@ fn new_key_record(
         algorithm,
         sealed_pkcs8: sealed,
         created_at: clock::now_unix(),
+        activates_at,
+        retires_at: None,
+        removed_at: None,
     })
+}
+
+/// Rotates the signing key: a new key is stored now and signs after `lead_secs` (at once
+/// with `immediate`); the keys in force retire then and leave `/jwks` `retention_secs`
+/// later. Returns the new kid. Used by `ahdapa keys rotate` and the rotation schedule.
+pub async fn rotate_keys(
+    store: &dyn Store,
+    master: &MasterKey,
+    algorithm: SigningAlgorithm,
+    now: u64,
+    immediate: bool,
+    lead_secs: u64,
+    retention_secs: u64,
+) -> Result<String, StartError> {
+    let records = store.signing_keys().await?;
+    let times: Vec<KeyTimes> = records.iter().map(times_of).collect();
+    let plan = rotation::plan(&times, now, immediate, lead_secs, retention_secs);
+    let record = new_key_record(
+        master,
+        algorithm,
+        &SystemRandom::new(),
+        plan.new_activates_at,
+    )?;
+    store.insert_signing_key(&record).await?;
+    for (i, retires_at, removed_at) in plan.retire {
+        if let Some(r) = records.get(i) {
+            store
+                .schedule_signing_key(&r.kid, Some(retires_at), Some(removed_at))
+                .await?;
+        }
+    }
+    log::info!(kid = record.kid.as_str(), activates_at = plan.new_activates_at; "signing key rotation scheduled");
+    Ok(record.kid)
 }
 
 /// Reads the 32-byte master key, creating it (mode 0600) on first start.

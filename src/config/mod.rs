@@ -159,6 +159,8 @@ pub struct KeysConfig {
     pub algorithm: SigningAlgorithm,
     /// The 32-byte key that seals private keys in the store; created if missing.
     pub master_key_file: PathBuf,
+    /// Rotate the signing key when it has signed this many days; 0 = only by command.
+    pub rotate_after_days: u64,
 }
 
 /// One configuration mistake.

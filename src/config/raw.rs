@@ -59,6 +59,7 @@ pub struct RawStore {
 pub struct RawKeys {
     pub algorithm: Option<String>,
     pub master_key_file: Option<String>,
+    pub rotate_after_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -185,6 +185,15 @@ pub fn validate(
         &mut err,
     );
 
+    let rotate_after_days = bounded_secs(
+        raw.keys.rotate_after_days,
+        90,
+        0,
+        3650,
+        "keys.rotate_after_days",
+        &mut err,
+    );
+
     let issuer = issuer?;
     let default_audience = if default_audience.is_empty() {
         vec![issuer.clone()]
@@ -204,6 +213,7 @@ pub fn validate(
         keys: KeysConfig {
             algorithm: algorithm?,
             master_key_file: master_key_file?,
+            rotate_after_days: rotate_after_days?,
         },
         tokens: TokenSettings {
             assertions: AssertionRules {

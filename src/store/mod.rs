@@ -25,6 +25,12 @@ pub struct KeyRecord {
     pub sealed_pkcs8: Vec<u8>,
     /// When the key was created, seconds since the epoch.
     pub created_at: u64,
+    /// When it starts signing (published in `/jwks` from creation on).
+    pub activates_at: u64,
+    /// When it stops signing (set when a successor is scheduled or it is retired).
+    pub retires_at: Option<u64>,
+    /// When it leaves `/jwks` (after the last token it signed has expired).
+    pub removed_at: Option<u64>,
 }
 
 /// Store failures. None of them is the client's fault.
@@ -54,6 +60,13 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
     /// Adds a signing key; `Conflict` if the kid exists.
     async fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError>;
+    /// Sets when a key stops signing and when it leaves `/jwks`; false if no such key.
+    async fn schedule_signing_key(
+        &self,
+        kid: &str,
+        retires_at: Option<u64>,
+        removed_at: Option<u64>,
+    ) -> Result<bool, StoreError>;
     /// A counter that changes whenever clients or keys change (from any process).
     async fn generation(&self) -> Result<u64, StoreError>;
     /// True when `key` is recorded in `namespace` and not expired at `now`.
@@ -137,13 +150,32 @@ pub(crate) mod contract {
             algorithm: SigningAlgorithm::ES256,
             sealed_pkcs8: vec![1, 2, 3],
             created_at: 5,
+            activates_at: 5,
+            retires_at: None,
+            removed_at: None,
         };
         store.insert_signing_key(&k).await.unwrap();
         assert!(matches!(
             store.insert_signing_key(&k).await,
             Err(StoreError::Conflict(_))
         ));
-        assert_eq!(store.signing_keys().await.unwrap(), vec![k]);
+        assert_eq!(store.signing_keys().await.unwrap(), vec![k.clone()]);
+        let g = store.generation().await.unwrap();
+        assert!(
+            store
+                .schedule_signing_key("k1", Some(50), Some(90))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .schedule_signing_key("nope", Some(50), Some(90))
+                .await
+                .unwrap()
+        );
+        assert_ne!(store.generation().await.unwrap(), g);
+        let got = store.signing_keys().await.unwrap();
+        assert_eq!((got[0].retires_at, got[0].removed_at), (Some(50), Some(90)));
     }
 
     async fn record_once_refuses_replays_until_expiry(store: &dyn Store) {

@@ -42,6 +42,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (namespace, key)
      ) STRICT, WITHOUT ROWID;
      CREATE INDEX replay_expiry ON replay (expires_at);",
+    // 2: key rotation schedule.
+    "ALTER TABLE signing_keys ADD COLUMN activates_at INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE signing_keys ADD COLUMN retires_at INTEGER;
+     ALTER TABLE signing_keys ADD COLUMN removed_at INTEGER;
+     UPDATE signing_keys SET activates_at = created_at;",
 ];
 
 /// The SQLite store.
@@ -221,18 +226,38 @@ impl Store for SqliteStore {
     async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.with(|conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT kid, algorithm, sealed_pkcs8, created_at FROM signing_keys ORDER BY created_at, kid")
+                .prepare_cached(
+                    "SELECT kid, algorithm, sealed_pkcs8, created_at, activates_at, retires_at, removed_at
+                     FROM signing_keys ORDER BY activates_at, created_at, kid",
+                )
                 .map_err(backend)?;
             let rows = stmt
                 .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                        r.get::<_, Option<i64>>(6)?,
+                    ))
                 })
                 .map_err(backend)?;
             let mut out = Vec::new();
+            let secs = |v: i64| u64::try_from(v).unwrap_or(0);
             for row in rows {
-                let (kid, alg, sealed_pkcs8, created_at) = row.map_err(backend)?;
+                let (kid, alg, sealed_pkcs8, created_at, activates_at, retires_at, removed_at) = row.map_err(backend)?;
                 let algorithm = alg.parse().map_err(|e: String| StoreError::Corrupt(format!("key {kid}"), e))?;
-                out.push(KeyRecord { kid, algorithm, sealed_pkcs8, created_at: u64::try_from(created_at).unwrap_or(0) });
+                out.push(KeyRecord {
+                    kid,
+                    algorithm,
+                    sealed_pkcs8,
+                    created_at: secs(created_at),
+                    activates_at: secs(activates_at),
+                    retires_at: retires_at.map(secs),
+                    removed_at: removed_at.map(secs),
+                });
             }
             Ok(out)
         })
@@ -244,14 +269,47 @@ impl Store for SqliteStore {
         self.with(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
             match tx.execute(
-                "INSERT INTO signing_keys (kid, algorithm, sealed_pkcs8, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![key.kid, key.algorithm.as_str(), key.sealed_pkcs8, to_i64(key.created_at)],
+                "INSERT INTO signing_keys (kid, algorithm, sealed_pkcs8, created_at, activates_at, retires_at, removed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    key.kid,
+                    key.algorithm.as_str(),
+                    key.sealed_pkcs8,
+                    to_i64(key.created_at),
+                    to_i64(key.activates_at),
+                    key.retires_at.map(to_i64),
+                    key.removed_at.map(to_i64)
+                ],
             ) {
                 Err(e) if is_conflict(&e) => return Err(StoreError::Conflict(format!("key {}", key.kid))),
                 r => r.map_err(backend)?,
             };
             bump_generation(&tx)?;
             tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn schedule_signing_key(
+        &self,
+        kid: &str,
+        retires_at: Option<u64>,
+        removed_at: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let kid = kid.to_owned();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            let n = tx
+                .execute(
+                    "UPDATE signing_keys SET retires_at = ?2, removed_at = ?3 WHERE kid = ?1",
+                    params![kid, retires_at.map(to_i64), removed_at.map(to_i64)],
+                )
+                .map_err(backend)?;
+            if n > 0 {
+                bump_generation(&tx)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(n > 0)
         })
         .await
     }

@@ -9,6 +9,7 @@ pub mod access_token;
 pub mod dpop;
 pub mod jwk;
 pub mod keys;
+pub mod rotation;
 pub mod seal;
 
 pub use access_token::{AccessTokenClaims, mint};

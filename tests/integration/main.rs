@@ -18,6 +18,7 @@ mod harness;
 mod interop;
 mod kdc;
 mod kerberos;
+mod keys;
 mod lifecycle;
 mod mtls;
 mod token_endpoint;
