@@ -134,6 +134,13 @@ pub fn verify(
             jsonwebtoken::Algorithm::EdDSA,
             jsonwebtoken::DecodingKey::from_ed_components(&jwk.x),
         ),
+        SigningAlgorithm::RS256 => (
+            jsonwebtoken::Algorithm::RS256,
+            jsonwebtoken::DecodingKey::from_rsa_components(
+                jwk.n.as_deref().unwrap_or_default(),
+                jwk.e.as_deref().unwrap_or_default(),
+            ),
+        ),
     };
     if header.alg != alg {
         return Err("alg does not match the key".into());

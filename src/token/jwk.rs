@@ -8,15 +8,23 @@ use serde::Serialize;
 /// The public half of a signing key, as published in `/jwks`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PublicJwk {
-    /// `EC` or `OKP`.
+    /// `EC`, `OKP` or `RSA`.
     pub kty: &'static str,
-    /// `P-256` or `Ed25519`.
-    pub crv: &'static str,
-    /// base64url x coordinate (EC) or public key (OKP).
+    /// `P-256` or `Ed25519` (not for RSA).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crv: Option<&'static str>,
+    /// base64url x coordinate (EC) or public key (OKP); empty for RSA.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub x: String,
     /// base64url y coordinate (EC only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
+    /// base64url modulus (RSA only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// base64url public exponent (RSA only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     /// The RFC 7638 thumbprint of this key.
     pub kid: String,
     /// `ES256` or `EdDSA`.
@@ -41,7 +49,9 @@ impl PublicJwk {
         ));
         Some(Self {
             kty: "EC",
-            crv: "P-256",
+            crv: Some("P-256"),
+            n: None,
+            e: None,
             x,
             y: Some(y),
             kid,
@@ -59,11 +69,38 @@ impl PublicJwk {
         let kid = thumbprint(&format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#));
         Some(Self {
             kty: "OKP",
-            crv: "Ed25519",
+            crv: Some("Ed25519"),
+            n: None,
+            e: None,
             x,
             y: None,
             kid,
             alg: "EdDSA",
+            use_: "sig",
+        })
+    }
+}
+
+impl PublicJwk {
+    /// An RSA key from its big-endian modulus and exponent (RFC 7518 §6.3.1).
+    pub fn rsa(modulus: &[u8], exponent: &[u8]) -> Option<Self> {
+        if modulus.is_empty() || exponent.is_empty() {
+            return None;
+        }
+        let (n, e) = (
+            URL_SAFE_NO_PAD.encode(modulus),
+            URL_SAFE_NO_PAD.encode(exponent),
+        );
+        let kid = thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#));
+        Some(Self {
+            kty: "RSA",
+            crv: None,
+            x: String::new(),
+            y: None,
+            n: Some(n),
+            e: Some(e),
+            kid,
+            alg: "RS256",
             use_: "sig",
         })
     }

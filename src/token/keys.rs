@@ -9,9 +9,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rand::SecureRandom;
+use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+    RsaKeyPair,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,6 +29,8 @@ pub enum SigningAlgorithm {
     ES256,
     /// Ed25519 (RFC 8037).
     EdDSA,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys (RFC 7518 §3.3).
+    RS256,
 }
 
 impl SigningAlgorithm {
@@ -34,6 +39,7 @@ impl SigningAlgorithm {
         match self {
             Self::ES256 => "ES256",
             Self::EdDSA => "EdDSA",
+            Self::RS256 => "RS256",
         }
     }
 }
@@ -44,8 +50,9 @@ impl FromStr for SigningAlgorithm {
         match s {
             "ES256" => Ok(Self::ES256),
             "EdDSA" => Ok(Self::EdDSA),
+            "RS256" => Ok(Self::RS256),
             other => Err(format!(
-                "unsupported signing algorithm {other:?} (expected \"ES256\" or \"EdDSA\")"
+                "unsupported signing algorithm {other:?} (expected \"ES256\", \"EdDSA\" or \"RS256\")"
             )),
         }
     }
@@ -65,6 +72,7 @@ pub enum KeyError {
 enum KeyPairKind {
     Es256(EcdsaKeyPair),
     EdDsa(Ed25519KeyPair),
+    Rs256(RsaKeyPair),
 }
 
 /// A parsed signing key, ready to sign.
@@ -102,6 +110,13 @@ impl SigningKey {
                 .map_err(|_| KeyError::Generation)?
                 .as_ref()
                 .to_vec(),
+            // aws-lc draws RSA key material from its own DRBG, not from `rng`.
+            SigningAlgorithm::RS256 => {
+                let pair =
+                    RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generation)?;
+                let der: Pkcs8V1Der<'static> = pair.as_der().map_err(|_| KeyError::Generation)?;
+                der.as_ref().to_vec()
+            }
         };
         Ok(doc)
     }
@@ -122,6 +137,20 @@ impl SigningKey {
                 let jwk = PublicJwk::ed25519(pair.public_key().as_ref())
                     .ok_or(KeyError::Rejected("EdDSA"))?;
                 (KeyPairKind::EdDsa(pair), jwk)
+            }
+            SigningAlgorithm::RS256 => {
+                let pair =
+                    RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::Rejected("RS256"))?;
+                if pair.public_modulus_len() < 256 {
+                    return Err(KeyError::Rejected("RS256 (at least 2048 bits)"));
+                }
+                let public = pair.public_key();
+                let jwk = PublicJwk::rsa(
+                    public.modulus().big_endian_without_leading_zero(),
+                    public.exponent().big_endian_without_leading_zero(),
+                )
+                .ok_or(KeyError::Rejected("RS256"))?;
+                (KeyPairKind::Rs256(pair), jwk)
             }
         };
         let header = format!(
@@ -166,6 +195,12 @@ impl SigningKey {
                 .as_ref()
                 .to_vec()),
             KeyPairKind::EdDsa(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+            KeyPairKind::Rs256(pair) => {
+                let mut sig = vec![0u8; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, rng, message, &mut sig)
+                    .map_err(|_| KeyError::Generation)?;
+                Ok(sig)
+            }
         }
     }
 }
@@ -224,7 +259,11 @@ mod tests {
     #[test]
     fn generated_keys_load_and_have_stable_kid() {
         let rng = SystemRandom::new();
-        for alg in [SigningAlgorithm::ES256, SigningAlgorithm::EdDSA] {
+        for alg in [
+            SigningAlgorithm::ES256,
+            SigningAlgorithm::EdDSA,
+            SigningAlgorithm::RS256,
+        ] {
             let pkcs8 = SigningKey::generate(alg, &rng).unwrap();
             let a = SigningKey::from_pkcs8(alg, &pkcs8).unwrap();
             let b = SigningKey::from_pkcs8(alg, &pkcs8).unwrap();

@@ -14,7 +14,7 @@ header = jwt.get_unverified_header(token)
 assert header["typ"] == "at+jwt", header
 client = jwt.PyJWKClient(issuer + "/jwks")
 key = client.get_signing_key_from_jwt(token)
-claims = jwt.decode(token, key.key, algorithms=["ES256", "EdDSA"], audience=issuer, issuer=issuer,
+claims = jwt.decode(token, key.key, algorithms=["ES256", "EdDSA", "RS256"], audience=issuer, issuer=issuer,
                     options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]})
 for c in ("client_id", "scope"):
     assert c in claims, c

@@ -245,23 +245,26 @@ fn restart_keeps_clients_and_keys_and_old_tokens_verify() {
 }
 
 #[test]
-fn eddsa_is_selectable() {
-    let s = Server::start_tls_with_keys("EdDSA");
-    let secret = s.add_client("ed", &["--scope", "s"]);
-    s.wait_for_client("ed", &secret);
-    let jwt = curl(
-        &s.base_url,
-        &["-u", &basic("ed", &secret), "-d", CC],
-        "/token",
-    )
-    .json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(header(&jwt)["alg"], "EdDSA");
-    let jwks = curl(&s.base_url, &[], "/jwks").json();
-    assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
-    verify_with_jsonwebtoken(&jwt, &jwks, &s.base_url);
+fn eddsa_and_rs256_are_selectable() {
+    for (alg, kty) in [("EdDSA", "OKP"), ("RS256", "RSA")] {
+        let s = Server::start_tls_with_keys(alg);
+        let secret = s.add_client("alg", &["--scope", "s"]);
+        s.wait_for_client("alg", &secret);
+        let jwt = curl(
+            &s.base_url,
+            &["-u", &basic("alg", &secret), "-d", CC],
+            "/token",
+        )
+        .json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(header(&jwt)["alg"], alg);
+        let jwks = curl(&s.base_url, &[], "/jwks").json();
+        assert_eq!(jwks["keys"][0]["kty"], kty);
+        verify_with_jsonwebtoken(&jwt, &jwks, &s.base_url);
+        crate::interop::pyjwt_verify(&jwt, &s.base_url);
+    }
 }
 
 #[test]
@@ -308,6 +311,7 @@ fn verify_with_jsonwebtoken(jwt: &str, jwks: &serde_json::Value, issuer: &str) {
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let alg = match header(jwt)["alg"].as_str().unwrap() {
         "ES256" => jsonwebtoken::Algorithm::ES256,
+        "RS256" => jsonwebtoken::Algorithm::RS256,
         _ => jsonwebtoken::Algorithm::EdDSA,
     };
     let mut v = jsonwebtoken::Validation::new(alg);
