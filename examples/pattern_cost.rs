@@ -19,22 +19,10 @@ fn kerberos(id: String, principal: Option<String>, pattern: Option<String>) -> C
         client_secret_hash: None,
         kerberos_principal: principal,
         kerberos_principal_pattern: pattern,
-        jwks: None,
-        jwks_uri: None,
-        client_secret_file: None,
-        client_secret_sealed: None,
-        tls_client_auth_subject_dn: None,
-        tls_client_auth_san_dns: None,
-        tls_client_auth_san_uri: None,
-        tls_client_auth_san_ip: None,
-        tls_client_auth_san_email: None,
-        tls_client_certificates: Vec::new(),
-        tls_client_certificate_bound_access_tokens: None,
-        dpop_bound_access_tokens: None,
-        introspection_all_tokens: None,
         scopes: vec!["s".into()],
         audience: vec![],
         token_lifetime_secs: None,
+        ..Default::default()
     };
     match Client::from_registration(&reg, ClientSource::Config, None) {
         Ok(c) => c,

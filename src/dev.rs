@@ -75,24 +75,10 @@ pub async fn ensure_demo_client(
         client_id: DEMO_CLIENT_ID.into(),
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         client_secret_hash: Some(SecretHash::of(&secret).to_stored()),
-        kerberos_principal: None,
-        kerberos_principal_pattern: None,
-        jwks: None,
-        jwks_uri: None,
-        client_secret_file: None,
-        client_secret_sealed: None,
-        tls_client_auth_subject_dn: None,
-        tls_client_auth_san_dns: None,
-        tls_client_auth_san_uri: None,
-        tls_client_auth_san_ip: None,
-        tls_client_auth_san_email: None,
-        tls_client_certificates: Vec::new(),
-        tls_client_certificate_bound_access_tokens: None,
-        dpop_bound_access_tokens: None,
-        introspection_all_tokens: None,
         scopes: vec!["directory.read".into(), "demo".into()],
         audience: vec![],
         token_lifetime_secs: None,
+        ..Default::default()
     };
     store
         .insert_client(&reg, clock::now_unix())

@@ -362,21 +362,11 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                 kerberos_principal,
                 kerberos_principal_pattern,
                 jwks,
-                jwks_uri: None,
-                client_secret_file: None,
                 client_secret_sealed: sealed,
-                tls_client_auth_subject_dn: None,
-                tls_client_auth_san_dns: None,
-                tls_client_auth_san_uri: None,
-                tls_client_auth_san_ip: None,
-                tls_client_auth_san_email: None,
-                tls_client_certificates: Vec::new(),
-                tls_client_certificate_bound_access_tokens: None,
-                dpop_bound_access_tokens: None,
-                introspection_all_tokens: None,
                 scopes,
                 audience: audiences,
                 token_lifetime_secs: lifetime,
+                ..Default::default()
             };
             if let Err(problems) = Client::from_registration(&reg, ClientSource::Store, hmac) {
                 let lines: Vec<String> = problems

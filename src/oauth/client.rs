@@ -18,10 +18,11 @@ use super::scope::{Scopes, is_scope_token};
 use super::secret::SecretHash;
 
 /// RFC 7591 §2 `token_endpoint_auth_method` values this server implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenEndpointAuthMethod {
-    /// RFC 6749 §2.3.1, HTTP Basic.
+    /// RFC 6749 §2.3.1, HTTP Basic (the default of a registration built in code).
+    #[default]
     ClientSecretBasic,
     /// RFC 6749 §2.3.1, secret in the form body.
     ClientSecretPost,
@@ -65,8 +66,10 @@ pub enum ClientSource {
 }
 
 /// A client registration as written by an admin: the `[[clients]]` table of the config
-/// file, and the JSON document kept in the store. Unknown fields are refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// file, and the JSON document kept in the store. Unknown fields are refused. `Default`
+/// is an empty client_secret_basic registration, for building one in code with
+/// `..Default::default()`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientRegistration {
     /// Unique, printable ASCII, used in URLs by SSSD: no spaces, `/`, `%`, `?`, `#`.
@@ -612,24 +615,10 @@ mod tests {
             client_id: "ci-runner".into(),
             token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             client_secret_hash: Some(SecretHash::of(&ClientSecret::new("s".into())).to_stored()),
-            kerberos_principal: None,
-            kerberos_principal_pattern: None,
-            jwks: None,
-            jwks_uri: None,
-            client_secret_file: None,
-            client_secret_sealed: None,
-            tls_client_auth_subject_dn: None,
-            tls_client_auth_san_dns: None,
-            tls_client_auth_san_uri: None,
-            tls_client_auth_san_ip: None,
-            tls_client_auth_san_email: None,
-            tls_client_certificates: Vec::new(),
-            tls_client_certificate_bound_access_tokens: None,
-            dpop_bound_access_tokens: None,
-            introspection_all_tokens: None,
             scopes: vec!["a".into(), "b".into(), "a".into()],
             audience: vec![],
             token_lifetime_secs: None,
+            ..Default::default()
         }
     }
 

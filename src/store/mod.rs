@@ -93,24 +93,10 @@ pub(crate) mod contract {
             client_id: id.into(),
             token_endpoint_auth_method: TokenEndpointAuthMethod::None,
             client_secret_hash: None,
-            kerberos_principal: None,
-            kerberos_principal_pattern: None,
-            jwks: None,
-            jwks_uri: None,
-            client_secret_file: None,
-            client_secret_sealed: None,
-            tls_client_auth_subject_dn: None,
-            tls_client_auth_san_dns: None,
-            tls_client_auth_san_uri: None,
-            tls_client_auth_san_ip: None,
-            tls_client_auth_san_email: None,
-            tls_client_certificates: Vec::new(),
-            tls_client_certificate_bound_access_tokens: None,
-            dpop_bound_access_tokens: None,
-            introspection_all_tokens: None,
             scopes: vec!["s".into()],
             audience: vec![],
             token_lifetime_secs: Some(60),
+            ..Default::default()
         }
     }
 

@@ -28,16 +28,14 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (parts, body) = req.into_parts();
-    let body = match read_form_body(&parts.headers, body, service.limits().max_body_bytes).await {
-        Ok(b) => b,
+    let (parts, body, certificate) = match read_client_request(service, req).await {
+        Ok(r) => r,
         Err(resp) => return resp,
     };
     let authorization = match authorization_of(&parts) {
         Ok(a) => a,
         Err(e) => return reject(service, &e),
     };
-    let certificate = certificate_of(service, &parts);
     let dpop = match parts
         .headers
         .get_all("dpop")
@@ -110,16 +108,14 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (parts, body) = req.into_parts();
-    let body = match read_form_body(&parts.headers, body, service.limits().max_body_bytes).await {
-        Ok(b) => b,
+    let (parts, body, certificate) = match read_client_request(service, req).await {
+        Ok(r) => r,
         Err(resp) => return resp,
     };
     let authorization = match authorization_of(&parts) {
         Ok(a) => a,
         Err(e) => return reject(service, &e),
     };
-    let certificate = certificate_of(service, &parts);
     match service
         .introspect(authorization, &body, certificate.as_deref())
         .await
@@ -140,16 +136,14 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (parts, body) = req.into_parts();
-    let body = match read_form_body(&parts.headers, body, service.limits().max_body_bytes).await {
-        Ok(b) => b,
+    let (parts, body, certificate) = match read_client_request(service, req).await {
+        Ok(r) => r,
         Err(resp) => return resp,
     };
     let authorization = match authorization_of(&parts) {
         Ok(a) => a,
         Err(e) => return reject(service, &e),
     };
-    let certificate = certificate_of(service, &parts);
     match service
         .revoke(authorization, &body, certificate.as_deref())
         .await
@@ -157,6 +151,30 @@ where
         Ok(()) => json(StatusCode::OK, Vec::new(), true),
         Err(err) => reject(service, &err),
     }
+}
+
+/// What every client-authenticated form endpoint reads: the request head, the form body
+/// (within the limit and with the right media type) and the client certificate.
+async fn read_client_request<B>(
+    service: &Service,
+    req: Request<B>,
+) -> Result<
+    (
+        http::request::Parts,
+        Bytes,
+        Option<Arc<PresentedCertificate>>,
+    ),
+    Response,
+>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let body = read_form_body(&parts.headers, body, service.limits().max_body_bytes).await?;
+    let certificate = certificate_of(service, &parts);
+    Ok((parts, body, certificate))
 }
 
 /// The one `Authorization` header, if any (two are `invalid_request`).

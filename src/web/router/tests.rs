@@ -297,24 +297,10 @@ async fn store_clients_appear_after_refresh() {
         client_id: "late".into(),
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         client_secret_hash: Some(SecretHash::of(&ClientSecret::new("pw2".into())).to_stored()),
-        kerberos_principal: None,
-        kerberos_principal_pattern: None,
-        jwks: None,
-        jwks_uri: None,
-        client_secret_file: None,
-        client_secret_sealed: None,
-        tls_client_auth_subject_dn: None,
-        tls_client_auth_san_dns: None,
-        tls_client_auth_san_uri: None,
-        tls_client_auth_san_ip: None,
-        tls_client_auth_san_email: None,
-        tls_client_certificates: Vec::new(),
-        tls_client_certificate_bound_access_tokens: None,
-        dpop_bound_access_tokens: None,
-        introspection_all_tokens: None,
         scopes: vec!["x".into()],
         audience: vec!["https://api.test".into()],
         token_lifetime_secs: Some(60),
+        ..Default::default()
     };
     s.store().insert_client(&reg, 0).await.unwrap();
     assert_eq!(
