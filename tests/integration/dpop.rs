@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::harness::{Options, Server, claims, curl, python};
+use crate::harness::{Options, Server, claims, curl, python, secret_client};
 
 /// `keygen` prints {"private": PEM, "jwk": {...}, "jkt": RFC 7638 thumbprint};
 /// `proof PEM HEADER_JSON CLAIMS_JSON` prints a compact JWS (ES256).
@@ -73,28 +73,6 @@ fn rand_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed) + (std::process::id() as u64) * 1_000_000
-}
-
-fn secret_client(id: &str, extra: &str) -> (String, String) {
-    let out = Command::new(crate::harness::BIN)
-        .args(["client", "generate-secret"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    let secret = text
-        .lines()
-        .find_map(|l| l.strip_prefix("client_secret = "))
-        .unwrap()
-        .to_owned();
-    let hash = text
-        .lines()
-        .find(|l| l.starts_with("client_secret_hash"))
-        .unwrap()
-        .to_owned();
-    let table = format!(
-        "[[clients]]\nclient_id = \"{id}\"\ntoken_endpoint_auth_method = \"client_secret_basic\"\n{hash}\nscopes = [\"s\"]\n{extra}"
-    );
-    (secret, table)
 }
 
 fn token(s: &Server, id: &str, secret: &str, dpop: Option<&str>) -> crate::harness::Reply {

@@ -450,3 +450,34 @@ pub fn header(jwt: &str) -> serde_json::Value {
     )
     .unwrap()
 }
+
+/// `ahdapa client generate-secret`: a new secret and its `client_secret_hash = "..."` line.
+pub fn generate_secret() -> (String, String) {
+    let out = Command::new(BIN)
+        .args(["client", "generate-secret"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let secret = text
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret = "))
+        .unwrap()
+        .to_owned();
+    let hash_line = text
+        .lines()
+        .find(|l| l.starts_with("client_secret_hash = "))
+        .unwrap()
+        .to_owned();
+    (secret, hash_line)
+}
+
+/// A `[[clients]]` table for a client_secret_basic client with a fresh secret, plus `extra`
+/// lines; returns the secret and the table.
+pub fn secret_client(id: &str, extra: &str) -> (String, String) {
+    let (secret, hash_line) = generate_secret();
+    let table = format!(
+        "[[clients]]\nclient_id = \"{id}\"\ntoken_endpoint_auth_method = \"client_secret_basic\"\n{hash_line}\nscopes = [\"s\"]\n{extra}"
+    );
+    (secret, table)
+}

@@ -1,32 +1,6 @@
 //! `/introspect` (RFC 7662) and `/revoke` (RFC 7009) with real clients over TLS.
 
-use std::process::Command;
-
-use crate::harness::{Server, curl};
-
-fn secret_client(id: &str, extra: &str) -> (String, String) {
-    let out = Command::new(crate::harness::BIN)
-        .args(["client", "generate-secret"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    let secret = text
-        .lines()
-        .find_map(|l| l.strip_prefix("client_secret = "))
-        .unwrap()
-        .to_owned();
-    let hash = text
-        .lines()
-        .find(|l| l.starts_with("client_secret_hash"))
-        .unwrap()
-        .to_owned();
-    (
-        secret,
-        format!(
-            "[[clients]]\nclient_id = \"{id}\"\ntoken_endpoint_auth_method = \"client_secret_basic\"\n{hash}\nscopes = [\"s\"]\n{extra}"
-        ),
-    )
-}
+use crate::harness::{Server, curl, secret_client};
 
 fn post(s: &Server, path: &str, id: &str, secret: &str, body: &str) -> crate::harness::Reply {
     curl(

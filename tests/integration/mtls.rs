@@ -116,21 +116,7 @@ fn self_signed_certificate_matched_by_thumbprint() {
 
 #[test]
 fn other_methods_can_ask_for_certificate_bound_tokens() {
-    let out = Command::new(crate::harness::BIN)
-        .args(["client", "generate-secret"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    let secret = text
-        .lines()
-        .find_map(|l| l.strip_prefix("client_secret = "))
-        .unwrap()
-        .to_owned();
-    let hash_line = text
-        .lines()
-        .find(|l| l.starts_with("client_secret_hash = "))
-        .unwrap()
-        .to_owned();
+    let (secret, hash_line) = crate::harness::generate_secret();
     let s = Server::start_tls(&format!(
         "{}[[clients]]\nclient_id = \"bound-secret\"\ntoken_endpoint_auth_method = \"client_secret_post\"\n\
          {hash_line}\ntls_client_certificate_bound_access_tokens = true\nscopes = [\"s\"]\n\
