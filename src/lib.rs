@@ -23,6 +23,7 @@
 //! | [`service`] | assembly: loads clients and keys, caches them, hands time and randomness to the core |
 //! | [`web`] | HTTP only: server loop, routes, handlers, error rendering |
 //! | [`tls`] | rustls server configuration |
+//! | [`systemd`] | `Type=notify`: READY, WATCHDOG, STOPPING |
 //! | [`authn`] | adapters that prove who is calling: the GSSAPI acceptor, AP-REQ inspection |
 //! | [`dev`] | `ahdapa serve --dev`: an embedded, plain-HTTP playground |
 //!
@@ -39,6 +40,7 @@ pub mod logging;
 pub mod oauth;
 pub mod service;
 pub mod store;
+pub mod systemd;
 pub mod tls;
 pub mod token;
 pub mod web;

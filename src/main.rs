@@ -16,7 +16,7 @@ use ahdapa::oauth::secret::{ClientSecret, SecretHash};
 use ahdapa::service::Service;
 use ahdapa::store::sqlite::SqliteStore;
 use ahdapa::store::{Store, StoreError};
-use ahdapa::{clock, dev, logging, web};
+use ahdapa::{clock, dev, logging, systemd, web};
 
 #[derive(Parser)]
 #[command(
@@ -239,8 +239,21 @@ async fn run(
         }
     }
     let refresher = service.spawn_refresher();
-    web::server::run(listeners, service, transport, shutdown_signal()).await;
+    let watchdog = systemd::spawn_watchdog();
+    systemd::ready(&format!(
+        "serving {} client(s), signing with {}",
+        service.client_count(),
+        service.active_kid()
+    ));
+    let shutdown = async {
+        shutdown_signal().await;
+        systemd::stopping();
+    };
+    web::server::run(listeners, service, transport, shutdown).await;
     refresher.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     log::info!("stopped");
     Ok(())
 }

@@ -246,6 +246,8 @@ impl Server {
             .open(&self.log)
             .unwrap();
         let child = Command::new(BIN)
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .arg("--config")
             .arg(&self.config)

@@ -21,4 +21,5 @@ mod kerberos;
 mod keys;
 mod lifecycle;
 mod mtls;
+mod operations;
 mod token_endpoint;

@@ -1,0 +1,65 @@
+//! Running under systemd: `Type=notify` messages, and the unit's hardening score.
+
+use std::os::unix::net::UnixDatagram;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::{Options, Server};
+
+fn recv(sock: &UnixDatagram) -> String {
+    let mut buf = [0u8; 4096];
+    let n = sock
+        .recv(&mut buf)
+        .expect("a notification within the timeout");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn notifies_ready_after_listening_and_stopping_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut s = Server::start(Options {
+        env: vec![("NOTIFY_SOCKET", path.display().to_string())],
+        ..Default::default()
+    });
+    let ready = recv(&sock);
+    assert!(ready.contains("READY=1"), "{ready}");
+    assert!(ready.contains("STATUS=serving"), "{ready}");
+    assert!(
+        s.log_text().contains("listening on"),
+        "READY only after the listener is bound"
+    );
+    let status = s.stop();
+    assert!(status.success());
+    let stopping = recv(&sock);
+    assert!(stopping.contains("STOPPING=1"), "{stopping}");
+}
+
+#[test]
+fn shipped_unit_is_hardened() {
+    let unit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/ahdapa.service");
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze must be installed (package systemd)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for ahdapa.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no exposure level in:\n{text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(score <= 2.0, "exposure {score} > 2.0:\n{text}");
+}
