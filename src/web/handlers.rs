@@ -364,6 +364,32 @@ pub fn discovery(service: &Service) -> Response {
     resp
 }
 
+/// `GET /readyz`: the store answers within 2 s (signing keys are loaded before the server
+/// listens at all); 503 otherwise, so a load balancer takes this node out.
+pub async fn readyz(service: &Service) -> Response {
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        service.store().generation(),
+    )
+    .await
+    {
+        Ok(Ok(_)) => json(StatusCode::OK, br#"{"status":"ready"}"#.to_vec(), true),
+        Ok(Err(e)) => {
+            log::warn!(reason = e.to_string().as_str(); "not ready: the store failed");
+            json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                br#"{"status":"store unavailable"}"#.to_vec(),
+                true,
+            )
+        }
+        Err(_) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            br#"{"status":"store timed out"}"#.to_vec(),
+            true,
+        ),
+    }
+}
+
 /// `GET /healthz`: the process answers.
 pub fn healthz() -> Response {
     json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec(), true)

@@ -9,7 +9,8 @@
 //! | `/jwks` | GET | [`handlers::jwks`] (RFC 7517) |
 //! | `/.well-known/oauth-authorization-server` | GET | [`handlers::discovery`] (RFC 8414) |
 //! | `/.well-known/openid-configuration` | GET | [`handlers::discovery`] (OIDC Discovery) |
-//! | `/healthz` | GET | [`handlers::healthz`] |
+//! | `/healthz` | GET | [`handlers::healthz`] (the process answers) |
+//! | `/readyz` | GET | [`handlers::readyz`] (the store answers within 2 s) |
 
 use http::{Method, Request};
 use hyper::body::Body;
@@ -38,6 +39,7 @@ where
             handlers::discovery(service)
         }
         "/healthz" if get_or_head => handlers::healthz(),
+        "/readyz" if get_or_head => handlers::readyz(service).await,
         "/jwks"
         | "/.well-known/oauth-authorization-server"
         | "/.well-known/openid-configuration"

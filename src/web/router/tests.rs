@@ -287,6 +287,11 @@ async fn unknown_path_is_404_and_wrong_method_is_405() {
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.headers["allow"], "POST");
     assert_eq!(send(&s, get("/healthz")).await.status, StatusCode::OK);
+    let ready = send(&s, get("/readyz")).await;
+    assert_eq!(
+        (ready.status, ready.json["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
 }
 
 #[tokio::test]
