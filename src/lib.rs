@@ -37,6 +37,7 @@ pub mod config;
 pub mod dev;
 pub mod fs;
 pub mod logging;
+pub mod metrics;
 pub mod oauth;
 pub mod service;
 pub mod store;

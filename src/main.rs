@@ -196,7 +196,22 @@ async fn serve(path: &Path) -> Result<(), String> {
     for addr in &cfg.server.listen {
         listeners.push(bind(*addr).await?);
     }
-    run(service, listeners, cfg.server.transport.clone()).await
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => {
+            let l = bind(addr).await?;
+            log::info!("metrics on http://{addr}/metrics");
+            Some(tokio::spawn(web::server::serve_metrics(
+                l,
+                Arc::clone(&service),
+            )))
+        }
+        None => None,
+    };
+    let result = run(service, listeners, cfg.server.transport.clone()).await;
+    if let Some(m) = metrics {
+        m.abort();
+    }
+    result
 }
 
 async fn serve_dev(args: ServeArgs) -> Result<(), String> {

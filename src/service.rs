@@ -117,6 +117,8 @@ pub struct Service {
     dpop_nonce_key: [u8; 32],
     /// `{issuer}/token`, the `htu` of token-endpoint proofs.
     token_url: String,
+    /// Prometheus counters.
+    metrics: crate::metrics::Metrics,
 }
 
 /// The Negotiate side of `/token`.
@@ -247,6 +249,7 @@ impl Service {
             dpop: config.dpop,
             dpop_nonce_key,
             token_url: format!("{}/token", config.issuer),
+            metrics: crate::metrics::Metrics::default(),
             jwks_fetcher: JwksFetcher::new(
                 config.jwks_fetch.clone(),
                 config.jwks_ca_file.as_deref(),
@@ -522,6 +525,29 @@ impl Service {
             Ok(false) => Err("DPoP proof jti was already used".into()),
             Err(e) => Err(format!("DPoP replay record unavailable: {e}")),
         }
+    }
+
+    /// The process's counters.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The Prometheus text exposition, with the gauges read now.
+    pub fn metrics_text(&self) -> String {
+        let now = clock::now_unix();
+        let keys = self.keys.load();
+        let active = keys.active().kid();
+        let activated = self
+            .loaded_keys
+            .load()
+            .iter()
+            .find(|k| k.key.kid() == active)
+            .map_or(now, |k| k.times.activates_at);
+        self.metrics.render(crate::metrics::Gauges {
+            clients: self.client_count(),
+            signing_key_age_secs: now.saturating_sub(activated),
+            published_keys: keys.published().len(),
+        })
     }
 
     /// The keys in force (for verifying our own tokens).

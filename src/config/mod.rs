@@ -48,6 +48,8 @@ pub struct Config {
     pub jwks_ca_file: Option<PathBuf>,
     /// `[dpop]`.
     pub dpop: DpopConfig,
+    /// `metrics.listen`: where `/metrics` is served; `None` turns it off.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `[dpop]`: DPoP proofs at `/token` (RFC 9449).

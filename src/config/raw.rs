@@ -28,6 +28,8 @@ pub struct RawConfig {
     pub assertions: RawAssertions,
     #[serde(default)]
     pub dpop: RawDpop,
+    #[serde(default)]
+    pub metrics: RawMetrics,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,4 +108,10 @@ pub struct RawDpop {
     pub proof_max_age_secs: Option<u64>,
     pub require_nonce: Option<bool>,
     pub nonce_lifetime_secs: Option<u64>,
+}
+
+/// `[metrics]`: the Prometheus listener.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawMetrics {
+    pub listen: Option<String>,
 }

@@ -194,6 +194,20 @@ pub fn validate(
         &mut err,
     );
 
+    let metrics_listen = match raw.metrics.listen.as_deref() {
+        None => Some(None),
+        Some(a) => match a.parse::<SocketAddr>() {
+            Ok(addr) => Some(Some(addr)),
+            Err(_) => {
+                err(
+                    "metrics.listen",
+                    format!("{a:?} is not an IP:port address (e.g. \"127.0.0.1:9464\")"),
+                );
+                None
+            }
+        },
+    };
+
     let issuer = issuer?;
     let default_audience = if default_audience.is_empty() {
         vec![issuer.clone()]
@@ -235,6 +249,7 @@ pub fn validate(
             insecure_http: raw.assertions.insecure_http_jwks_uri.unwrap_or(false),
         },
         jwks_ca_file: jwks_ca_file?,
+        metrics_listen: metrics_listen?,
         dpop: super::DpopConfig {
             proof_max_age_secs: dpop_age?,
             require_nonce: raw.dpop.require_nonce.unwrap_or(false),

@@ -70,6 +70,7 @@ where
         .await
     {
         Ok(issued) => {
+            service.metrics().token_issued(issued.method);
             log::info!(
                 client_id = issued.client_id.as_str(),
                 subject = issued.subject.as_str(),
@@ -97,7 +98,10 @@ where
             }
             resp
         }
-        Err(err) => reject(service, &err),
+        Err(err) => {
+            service.metrics().token_refused(err.code());
+            reject(service, &err)
+        }
     }
 }
 

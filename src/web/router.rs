@@ -26,8 +26,36 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let started = std::time::Instant::now();
+    let resp = dispatch(service, req, &method, &path).await;
+    let endpoint = match path.as_str() {
+        "/token" => "token",
+        "/introspect" => "introspect",
+        "/revoke" => "revoke",
+        "/jwks" => "jwks",
+        "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => {
+            "discovery"
+        }
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        _ => "other",
+    };
+    service.metrics().request(endpoint, resp.status().as_u16());
+    if endpoint == "token" {
+        service.metrics().token_latency(started.elapsed());
+    }
+    resp
+}
+
+async fn dispatch<B>(service: &Service, req: Request<B>, method: &Method, path: &str) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let method = method.clone();
     let get_or_head = method == Method::GET || method == Method::HEAD;
-    match path.as_str() {
+    match path {
         "/token" if method == Method::POST => handlers::token(service, req).await,
         "/introspect" if method == Method::POST => handlers::introspect(service, req).await,
         "/revoke" if method == Method::POST => handlers::revoke(service, req).await,
@@ -46,6 +74,24 @@ where
         | "/healthz" => error::method_not_allowed("GET, HEAD"),
         _ => error::not_found(),
     }
+}
+
+/// The metrics listener's only route: `GET /metrics`.
+pub fn route_metrics<B>(service: &Service, req: &Request<B>) -> Response {
+    if req.uri().path() != "/metrics"
+        || (req.method() != Method::GET && req.method() != Method::HEAD)
+    {
+        return error::not_found();
+    }
+    service.metrics().request("metrics", 200);
+    let mut resp = http::Response::new(http_body_util::Full::new(bytes::Bytes::from(
+        service.metrics_text(),
+    )));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
 }
 
 #[cfg(test)]

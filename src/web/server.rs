@@ -222,3 +222,26 @@ fn request_service(
         }
     })
 }
+
+/// Serves `GET /metrics` (plain HTTP, HTTP/1.1) on its own listener until the task is
+/// aborted. Meant for a loopback address or a monitoring network, never the public one.
+pub async fn serve_metrics(listener: TcpListener, service: Arc<Service>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let service = Arc::clone(&service);
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let resp = router::route_metrics(&service, &req);
+                async move { Ok::<_, std::convert::Infallible>(resp) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}

@@ -63,3 +63,65 @@ fn shipped_unit_is_hardened() {
         });
     assert!(score <= 2.0, "exposure {score} > 2.0:\n{text}");
 }
+
+#[test]
+fn metrics_listener_counts_tokens_and_refusals() {
+    let port = crate::harness::free_port();
+    let (secret, table) = crate::harness::secret_client("m-svc", "");
+    let s = Server::start_tls(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:{port}\"\n{table}"
+    ));
+    let ok = crate::harness::curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("m-svc:{secret}"),
+            "-d",
+            "grant_type=client_credentials",
+        ],
+        "/token",
+    );
+    assert_eq!(ok.status, 200);
+    let bad = crate::harness::curl(
+        &s.base_url,
+        &["-u", "m-svc:wrong", "-d", "grant_type=client_credentials"],
+        "/token",
+    );
+    assert_eq!(bad.status, 401);
+    let out = Command::new("curl")
+        .args(["-sS", &format!("http://127.0.0.1:{port}/metrics")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "ahdapa_tokens_issued_total{method=\"client_secret_basic\"} 1",
+        "ahdapa_token_refusals_total{error=\"invalid_client\"} 1",
+        "ahdapa_http_requests_total{endpoint=\"token\",status=\"2xx\"} 1",
+        "ahdapa_http_requests_total{endpoint=\"token\",status=\"4xx\"} 1",
+        "ahdapa_token_request_duration_seconds_count 2",
+        "ahdapa_clients 1",
+        "ahdapa_published_keys 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    // The metrics listener serves nothing else, and the main listener has no /metrics.
+    let other = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("http://127.0.0.1:{port}/token"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&other.stdout), "404");
+    assert_eq!(
+        crate::harness::curl(&s.base_url, &[], "/metrics").status,
+        404
+    );
+}
