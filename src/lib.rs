@@ -24,6 +24,7 @@
 //! | [`web`] | HTTP only: server loop, routes, handlers, error rendering |
 //! | [`tls`] | rustls server configuration |
 //! | [`systemd`] | `Type=notify`: READY, WATCHDOG, STOPPING |
+//! | [`metrics`] | Prometheus counters and their text exposition |
 //! | [`authn`] | adapters that prove who is calling: the GSSAPI acceptor, AP-REQ inspection |
 //! | [`dev`] | `ahdapa serve --dev`: an embedded, plain-HTTP playground |
 //!
