@@ -1,8 +1,8 @@
 //! Configuration: `/etc/ahdapa/ahdapa.toml` into a validated [`Config`].
 //!
 //! Two steps (parse, don't validate): the TOML is deserialised into the raw sections of
-//! [`raw`] — collecting every unknown key and wrong type with its key path
-//! ([`collect`]) — then [`validate`] turns raw values into typed ones, again collecting
+//! `raw` — collecting every unknown key and wrong type with its key path
+//! (`collect`) — then `validate` turns raw values into typed ones, again collecting
 //! every mistake. Nothing past this module sees a raw string it has to re-check.
 //! `ahdapa check-config` prints the collected errors, one per line, `key.path: message`.
 
