@@ -4,7 +4,10 @@
 //! Usage: mtls_load HOST:PORT SERVER_NAME CA_PEM CERT_PEM KEY_PEM CLIENT_ID THREADS SECONDS keepalive|handshake
 //! Prints: `requests=N errors=E secs=S rps=R p50_us=A p99_us=B`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "common/http1.rs"]
+mod http1;
+
+use std::io::BufReader;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,9 +94,9 @@ fn main() {
                         };
                         conn = Some(BufReader::new(rustls::StreamOwned::new(c, stream)));
                     }
-                    let ok = conn
-                        .as_mut()
-                        .is_some_and(|r| matches!(roundtrip(r, request.as_bytes()), Ok(200)));
+                    let ok = conn.as_mut().is_some_and(|r| {
+                        matches!(http1::roundtrip(r, request.as_bytes()), Ok(200))
+                    });
                     if ok {
                         lat.push(t.elapsed());
                     } else {
@@ -128,32 +131,4 @@ fn main() {
         pct(0.5),
         pct(0.99)
     );
-}
-
-fn roundtrip<S: Read + Write>(reader: &mut BufReader<S>, request: &[u8]) -> std::io::Result<u16> {
-    reader.get_mut().write_all(request)?;
-    reader.get_mut().flush()?;
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut length = 0usize;
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
-    Ok(status)
 }

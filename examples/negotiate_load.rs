@@ -7,7 +7,10 @@
 //! host keytab) select the realm and the initiator's credentials.
 //! Prints: `requests=N errors=E secs=S rps=R p50_us=A p99_us=B gss_init_us=C`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "common/http1.rs"]
+mod http1;
+
+use std::io::BufReader;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -135,7 +138,7 @@ fn worker(cred: &Cred, addr: &str, client_id: &str, deadline: Instant) -> Stats 
                 }
             },
         };
-        match roundtrip(reader, request.as_bytes()) {
+        match http1::roundtrip(reader, request.as_bytes()) {
             Ok(200) => stats.latencies.push(sent.elapsed()),
             Ok(_) => stats.errors += 1,
             Err(_) => {
@@ -145,32 +148,4 @@ fn worker(cred: &Cred, addr: &str, client_id: &str, deadline: Instant) -> Stats 
         }
     }
     stats
-}
-
-/// Writes one request and reads one response; returns the status code.
-fn roundtrip(reader: &mut BufReader<TcpStream>, request: &[u8]) -> std::io::Result<u16> {
-    reader.get_mut().write_all(request)?;
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let status: u16 = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut length = 0usize;
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
-    Ok(status)
 }

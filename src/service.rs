@@ -427,12 +427,9 @@ impl Service {
         ) else {
             return Ok(());
         };
-        self.store
-            .record_once(REVOKED_NAMESPACE, &revocation_key(jti), exp, now)
-            .await
-            .map_err(|e| OAuthError::TemporarilyUnavailable {
-                reason: format!("revocation record: {e}").into(),
-            })?;
+        // A second revocation of the same token is fine (RFC 7009 §2.2).
+        self.first_use(REVOKED_NAMESPACE, &revocation_key(jti), exp, now)
+            .await?;
         log::info!(client_id = caller.client.client_id.as_str(), jti = jti; "token revoked");
         Ok(())
     }
@@ -454,9 +451,33 @@ impl Service {
             })
     }
 
-    /// Verifies a DPoP proof for `POST {issuer}/token`: the proof itself, the server
-    /// nonce when required, and its `jti` as single-use across nodes.
-    async fn verify_dpop(&self, proof: &str, now: u64) -> Result<VerifiedProof, OAuthError> {
+    /// Records `key` in `namespace` until `until`: true the first time, false for a replay
+    /// (on this node or any other sharing the store). A store failure is 503, never a
+    /// refusal of the client.
+    async fn first_use(
+        &self,
+        namespace: &str,
+        key: &[u8],
+        until: u64,
+        now: u64,
+    ) -> Result<bool, OAuthError> {
+        self.store
+            .record_once(namespace, key, until, now)
+            .await
+            .map_err(|e| OAuthError::TemporarilyUnavailable {
+                reason: format!("{namespace} record: {e}").into(),
+            })
+    }
+
+    /// Verifies a DPoP proof for `target` and records its `jti` as used; at the token
+    /// endpoint (`token_endpoint`), also demands the server nonce when configured.
+    async fn check_proof(
+        &self,
+        proof: &str,
+        target: dpop::ProofTarget<'_>,
+        now: u64,
+        token_endpoint: bool,
+    ) -> Result<VerifiedProof, OAuthError> {
         let invalid = |d: String| OAuthError::InvalidDpopProof {
             description: d.into(),
         };
@@ -464,13 +485,8 @@ impl Service {
             max_age_secs: self.dpop.proof_max_age_secs,
             leeway_secs: 5,
         };
-        let target = dpop::ProofTarget {
-            htm: "POST",
-            htu: &self.token_url,
-            access_token: None,
-        };
         let verified = dpop::verify(proof, target, rules, now).map_err(invalid)?;
-        if self.dpop.require_nonce {
+        if token_endpoint && self.dpop.require_nonce {
             let ok = verified.nonce.as_deref().is_some_and(|n| {
                 dpop::check_nonce(&self.dpop_nonce_key, n, now, self.dpop.nonce_lifetime_secs)
             });
@@ -480,22 +496,29 @@ impl Service {
                 });
             }
         }
-        match self
-            .store
-            .record_once(
+        if !self
+            .first_use(
                 DPOP_NAMESPACE,
                 &verified.replay_key,
                 verified.replay_until,
                 now,
             )
-            .await
+            .await?
         {
-            Ok(true) => Ok(verified),
-            Ok(false) => Err(invalid("DPoP proof jti was already used".into())),
-            Err(e) => Err(OAuthError::TemporarilyUnavailable {
-                reason: format!("DPoP replay record: {e}").into(),
-            }),
+            return Err(invalid("DPoP proof jti was already used".into()));
         }
+        Ok(verified)
+    }
+
+    /// Verifies a DPoP proof for `POST {issuer}/token`: the proof itself, the server
+    /// nonce when required, and its `jti` as single-use across nodes.
+    async fn verify_dpop(&self, proof: &str, now: u64) -> Result<VerifiedProof, OAuthError> {
+        let target = dpop::ProofTarget {
+            htm: "POST",
+            htu: &self.token_url,
+            access_token: None,
+        };
+        self.check_proof(proof, target, now, true).await
     }
 
     /// Verifies a DPoP proof at a protected endpoint and records its jti; returns the
@@ -505,26 +528,10 @@ impl Service {
         proof: &str,
         target: dpop::ProofTarget<'_>,
         now: u64,
-    ) -> Result<String, String> {
-        let rules = dpop::ProofRules {
-            max_age_secs: self.dpop.proof_max_age_secs,
-            leeway_secs: 5,
-        };
-        let verified = dpop::verify(proof, target, rules, now)?;
-        match self
-            .store
-            .record_once(
-                DPOP_NAMESPACE,
-                &verified.replay_key,
-                verified.replay_until,
-                now,
-            )
+    ) -> Result<String, OAuthError> {
+        self.check_proof(proof, target, now, false)
             .await
-        {
-            Ok(true) => Ok(verified.jkt),
-            Ok(false) => Err("DPoP proof jti was already used".into()),
-            Err(e) => Err(format!("DPoP replay record unavailable: {e}")),
-        }
+            .map(|v| v.jkt)
     }
 
     /// The process's counters.
@@ -587,20 +594,16 @@ impl Service {
         a: &VerifiedAssertion,
         now: u64,
     ) -> Result<(), OAuthError> {
-        match self
-            .store
-            .record_once(ASSERTION_NAMESPACE, &a.replay_key, a.replay_until, now)
-            .await
+        if self
+            .first_use(ASSERTION_NAMESPACE, &a.replay_key, a.replay_until, now)
+            .await?
         {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(OAuthError::invalid_client(format!(
-                "client_assertion jti {:?} of {client_id} was already used",
-                a.jti.chars().take(64).collect::<String>()
-            ))),
-            Err(e) => Err(OAuthError::TemporarilyUnavailable {
-                reason: format!("assertion replay record: {e}").into(),
-            }),
+            return Ok(());
         }
+        Err(OAuthError::invalid_client(format!(
+            "client_assertion jti {:?} of {client_id} was already used",
+            a.jti.chars().take(64).collect::<String>()
+        )))
     }
 
     /// Proves a Negotiate token: a Kerberos AP-REQ (not NTLM, not garbage), accepted by
@@ -627,20 +630,16 @@ impl Service {
                 OAuthError::invalid_client(format!("GSSAPI refused the token: {reason}"))
             })?;
         let expires = now.saturating_add(kerberos.replay_window_secs);
-        match self
-            .store
-            .record_once(AP_REQ_NAMESPACE, &digest, expires, now)
-            .await
+        if self
+            .first_use(AP_REQ_NAMESPACE, &digest, expires, now)
+            .await?
         {
-            Ok(true) => Ok(accepted),
-            Ok(false) => Err(OAuthError::invalid_client(format!(
-                "replayed AP-REQ of {} (already accepted by this or another node)",
-                accepted.principal
-            ))),
-            Err(e) => Err(OAuthError::TemporarilyUnavailable {
-                reason: format!("AP-REQ replay record: {e}").into(),
-            }),
+            return Ok(accepted);
         }
+        Err(OAuthError::invalid_client(format!(
+            "replayed AP-REQ of {} (already accepted by this or another node)",
+            accepted.principal
+        )))
     }
 
     /// The proxy client-certificate settings, if configured.

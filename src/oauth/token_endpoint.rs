@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::client::TokenEndpointAuthMethod;
 use super::client::{ClientRegistry, Credential};
-use super::client_auth::jwt_assertion::{AssertionKey, AssertionRules};
+use super::client_auth::jwt_assertion::AssertionRules;
 use super::client_auth::tls_client_auth::PresentedCertificate;
 use super::client_auth::{self, AuthContext, Authenticated, Authorization, Presented};
 use super::error::OAuthError;
@@ -91,8 +91,8 @@ pub struct Issued {
 
 /// Handles a token request end to end, for credentials the core can check alone and
 /// without replay records (tests). The service runs the steps itself: [`parse`], the
-/// GSSAPI adapter for Negotiate, [`authenticate`], the replay record for assertions,
-/// then [`grant`].
+/// GSSAPI adapter for Negotiate, `client_auth::authenticate`, the replay record for
+/// assertions, then [`grant`].
 pub fn token(
     settings: &TokenSettings,
     registry: &ClientRegistry,
@@ -102,7 +102,14 @@ pub fn token(
 ) -> Result<Issued, OAuthError> {
     let parsed = parse(request.authorization, request.body)?;
     let scope = parsed.requested_scope.clone();
-    let authenticated = authenticate(settings, registry, parsed, Evidence::default(), request.now)?;
+    let ctx = AuthContext {
+        verified_principal: None,
+        now: request.now,
+        assertion_rules: &settings.assertions,
+        certificate: None,
+        fetched_keys: None,
+    };
+    let authenticated = client_auth::authenticate(registry, parsed.presented, ctx)?;
     grant(
         settings,
         keys,
@@ -142,17 +149,6 @@ pub fn parse(
     })
 }
 
-/// What the transport proved about the caller, beyond the request itself.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Evidence<'a> {
-    /// The principal GSSAPI proved for a Negotiate request.
-    pub principal: Option<&'a str>,
-    /// The client certificate of the connection (or of a trusted proxy's header).
-    pub certificate: Option<&'a PresentedCertificate>,
-    /// The keys fetched from a private_key_jwt client's `jwks_uri`.
-    pub jwks_keys: Option<&'a [AssertionKey]>,
-}
-
 /// What the issued token is bound to.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Binding<'a> {
@@ -160,24 +156,6 @@ pub struct Binding<'a> {
     pub certificate: Option<&'a PresentedCertificate>,
     /// The RFC 7638 thumbprint of a verified DPoP proof's key (RFC 9449 §6).
     pub dpop_jkt: Option<&'a str>,
-}
-
-/// Authenticates the client.
-pub fn authenticate(
-    settings: &TokenSettings,
-    registry: &ClientRegistry,
-    parsed: ParsedTokenRequest,
-    evidence: Evidence<'_>,
-    now: u64,
-) -> Result<Authenticated, OAuthError> {
-    let ctx = AuthContext {
-        verified_principal: evidence.principal,
-        now,
-        assertion_rules: &settings.assertions,
-        certificate: evidence.certificate,
-        fetched_keys: evidence.jwks_keys,
-    };
-    client_auth::authenticate(registry, parsed.presented, ctx)
 }
 
 /// Checks that the client may use client_credentials, grants the scope and signs the

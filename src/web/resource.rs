@@ -135,7 +135,12 @@ pub async fn authorize(
             let verified = service
                 .verify_resource_proof(proof, target, now)
                 .await
-                .map_err(ResourceError::InvalidDpopProof)?;
+                .map_err(|e| match e {
+                    crate::oauth::OAuthError::TemporarilyUnavailable { reason } => {
+                        ResourceError::Unavailable(reason.into())
+                    }
+                    other => ResourceError::InvalidDpopProof(other.log_reason().to_owned()),
+                })?;
             if verified != jkt {
                 return Err(ResourceError::InvalidDpopProof(
                     "the proof key is not the token's cnf.jkt".into(),
