@@ -25,6 +25,8 @@
 //! | [`tls`] | rustls server configuration |
 //! | [`systemd`] | `Type=notify`: READY, WATCHDOG, STOPPING |
 //! | [`metrics`] | Prometheus counters and their text exposition |
+//! | [`directory`] | the LDAP/FreeIPA directory: users, groups, hosts, host groups; pooled, time-bounded, cached |
+//! | [`identity_api`] | `/api/identity`: users and groups in the shape SSSD's `idp` provider reads |
 //! | [`authn`] | adapters that prove who is calling: the GSSAPI acceptor, AP-REQ inspection |
 //! | [`dev`] | `ahdapa serve --dev`: an embedded, plain-HTTP playground |
 //!
@@ -36,7 +38,9 @@ pub mod authn;
 pub mod clock;
 pub mod config;
 pub mod dev;
+pub mod directory;
 pub mod fs;
+pub mod identity_api;
 pub mod logging;
 pub mod metrics;
 pub mod oauth;

@@ -9,8 +9,9 @@ use std::time::Duration;
 use crate::oauth::client::TokenEndpointAuthMethod;
 
 /// The endpoints requests are counted by.
-pub const ENDPOINTS: [&str; 9] = [
+pub const ENDPOINTS: [&str; 10] = [
     "token",
+    "identity",
     "introspect",
     "revoke",
     "jwks",
@@ -51,7 +52,7 @@ const BUCKETS: [f64; 12] = [
 /// The counters of one process.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: [[AtomicU64; 5]; 9],
+    requests: [[AtomicU64; 5]; 10],
     tokens: [AtomicU64; 8],
     refusals: [AtomicU64; 10],
     latency_buckets: [AtomicU64; 12],
@@ -68,6 +69,21 @@ pub struct Gauges {
     pub signing_key_age_secs: u64,
     /// Keys published in `/jwks`.
     pub published_keys: usize,
+    /// Directory cache and backend counters, when a directory is configured.
+    pub directory: Option<DirectoryCounters>,
+}
+
+/// Directory counters read at render time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DirectoryCounters {
+    /// Lookups answered from the cache.
+    pub cache_hits: u64,
+    /// Lookups sent to the directory.
+    pub cache_misses: u64,
+    /// Directory lookups that failed.
+    pub errors: u64,
+    /// Total time spent waiting for the directory, microseconds.
+    pub backend_micros: u64,
 }
 
 impl Metrics {
@@ -208,6 +224,38 @@ impl Metrics {
         let _ = writeln!(out, "# HELP ahdapa_published_keys Keys published in /jwks.");
         let _ = writeln!(out, "# TYPE ahdapa_published_keys gauge");
         let _ = writeln!(out, "ahdapa_published_keys {}", g.published_keys);
+        if let Some(d) = g.directory {
+            for (name, help, kind, value) in [
+                (
+                    "ahdapa_directory_cache_hits_total",
+                    "Directory lookups answered from the cache.",
+                    "counter",
+                    d.cache_hits.to_string(),
+                ),
+                (
+                    "ahdapa_directory_lookups_total",
+                    "Directory lookups sent to the directory (cache misses).",
+                    "counter",
+                    d.cache_misses.to_string(),
+                ),
+                (
+                    "ahdapa_directory_errors_total",
+                    "Directory lookups that failed (timeout, unreachable, refused).",
+                    "counter",
+                    d.errors.to_string(),
+                ),
+                (
+                    "ahdapa_directory_lookup_seconds_total",
+                    "Time spent waiting for the directory.",
+                    "counter",
+                    (d.backend_micros as f64 / 1e6).to_string(),
+                ),
+            ] {
+                let _ = writeln!(out, "# HELP {name} {help}");
+                let _ = writeln!(out, "# TYPE {name} {kind}");
+                let _ = writeln!(out, "{name} {value}");
+            }
+        }
         out
     }
 }
@@ -230,6 +278,10 @@ mod tests {
             clients: 3,
             signing_key_age_secs: 10,
             published_keys: 2,
+            directory: Some(DirectoryCounters {
+                cache_hits: 4,
+                ..Default::default()
+            }),
         });
         for line in [
             "ahdapa_http_requests_total{endpoint=\"token\",status=\"2xx\"} 1",
@@ -242,6 +294,7 @@ mod tests {
             "ahdapa_token_request_duration_seconds_count 1",
             "ahdapa_clients 3",
             "ahdapa_published_keys 2",
+            "ahdapa_directory_cache_hits_total 4",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

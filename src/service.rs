@@ -23,6 +23,8 @@ use crate::authn::gssapi::{Accepted, Acceptor};
 use crate::authn::jwks_fetch::JwksFetcher;
 use crate::clock;
 use crate::config::{Config, Limits};
+use crate::directory::Directory;
+use crate::directory::ldap::LdapBackend;
 use crate::fs::create_private_parent;
 use crate::oauth::OAuthError;
 use crate::oauth::client::{Client, ClientRegistry, ClientSource};
@@ -77,6 +79,9 @@ pub enum StartError {
     /// The Kerberos acceptor could not be set up (keytab, principal).
     #[error("kerberos: {0}")]
     Kerberos(String),
+    /// The directory client could not be set up (its CA file).
+    #[error("{0}")]
+    Directory(String),
     /// A stored signing key did not open or parse.
     #[error("signing key {kid}: {message}")]
     SigningKey {
@@ -119,6 +124,8 @@ pub struct Service {
     token_url: String,
     /// Prometheus counters.
     metrics: crate::metrics::Metrics,
+    /// `[directory]`, cached.
+    directory: Option<Arc<Directory>>,
 }
 
 /// The Negotiate side of `/token`.
@@ -199,6 +206,17 @@ impl Service {
         );
         let discovery_json =
             serde_json::to_vec(&metadata).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let directory = match &config.directory {
+            None => None,
+            Some(d) => {
+                let backend = LdapBackend::new(d.clone()).map_err(StartError::Directory)?;
+                Some(Arc::new(Directory::new(
+                    Arc::new(backend),
+                    d.cache_ttl,
+                    d.negative_cache_ttl,
+                )))
+            }
+        };
         let kerberos = match &config.kerberos {
             None => None,
             Some(k) => {
@@ -250,6 +268,7 @@ impl Service {
             dpop_nonce_key,
             token_url: format!("{}/token", config.issuer),
             metrics: crate::metrics::Metrics::default(),
+            directory,
             jwks_fetcher: JwksFetcher::new(
                 config.jwks_fetch.clone(),
                 config.jwks_ca_file.as_deref(),
@@ -288,18 +307,55 @@ impl Service {
             certificate,
             dpop_jkt: proof.as_ref().map(|p| p.jkt.as_str()),
         };
+        let extra = self.directory_claims(&authenticated).await?;
         let mut issued = token_endpoint::grant(
             &self.settings,
             &self.keys.load(),
             authenticated,
             scope.as_ref(),
             binding,
+            extra.as_ref(),
             now,
             &jti,
             &self.rng,
         )?;
         issued.mutual_auth_token = mutual;
         Ok(issued)
+    }
+
+    /// Applies the client's directory requirements to the authenticated principal and
+    /// returns the claims the entry adds. A directory outage is `temporarily_unavailable`.
+    async fn directory_claims(
+        &self,
+        authenticated: &Authenticated,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, OAuthError> {
+        let (Some(policy), Some(principal)) = (
+            authenticated.client.directory.as_ref(),
+            authenticated.principal.as_deref(),
+        ) else {
+            return Ok(None);
+        };
+        let Some(directory) = &self.directory else {
+            return Err(OAuthError::server_error(format!(
+                "client {} has directory requirements but no [directory] is configured",
+                authenticated.client.client_id
+            )));
+        };
+        let entry = directory.principal(principal).await.map_err(|e| {
+            OAuthError::TemporarilyUnavailable {
+                reason: e.to_string().into(),
+            }
+        })?;
+        let claims = policy.evaluate(principal, entry.as_deref())?;
+        match serde_json::to_value(claims) {
+            Ok(serde_json::Value::Object(map)) if !map.is_empty() => Ok(Some(map)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The directory, when `[directory]` is configured.
+    pub fn directory(&self) -> Option<&Arc<Directory>> {
+        self.directory.as_ref()
     }
 
     /// Authenticates the caller of `/token`, `/introspect` or `/revoke` with whatever it
@@ -554,6 +610,16 @@ impl Service {
             clients: self.client_count(),
             signing_key_age_secs: now.saturating_sub(activated),
             published_keys: keys.published().len(),
+            directory: self.directory.as_ref().map(|d| {
+                let s = d.stats();
+                let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                crate::metrics::DirectoryCounters {
+                    cache_hits: load(&s.hits),
+                    cache_misses: load(&s.misses),
+                    errors: load(&s.errors),
+                    backend_micros: load(&s.backend_micros),
+                }
+            }),
         })
     }
 

@@ -7,6 +7,7 @@
 //! `ahdapa check-config` prints the collected errors, one per line, `key.path: message`.
 
 mod collect;
+mod directory;
 mod raw;
 mod validate;
 
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use directory::{DirectoryBind, DirectoryConfig, DirectorySchema, LdapUri};
 pub use validate::DEFAULT_CONFIG_PATH;
 
 use crate::oauth::client::{Client, ClientRegistration, ClientSource};
@@ -50,6 +52,8 @@ pub struct Config {
     pub dpop: DpopConfig,
     /// `metrics.listen`: where `/metrics` is served; `None` turns it off.
     pub metrics_listen: Option<SocketAddr>,
+    /// `[directory]`, when configured.
+    pub directory: Option<DirectoryConfig>,
 }
 
 /// `[dpop]`: DPoP proofs at `/token` (RFC 9449).

@@ -30,6 +30,7 @@ pub struct RawConfig {
     pub dpop: RawDpop,
     #[serde(default)]
     pub metrics: RawMetrics,
+    pub directory: Option<RawDirectory>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,4 +115,50 @@ pub struct RawDpop {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawMetrics {
     pub listen: Option<String>,
+}
+
+/// `[directory]`: the LDAP/FreeIPA directory.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDirectory {
+    pub uris: Option<Vec<String>>,
+    pub base_dn: Option<String>,
+    pub profile: Option<String>,
+    pub bind: Option<String>,
+    pub bind_dn: Option<String>,
+    pub bind_password_file: Option<String>,
+    pub keytab: Option<String>,
+    pub principal: Option<String>,
+    pub ca_file: Option<String>,
+    pub insecure_plaintext: Option<bool>,
+    pub timeout_ms: Option<u64>,
+    pub pool_size: Option<u64>,
+    pub cache_ttl_secs: Option<u64>,
+    pub negative_cache_ttl_secs: Option<u64>,
+    #[serde(default)]
+    pub schema: RawDirectorySchema,
+}
+
+/// `[directory.schema]`: overrides of the profile's containers and attribute names.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDirectorySchema {
+    pub users: Option<String>,
+    pub groups: Option<String>,
+    pub hosts: Option<String>,
+    pub hostgroups: Option<String>,
+    pub services: Option<String>,
+    pub user_object_class: Option<String>,
+    pub group_object_class: Option<String>,
+    pub host_object_class: Option<String>,
+    pub user_name: Option<String>,
+    pub principal: Option<String>,
+    pub uid_number: Option<String>,
+    pub gid_number: Option<String>,
+    pub home_directory: Option<String>,
+    pub login_shell: Option<String>,
+    pub gecos: Option<String>,
+    pub group_name: Option<String>,
+    pub member: Option<String>,
+    pub member_of: Option<String>,
+    pub fqdn: Option<String>,
+    pub locked: Option<String>,
 }

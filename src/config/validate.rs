@@ -208,6 +208,27 @@ pub fn validate(
         },
     };
 
+    let directory = super::directory::directory(
+        raw.directory.as_ref(),
+        kerberos
+            .as_ref()
+            .and_then(|k| k.as_ref())
+            .map(|k| k.keytab.as_path()),
+        &mut err,
+    );
+
+    if let Some(None) = &directory {
+        for c in clients.iter().filter(|c| c.directory.is_some()) {
+            err(
+                "directory",
+                format!(
+                    "client {:?} has directory requirements: configure [directory]",
+                    c.client_id
+                ),
+            );
+        }
+    }
+
     let issuer = issuer?;
     let default_audience = if default_audience.is_empty() {
         vec![issuer.clone()]
@@ -250,6 +271,7 @@ pub fn validate(
         },
         jwks_ca_file: jwks_ca_file?,
         metrics_listen: metrics_listen?,
+        directory: directory?,
         dpop: super::DpopConfig {
             proof_max_age_secs: dpop_age?,
             require_nonce: raw.dpop.require_nonce.unwrap_or(false),

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client_auth::jwt_assertion::{AssertionKey, HmacSecret, keys_from_jwks};
 use super::client_auth::tls_client_auth::{CertIdentity, parse_dn, thumbprint};
+use super::directory_policy::{DirectoryPolicy, DirectoryRequirements};
 use super::principal::{PrincipalPattern, check_principal};
 use super::scope::{Scopes, is_scope_token};
 use super::secret::SecretHash;
@@ -143,6 +144,10 @@ pub struct ClientRegistration {
     /// Access token lifetime in seconds; absent means `tokens.lifetime_secs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_lifetime_secs: Option<u64>,
+    /// For `kerberos_client_auth` with a `[directory]`: what the principal's directory
+    /// entry must satisfy and which of its values become claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectoryRequirements>,
 }
 
 /// The longest access token lifetime a registration may ask for (one day).
@@ -218,6 +223,8 @@ pub struct Client {
     pub dpop_bound: bool,
     /// May introspect any token (resource servers), not only its own.
     pub introspect_all_tokens: bool,
+    /// Directory requirements on the authenticated principal (Kerberos clients).
+    pub directory: Option<DirectoryPolicy>,
     /// Where the registration came from.
     pub source: ClientSource,
 }
@@ -488,6 +495,23 @@ impl Client {
                 );
             }
         }
+        let directory = match &reg.directory {
+            None => None,
+            Some(_) if method != M::KerberosClientAuth => {
+                err(
+                    "directory",
+                    "only for kerberos_client_auth (the directory is asked about the authenticated principal)".into(),
+                );
+                None
+            }
+            Some(d) => match d.validate() {
+                Ok(p) => Some(p),
+                Err((field, m)) => {
+                    err(field, m);
+                    None
+                }
+            },
+        };
         let mtls = matches!(method, M::TlsClientAuth | M::SelfSignedTlsClientAuth);
         let certificate_bound = reg
             .tls_client_certificate_bound_access_tokens
@@ -502,6 +526,7 @@ impl Client {
                 certificate_bound,
                 dpop_bound: reg.dpop_bound_access_tokens.unwrap_or(false),
                 introspect_all_tokens: reg.introspection_all_tokens.unwrap_or(false),
+                directory,
                 source,
             }),
             _ => Err(errors),

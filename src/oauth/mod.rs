@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod client_auth;
+pub mod directory_policy;
 pub mod discovery;
 pub mod error;
 pub mod form;

@@ -116,6 +116,7 @@ pub fn token(
         authenticated,
         scope.as_ref(),
         Binding::default(),
+        None,
         request.now,
         request.jti,
         rng,
@@ -167,6 +168,7 @@ pub fn grant(
     authenticated: Authenticated,
     requested_scope: Option<&Scopes>,
     binding: Binding<'_>,
+    extra_claims: Option<&serde_json::Map<String, serde_json::Value>>,
     now: u64,
     jti: &str,
     rng: &dyn SecureRandom,
@@ -219,6 +221,7 @@ pub fn grant(
             x5t_s256: x5t.as_deref(),
             jkt: binding.dpop_jkt,
         }),
+        extra: extra_claims,
     };
     let access_token = mint(keys.active(), &claims, rng)
         .map_err(|e| OAuthError::server_error(format!("minting failed: {e}")))?;

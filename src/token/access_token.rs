@@ -39,6 +39,10 @@ pub struct AccessTokenClaims<'a> {
     /// Proof-of-possession confirmation (RFC 7800), when the token is bound.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation<'a>>,
+    /// Further claims (from a directory entry: `fqdn`, `hostgroups`, `groups`); they
+    /// never replace the registered claims above.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The `cnf` claim (RFC 7800): RFC 8705 §3.1 certificate thumbprint and/or RFC 9449 §6.1
@@ -185,6 +189,7 @@ mod tests {
             krb5_principal: None,
             host: None,
             cnf: None,
+            extra: None,
         }
     }
 

@@ -105,6 +105,81 @@ where
     }
 }
 
+/// `GET /api/identity/...`: users and groups for SSSD hosts (`crate::identity_api`),
+/// for tokens with `directory.read` (Bearer or DPoP, through the shared verifier).
+pub async fn identity<B>(service: &Service, req: Request<B>) -> Response {
+    let (parts, _body) = req.into_parts();
+    let certificate = certificate_of(service, &parts);
+    let url = format!("{}{}", service.issuer(), parts.uri.path());
+    if let Err(e) = super::resource::authorize(
+        service,
+        &parts,
+        &url,
+        crate::identity_api::SCOPE,
+        certificate.as_deref(),
+    )
+    .await
+    {
+        return super::resource::refusal(&e, service.issuer());
+    }
+    let Some(directory) = service.directory() else {
+        return error::json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some("no [directory] is configured"),
+        );
+    };
+    let path = parts
+        .uri
+        .path()
+        .strip_prefix("/api/identity/")
+        .unwrap_or_default();
+    let request = match crate::identity_api::parse(path, parts.uri.query()) {
+        Ok(r) => r,
+        Err(m) => return error::json_error(StatusCode::BAD_REQUEST, "invalid_request", Some(&m)),
+    };
+    match crate::identity_api::answer(directory, request).await {
+        Ok(answer) => {
+            let status = if answer.found {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            let mut resp = json(
+                status,
+                serde_json::to_vec(&answer.body).unwrap_or_default(),
+                true,
+            );
+            if let Some(next) = answer.next {
+                let mut link = url.clone();
+                let kept: Vec<(String, String)> =
+                    form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                        .filter(|(k, _)| k != "after")
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                let query = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(kept)
+                    .append_pair("after", &next)
+                    .finish();
+                link.push('?');
+                link.push_str(&query);
+                if let Ok(v) = HeaderValue::from_str(&format!("<{link}>; rel=\"next\"")) {
+                    resp.headers_mut().insert(http::header::LINK, v);
+                }
+            }
+            resp
+        }
+        Err(e) => {
+            log::warn!(path = parts.uri.path(); "identity lookup failed: {e}");
+            error::json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                Some("the directory is unavailable; try again later"),
+            )
+        }
+    }
+}
+
 /// `POST /introspect` (RFC 7662).
 pub async fn introspect<B>(service: &Service, req: Request<B>) -> Response
 where
@@ -377,7 +452,21 @@ pub async fn readyz(service: &Service) -> Response {
     )
     .await
     {
-        Ok(Ok(_)) => json(StatusCode::OK, br#"{"status":"ready"}"#.to_vec(), true),
+        Ok(Ok(_)) => match service.directory() {
+            None => json(StatusCode::OK, br#"{"status":"ready"}"#.to_vec(), true),
+            // The directory's own timeout bounds the ping.
+            Some(d) => match d.ping().await {
+                Ok(()) => json(StatusCode::OK, br#"{"status":"ready"}"#.to_vec(), true),
+                Err(e) => {
+                    log::warn!(reason = e.to_string().as_str(); "not ready: the directory failed");
+                    json(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        br#"{"status":"directory unavailable"}"#.to_vec(),
+                        true,
+                    )
+                }
+            },
+        },
         Ok(Err(e)) => {
             log::warn!(reason = e.to_string().as_str(); "not ready: the store failed");
             json(

@@ -11,6 +11,7 @@
 //! | `/.well-known/openid-configuration` | GET | [`handlers::discovery`] (OIDC Discovery) |
 //! | `/healthz` | GET | [`handlers::healthz`] (the process answers) |
 //! | `/readyz` | GET | [`handlers::readyz`] (the store answers within 2 s) |
+//! | `/api/identity/...` | GET | [`handlers::identity`] (users and groups for SSSD) |
 
 use http::{Method, Request};
 use hyper::body::Body;
@@ -38,6 +39,7 @@ where
         }
         "/healthz" => "healthz",
         "/readyz" => "readyz",
+        p if p.starts_with("/api/identity/") => "identity",
         _ => "other",
     };
     service.metrics().request(endpoint, resp.status().as_u16());
@@ -68,6 +70,13 @@ where
         }
         "/healthz" if get_or_head => handlers::healthz(),
         "/readyz" if get_or_head => handlers::readyz(service).await,
+        p if p.starts_with("/api/identity/") => {
+            if get_or_head {
+                handlers::identity(service, req).await
+            } else {
+                error::method_not_allowed("GET, HEAD")
+            }
+        }
         "/jwks"
         | "/.well-known/oauth-authorization-server"
         | "/.well-known/openid-configuration"

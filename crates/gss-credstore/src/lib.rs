@@ -51,6 +51,31 @@ pub fn acquire_acceptor(
     principal: Option<&str>,
     store: &[(&str, &str)],
 ) -> Result<Cred, AcquireError> {
+    let cred = acquire_raw(principal, store, sys::GSS_C_ACCEPT)?;
+    // SAFETY: acquire_raw succeeded and handed us sole ownership of `cred`.
+    Ok(unsafe { Cred::from_c(cred) })
+}
+
+/// Acquires an *initiator* credential for `principal` (`None`: the keytab's first
+/// principal) from the credential store `store`, e.g.
+/// `[("client_keytab", "/etc/ahdapa/ahdapa.keytab"), ("ccache", "MEMORY:ahdapa-ldap")]`:
+/// MIT krb5 gets (and renews) tickets from the client keytab on its own, without the
+/// process-global `KRB5_CLIENT_KTNAME`. The credential is libgssapi 0.9's type, which is
+/// what ldap3's SASL/GSSAPI bind (through cross-krb5) takes.
+pub fn acquire_initiator_v09(
+    principal: Option<&str>,
+    store: &[(&str, &str)],
+) -> Result<libgssapi09::credential::Cred, AcquireError> {
+    let cred = acquire_raw(principal, store, sys::GSS_C_INITIATE)?;
+    // libgssapi 0.9's `From<gss_cred_id_t>` takes ownership and releases on last drop.
+    Ok(libgssapi09::credential::Cred::from(cred))
+}
+
+fn acquire_raw(
+    principal: Option<&str>,
+    store: &[(&str, &str)],
+    usage: u32,
+) -> Result<sys::gss_cred_id_t, AcquireError> {
     let mut strings = Vec::with_capacity(store.len() * 2);
     for (k, v) in store {
         strings.push(CString::new(*k).map_err(|_| AcquireError::Nul("a credential store key"))?);
@@ -105,7 +130,7 @@ pub fn acquire_acceptor(
             name,
             sys::_GSS_C_INDEFINITE,
             ptr::null_mut(),
-            sys::GSS_C_ACCEPT as sys::gss_cred_usage_t,
+            usage as sys::gss_cred_usage_t,
             &store_desc,
             &mut cred,
             ptr::null_mut(),
@@ -123,6 +148,5 @@ pub fn acquire_acceptor(
             minor,
         }));
     }
-    // SAFETY: gss_acquire_cred_from succeeded and handed us sole ownership of `cred`.
-    Ok(unsafe { Cred::from_c(cred) })
+    Ok(cred)
 }
