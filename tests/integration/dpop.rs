@@ -39,13 +39,13 @@ fn py(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-struct Key {
+pub(crate) struct Key {
     private: String,
     jwk: serde_json::Value,
     jkt: String,
 }
 
-fn keygen() -> Key {
+pub(crate) fn keygen() -> Key {
     let v: serde_json::Value = serde_json::from_str(&py(&["keygen"])).unwrap();
     Key {
         private: v["private"].as_str().unwrap().into(),
@@ -58,7 +58,7 @@ fn now() -> i64 {
     ahdapa::clock::now_unix() as i64
 }
 
-fn proof(
+pub(crate) fn proof(
     k: &Key,
     htu: &str,
     edit: impl FnOnce(&mut serde_json::Value, &mut serde_json::Value),
@@ -75,7 +75,12 @@ fn rand_id() -> u64 {
     N.fetch_add(1, Ordering::Relaxed) + (std::process::id() as u64) * 1_000_000
 }
 
-fn token(s: &Server, id: &str, secret: &str, dpop: Option<&str>) -> crate::harness::Reply {
+pub(crate) fn token(
+    s: &Server,
+    id: &str,
+    secret: &str,
+    dpop: Option<&str>,
+) -> crate::harness::Reply {
     let mut args = vec![
         "-u".to_string(),
         format!("{id}:{secret}"),

@@ -213,6 +213,17 @@ impl Host {
         }
     }
 
+    /// A client with any principal (a user's, for instance) and its keytab.
+    pub fn with_principal(principal: &str, keytab: &Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            principal: principal.to_owned(),
+            keytab: keytab.to_owned(),
+            ccache: dir.path().join("ccache"),
+            _dir: dir,
+        }
+    }
+
     /// A command with the realm's environment and this host's credential cache.
     pub fn command(&self, program: &str) -> Command {
         let mut c = realm().command(program);

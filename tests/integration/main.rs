@@ -13,12 +13,14 @@
 )]
 
 mod assertions;
+mod directory;
 mod dpop;
 mod harness;
 mod interop;
 mod kdc;
 mod kerberos;
 mod keys;
+mod ldap;
 mod lifecycle;
 mod mtls;
 mod operations;
