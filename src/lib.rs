@@ -27,6 +27,7 @@
 //! | [`metrics`] | Prometheus counters and their text exposition |
 //! | [`directory`] | the LDAP/FreeIPA directory: users, groups, hosts, host groups; pooled, time-bounded, cached |
 //! | [`identity_api`] | `/api/identity`: users and groups in the shape SSSD's `idp` provider reads |
+//! | [`admin`] | client and key management for the admin API, enrolment and the CLI's client side |
 //! | [`authn`] | adapters that prove who is calling: the GSSAPI acceptor, AP-REQ inspection |
 //! | [`dev`] | `ahdapa serve --dev`: an embedded, plain-HTTP playground |
 //!
@@ -34,6 +35,7 @@
 //! `token`) never imports tokio, hyper, std::fs or std::net, and never reads the clock
 //! or the environment; [`clock`] is the only reader of the wall clock.
 
+pub mod admin;
 pub mod authn;
 pub mod clock;
 pub mod config;

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use aws_lc_rs::rand::SystemRandom;
 use clap::{Args, Parser, Subcommand};
 
+use ahdapa::admin::client::{AdminClient, Auth};
+use ahdapa::admin::commands::{self, CommandError};
 use ahdapa::config::{self, Config, DEFAULT_CONFIG_PATH, Transport};
 use ahdapa::oauth::client::{Client, ClientRegistration, ClientSource, TokenEndpointAuthMethod};
 use ahdapa::oauth::client_auth::jwt_assertion::HmacSecret;
@@ -28,8 +30,31 @@ struct Cli {
     /// The config file.
     #[arg(long, global = true, default_value = DEFAULT_CONFIG_PATH)]
     config: PathBuf,
+    #[command(flatten)]
+    remote: RemoteArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How `client`, `keys` and `enroll` reach a server's admin API.
+#[derive(Args, Clone)]
+struct RemoteArgs {
+    /// The server (its issuer URL, e.g. https://idp.example.com); default $AHDAPA_SERVER.
+    #[arg(long, global = true, env = "AHDAPA_SERVER")]
+    server: Option<String>,
+    /// Authenticate with this access token (scope ahdapa.admin) instead of your Kerberos
+    /// ticket.
+    #[arg(long, global = true, conflicts_with = "token_file")]
+    token: Option<String>,
+    /// Read the access token from this file.
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
+    /// Extra CA certificates (PEM) to trust for the server.
+    #[arg(long, global = true)]
+    ca_file: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -44,6 +69,25 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// On a host: get (or rotate) this host's SSSD client with its keytab and write the
+    /// SSSD drop-in.
+    Enroll(EnrollArgs),
+}
+
+#[derive(Args)]
+struct EnrollArgs {
+    /// The host keytab.
+    #[arg(long, default_value = "/etc/krb5.keytab")]
+    keytab: PathBuf,
+    /// The principal to enrol as (default: the keytab's first principal).
+    #[arg(long)]
+    principal: Option<String>,
+    /// The SSSD drop-in to write (mode 0600).
+    #[arg(long, default_value = "/etc/sssd/conf.d/ahdapa.conf")]
+    sssd_conf: PathBuf,
+    /// The SSSD domain name in the drop-in.
+    #[arg(long, default_value = "ahdapa")]
+    domain: String,
 }
 
 #[derive(Subcommand)]
@@ -138,6 +182,47 @@ enum ClientCommand {
         /// The client_id.
         client_id: String,
     },
+    /// Show one stored client (JSON, no secrets).
+    Show {
+        /// The client_id.
+        client_id: String,
+    },
+    /// Change a stored client: the given options replace the stored values.
+    Update {
+        /// The client_id.
+        client_id: String,
+        /// The scopes (repeat; replaces the list).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// The audiences (repeat; replaces the list).
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+        /// Token lifetime in seconds.
+        #[arg(long)]
+        lifetime: Option<u64>,
+        /// For kerberos_client_auth templates: the principal glob.
+        #[arg(long)]
+        kerberos_principal_pattern: Option<String>,
+        /// For kerberos_client_auth with a directory: require one of these host or user
+        /// groups (repeat; replaces the list).
+        #[arg(long = "require-group")]
+        require_groups: Vec<String>,
+    },
+    /// Give a secret client a new secret (the old one stops working).
+    RotateSecret {
+        /// The client_id.
+        client_id: String,
+    },
+    /// Refuse a client everywhere until it is enabled again.
+    Disable {
+        /// The client_id.
+        client_id: String,
+    },
+    /// Enable a disabled client.
+    Enable {
+        /// The client_id.
+        client_id: String,
+    },
     /// Print a new secret and the `client_secret_hash` line for a [[clients]] table.
     GenerateSecret,
 }
@@ -154,22 +239,189 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
+    let remote = cli.remote.clone();
+    let result: Result<(), CommandError> = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) if args.dev => serve_dev(args).await,
-            Command::Serve(_) => serve(&cli.config).await,
-            Command::CheckConfig => check_config(&cli.config),
-            Command::Client(cmd) => client(&cli.config, cmd).await,
-            Command::Keys(cmd) => keys(&cli.config, cmd).await,
+            Command::Serve(args) if args.dev => serve_dev(args).await.map_err(CommandError::local),
+            Command::Serve(_) => serve(&cli.config).await.map_err(CommandError::local),
+            Command::CheckConfig => check_config(&cli.config).map_err(CommandError::local),
+            Command::Client(cmd) => match local_flag(&cmd) {
+                Some(true) => client(&cli.config, cmd).await.map_err(CommandError::local),
+                _ => remote_client(&remote, cmd).await,
+            },
+            Command::Keys(cmd) => match &cmd {
+                KeysCommand::List { local: false } | KeysCommand::Rotate { local: false, .. } => {
+                    remote_keys(&remote, cmd).await
+                }
+                _ => keys(&cli.config, cmd).await.map_err(CommandError::local),
+            },
+            Command::Enroll(args) => enroll(&remote, args).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("ahdapa: {message}");
-            ExitCode::FAILURE
+        Err(e) => {
+            eprintln!("ahdapa: {}", e.message);
+            ExitCode::from(e.code)
         }
     }
+}
+
+/// `Some(local)` for subcommands that can work on the local store.
+fn local_flag(cmd: &ClientCommand) -> Option<bool> {
+    match cmd {
+        ClientCommand::Add { local, .. }
+        | ClientCommand::List { local }
+        | ClientCommand::Remove { local, .. } => Some(*local),
+        ClientCommand::GenerateSecret => Some(true),
+        _ => None,
+    }
+}
+
+fn api(remote: &RemoteArgs, auth: Option<Auth>) -> Result<AdminClient, CommandError> {
+    let server = remote.server.as_deref().ok_or_else(|| {
+        CommandError {
+            message: "no server: pass --server https://idp.example.com (or set AHDAPA_SERVER), or --local on the server itself".into(),
+            code: 2,
+        }
+    })?;
+    let auth = match auth {
+        Some(a) => a,
+        None => match (&remote.token, &remote.token_file) {
+            (Some(t), _) => Auth::Token(t.clone()),
+            (None, Some(f)) => Auth::Token(
+                std::fs::read_to_string(f)
+                    .map_err(|e| CommandError::local(format!("--token-file {}: {e}", f.display())))?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => Auth::Negotiate,
+        },
+    };
+    AdminClient::new(server, auth, remote.ca_file.as_deref()).map_err(|m| CommandError {
+        message: m,
+        code: 2,
+    })
+}
+
+async fn remote_client(remote: &RemoteArgs, cmd: ClientCommand) -> Result<(), CommandError> {
+    let api = api(remote, None)?;
+    let json = remote.json;
+    match cmd {
+        ClientCommand::Add {
+            client_id,
+            scopes,
+            method,
+            kerberos_principal,
+            jwks_file,
+            kerberos_principal_pattern,
+            audiences,
+            lifetime,
+            ..
+        } => {
+            let mut reg = serde_json::json!({
+                "client_id": client_id,
+                "token_endpoint_auth_method": method,
+                "scopes": scopes,
+            });
+            if let serde_json::Value::Object(m) = &mut reg {
+                if let Some(p) = kerberos_principal {
+                    m.insert("kerberos_principal".into(), p.into());
+                }
+                if let Some(p) = kerberos_principal_pattern {
+                    m.insert("kerberos_principal_pattern".into(), p.into());
+                }
+                if let Some(f) = jwks_file {
+                    let text = std::fs::read_to_string(&f).map_err(|e| {
+                        CommandError::local(format!("--jwks-file {}: {e}", f.display()))
+                    })?;
+                    let jwks: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                        CommandError::local(format!("--jwks-file {}: not JSON: {e}", f.display()))
+                    })?;
+                    m.insert("jwks".into(), jwks);
+                }
+                if !audiences.is_empty() {
+                    m.insert("audience".into(), audiences.into());
+                }
+                if let Some(l) = lifetime {
+                    m.insert("token_lifetime_secs".into(), l.into());
+                }
+            }
+            commands::client_add(&api, reg, json).await
+        }
+        ClientCommand::List { .. } => commands::client_list(&api, json).await,
+        ClientCommand::Show { client_id } => commands::client_show(&api, &client_id).await,
+        ClientCommand::Update {
+            client_id,
+            scopes,
+            audiences,
+            lifetime,
+            kerberos_principal_pattern,
+            require_groups,
+        } => {
+            commands::client_update(&api, &client_id, |m| {
+                if !scopes.is_empty() {
+                    m.insert("scopes".into(), scopes.into());
+                }
+                if !audiences.is_empty() {
+                    m.insert("audience".into(), audiences.into());
+                }
+                if let Some(l) = lifetime {
+                    m.insert("token_lifetime_secs".into(), l.into());
+                }
+                if let Some(p) = kerberos_principal_pattern {
+                    m.insert("kerberos_principal_pattern".into(), p.into());
+                }
+                if !require_groups.is_empty() {
+                    let mut d = m
+                        .get("directory")
+                        .cloned()
+                        .unwrap_or_else(|| serde_json::json!({}));
+                    if let serde_json::Value::Object(dm) = &mut d {
+                        dm.insert("require_groups".into(), require_groups.into());
+                    }
+                    m.insert("directory".into(), d);
+                }
+            })
+            .await
+        }
+        ClientCommand::RotateSecret { client_id } => {
+            commands::client_action(&api, &client_id, "rotate-secret", json).await
+        }
+        ClientCommand::Disable { client_id } => {
+            commands::client_action(&api, &client_id, "disable", json).await
+        }
+        ClientCommand::Enable { client_id } => {
+            commands::client_action(&api, &client_id, "enable", json).await
+        }
+        ClientCommand::Remove { client_id, .. } => {
+            commands::client_action(&api, &client_id, "remove", json).await
+        }
+        ClientCommand::GenerateSecret => Ok(()),
+    }
+}
+
+async fn remote_keys(remote: &RemoteArgs, cmd: KeysCommand) -> Result<(), CommandError> {
+    let api = api(remote, None)?;
+    match cmd {
+        KeysCommand::List { .. } => commands::keys_list(&api, remote.json).await,
+        KeysCommand::Rotate { now, .. } => commands::keys_rotate(&api, now, remote.json).await,
+        KeysCommand::Retire { .. } => Err(CommandError::local(
+            "keys retire works on the server's store only: add --local",
+        )),
+    }
+}
+
+async fn enroll(remote: &RemoteArgs, args: EnrollArgs) -> Result<(), CommandError> {
+    let api = api(
+        remote,
+        Some(Auth::Keytab {
+            keytab: args.keytab.clone(),
+            principal: args.principal.clone(),
+        }),
+    )?;
+    let server = remote.server.clone().unwrap_or_default();
+    commands::enroll(&api, &server, &args.sssd_conf, &args.domain, remote.json).await
 }
 
 fn load_config(path: &Path) -> Result<Config, String> {
@@ -300,10 +552,7 @@ fn require_local(local: bool) -> Result<(), String> {
     if local {
         Ok(())
     } else {
-        Err(
-            "the admin API is not available yet: add --local to work on this machine's store"
-                .into(),
-        )
+        Err("without --local, pass --server to use the admin API".into())
     }
 }
 
@@ -467,6 +716,13 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
             } else {
                 Err(format!("no client {client_id:?} in the store"))
             }
+        }
+        ClientCommand::Show { .. }
+        | ClientCommand::Update { .. }
+        | ClientCommand::RotateSecret { .. }
+        | ClientCommand::Disable { .. }
+        | ClientCommand::Enable { .. } => {
+            Err("this command works through the admin API: pass --server".into())
         }
     }
 }

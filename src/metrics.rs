@@ -9,9 +9,10 @@ use std::time::Duration;
 use crate::oauth::client::TokenEndpointAuthMethod;
 
 /// The endpoints requests are counted by.
-pub const ENDPOINTS: [&str; 10] = [
+pub const ENDPOINTS: [&str; 11] = [
     "token",
     "identity",
+    "admin",
     "introspect",
     "revoke",
     "jwks",
@@ -52,7 +53,7 @@ const BUCKETS: [f64; 12] = [
 /// The counters of one process.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: [[AtomicU64; 5]; 10],
+    requests: [[AtomicU64; 5]; 11],
     tokens: [AtomicU64; 8],
     refusals: [AtomicU64; 10],
     latency_buckets: [AtomicU64; 12],

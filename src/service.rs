@@ -126,6 +126,10 @@ pub struct Service {
     metrics: crate::metrics::Metrics,
     /// `[directory]`, cached.
     directory: Option<Arc<Directory>>,
+    /// `[admin]`.
+    admin: crate::config::AdminConfig,
+    /// `[enrollment]`.
+    enrollment: Option<crate::config::EnrollmentConfig>,
 }
 
 /// The Negotiate side of `/token`.
@@ -269,6 +273,8 @@ impl Service {
             token_url: format!("{}/token", config.issuer),
             metrics: crate::metrics::Metrics::default(),
             directory,
+            admin: config.admin.clone(),
+            enrollment: config.enrollment.clone(),
             jwks_fetcher: JwksFetcher::new(
                 config.jwks_fetch.clone(),
                 config.jwks_ca_file.as_deref(),
@@ -351,6 +357,64 @@ impl Service {
             Ok(serde_json::Value::Object(map)) if !map.is_empty() => Ok(Some(map)),
             _ => Ok(None),
         }
+    }
+
+    /// Accepts a Negotiate token (one AP-REQ, recorded single-use) outside `/token` (the
+    /// admin and enrolment endpoints). Returns the principal and the AP-REP.
+    pub async fn accept_negotiate(
+        &self,
+        token: &[u8],
+    ) -> Result<(String, Option<Vec<u8>>), OAuthError> {
+        let accepted = self.verify_negotiate(token, clock::now_unix()).await?;
+        Ok((accepted.principal, accepted.mutual_token))
+    }
+
+    /// Whether a Negotiate-authenticated principal is an admin: listed in
+    /// `admin.principals`, or (with a directory) a member of one of `admin.groups`.
+    pub async fn is_admin_principal(&self, principal: &str) -> Result<bool, OAuthError> {
+        if self.admin.principals.iter().any(|p| p == principal) {
+            return Ok(true);
+        }
+        let (Some(directory), false) = (&self.directory, self.admin.groups.is_empty()) else {
+            return Ok(false);
+        };
+        let entry = directory.principal(principal).await.map_err(|e| {
+            OAuthError::TemporarilyUnavailable {
+                reason: e.to_string().into(),
+            }
+        })?;
+        Ok(entry
+            .is_some_and(|e| !e.locked && e.groups.iter().any(|g| self.admin.groups.contains(g))))
+    }
+
+    /// `[admin]`.
+    pub fn admin_config(&self) -> &crate::config::AdminConfig {
+        &self.admin
+    }
+
+    /// `[enrollment]`.
+    pub fn enrollment(&self) -> Option<&crate::config::EnrollmentConfig> {
+        self.enrollment.as_ref()
+    }
+
+    /// The master key (sealing client_secret_jwt secrets written by the admin API).
+    pub fn master_key(&self) -> &MasterKey {
+        &self.master_key
+    }
+
+    /// Whether `client_id` is declared in the config file (read-only for the admin API).
+    pub fn is_config_client(&self, client_id: &str) -> bool {
+        self.config_clients.iter().any(|c| c.client_id == client_id)
+    }
+
+    /// The config file's clients.
+    pub fn config_clients(&self) -> &[Client] {
+        &self.config_clients
+    }
+
+    /// The algorithm new signing keys get.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.algorithm
     }
 
     /// The directory, when `[directory]` is configured.
@@ -872,6 +936,9 @@ async fn build_registry(
 ) -> Result<ClientRegistry, StoreError> {
     let mut stored = Vec::new();
     for reg in store.clients().await? {
+        if reg.disabled {
+            continue;
+        }
         let hmac = match reg
             .client_secret_sealed
             .as_deref()

@@ -54,6 +54,34 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `[directory]`, when configured.
     pub directory: Option<DirectoryConfig>,
+    /// `[admin]`.
+    pub admin: AdminConfig,
+    /// `[enrollment]`, when hosts may enrol themselves.
+    pub enrollment: Option<EnrollmentConfig>,
+}
+
+/// `[admin]`: who may use the admin API with Negotiate (tokens need `ahdapa.admin`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Principals that are admins, exactly.
+    pub principals: Vec<String>,
+    /// Directory user groups whose members are admins.
+    pub groups: Vec<String>,
+    /// Admin tokens must be DPoP-bound.
+    pub require_dpop: bool,
+}
+
+/// `[enrollment]`: which hosts may enrol themselves and what they get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentConfig {
+    /// Principals that may enrol (e.g. `host/*.example.com@EXAMPLE.COM`).
+    pub pattern: crate::oauth::principal::PrincipalPattern,
+    /// With a directory: the host must be in one of these host groups.
+    pub require_hostgroups: Vec<String>,
+    /// Scopes of the enrolled client.
+    pub scopes: Vec<String>,
+    /// client_id = prefix + the host's fqdn.
+    pub client_id_prefix: String,
 }
 
 /// `[dpop]`: DPoP proofs at `/token` (RFC 9449).

@@ -31,6 +31,26 @@ pub struct RawConfig {
     #[serde(default)]
     pub metrics: RawMetrics,
     pub directory: Option<RawDirectory>,
+    #[serde(default)]
+    pub admin: RawAdmin,
+    pub enrollment: Option<RawEnrollment>,
+}
+
+/// `[admin]`: who may use the admin API.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawAdmin {
+    pub principals: Option<Vec<String>>,
+    pub groups: Option<Vec<String>>,
+    pub require_dpop: Option<bool>,
+}
+
+/// `[enrollment]`: host self-enrolment for SSSD.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawEnrollment {
+    pub principal_pattern: Option<String>,
+    pub require_hostgroups: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub client_id_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -217,6 +217,82 @@ pub fn validate(
         &mut err,
     );
 
+    let no_directory = matches!(&directory, Some(None));
+    let admin_groups = raw.admin.groups.unwrap_or_default();
+    if no_directory && !admin_groups.is_empty() {
+        err(
+            "admin.groups",
+            "needs a [directory] to look the groups up".into(),
+        );
+    }
+    let admin_principals = raw.admin.principals.unwrap_or_default();
+    for (i, p) in admin_principals.iter().enumerate() {
+        if p.is_empty() || p.contains('*') || !p.contains('@') {
+            err(
+                &format!("admin.principals[{i}]"),
+                format!("{p:?} is not a principal such as \"admin@EXAMPLE.COM\""),
+            );
+        }
+    }
+    let enrollment = match &raw.enrollment {
+        None => Some(None),
+        Some(e) => {
+            let pattern = match e.principal_pattern.as_deref() {
+                None => {
+                    err(
+                        "enrollment.principal_pattern",
+                        "required: which hosts may enrol, e.g. \"host/*.example.com@EXAMPLE.COM\""
+                            .into(),
+                    );
+                    None
+                }
+                Some(p) => match crate::oauth::principal::PrincipalPattern::parse(p) {
+                    Ok(pat) if p.starts_with("host/") => Some(pat),
+                    Ok(_) => {
+                        err(
+                            "enrollment.principal_pattern",
+                            "must match host principals (host/...)".into(),
+                        );
+                        None
+                    }
+                    Err(m) => {
+                        err("enrollment.principal_pattern", m);
+                        None
+                    }
+                },
+            };
+            let require_hostgroups = e.require_hostgroups.clone().unwrap_or_default();
+            if no_directory && !require_hostgroups.is_empty() {
+                err(
+                    "enrollment.require_hostgroups",
+                    "needs a [directory] to look the host groups up".into(),
+                );
+            }
+            let scopes = e
+                .scopes
+                .clone()
+                .unwrap_or_else(|| vec!["directory.read".to_owned()]);
+            let prefix = e.client_id_prefix.clone().unwrap_or_else(|| "host-".into());
+            if prefix
+                .chars()
+                .any(|c| !c.is_ascii_graphic() || "/%?#:".contains(c))
+            {
+                err(
+                    "enrollment.client_id_prefix",
+                    "printable ASCII without / % ? # :".into(),
+                );
+            }
+            pattern.map(|pattern| {
+                Some(super::EnrollmentConfig {
+                    pattern,
+                    require_hostgroups,
+                    scopes,
+                    client_id_prefix: prefix,
+                })
+            })
+        }
+    };
+
     if let Some(None) = &directory {
         for c in clients.iter().filter(|c| c.directory.is_some()) {
             err(
@@ -272,6 +348,12 @@ pub fn validate(
         jwks_ca_file: jwks_ca_file?,
         metrics_listen: metrics_listen?,
         directory: directory?,
+        admin: super::AdminConfig {
+            principals: admin_principals,
+            groups: admin_groups,
+            require_dpop: raw.admin.require_dpop.unwrap_or(false),
+        },
+        enrollment: enrollment?,
         dpop: super::DpopConfig {
             proof_max_age_secs: dpop_age?,
             require_nonce: raw.dpop.require_nonce.unwrap_or(false),

@@ -148,6 +148,16 @@ pub struct ClientRegistration {
     /// entry must satisfy and which of its values become claims.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectoryRequirements>,
+    /// A disabled client is refused at every endpoint until it is enabled again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+    /// For dynamic registration (RFC 7592): SHA-256 hash of the registration access
+    /// token, as `sha256:...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_access_token_hash: Option<String>,
+    /// For self-enrolled host clients: the principal that enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolled_principal: Option<String>,
 }
 
 /// The longest access token lifetime a registration may ask for (one day).

@@ -54,6 +54,12 @@ pub trait Store: Send + Sync + 'static {
     async fn clients(&self) -> Result<Vec<ClientRegistration>, StoreError>;
     /// Adds a client; `Conflict` if the client_id is taken.
     async fn insert_client(&self, client: &ClientRegistration, now: u64) -> Result<(), StoreError>;
+    /// Replaces a client's registration; false if it does not exist.
+    async fn update_client(
+        &self,
+        client: &ClientRegistration,
+        now: u64,
+    ) -> Result<bool, StoreError>;
     /// Removes a client; false if it did not exist.
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
     /// Every stored signing key, oldest first.
@@ -125,6 +131,14 @@ pub(crate) mod contract {
             .collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(store.clients().await.unwrap()[0], reg("a"));
+        let mut changed = reg("a");
+        changed.scopes = vec!["t".into()];
+        changed.disabled = true;
+        let g2 = store.generation().await.unwrap();
+        assert!(store.update_client(&changed, 4).await.unwrap());
+        assert_ne!(store.generation().await.unwrap(), g2);
+        assert_eq!(store.clients().await.unwrap()[0], changed);
+        assert!(!store.update_client(&reg("zz"), 5).await.unwrap());
         assert!(store.delete_client("a").await.unwrap());
         assert!(!store.delete_client("a").await.unwrap());
         assert_ne!(store.generation().await.unwrap(), g1);

@@ -207,6 +207,30 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn update_client(
+        &self,
+        client: &ClientRegistration,
+        _now: u64,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(client).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let id = client.client_id.clone();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            let n = tx
+                .execute(
+                    "UPDATE clients SET registration = ?2 WHERE client_id = ?1",
+                    params![id, json],
+                )
+                .map_err(backend)?;
+            if n > 0 {
+                bump_generation(&tx)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
         let id = client_id.to_owned();
         self.with(move |conn| {

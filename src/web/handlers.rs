@@ -277,7 +277,7 @@ fn authorization_of(parts: &http::request::Parts) -> Result<Option<Authorization
 }
 
 /// The client certificate of the connection, or one forwarded by a trusted proxy.
-fn certificate_of(
+pub(super) fn certificate_of(
     service: &Service,
     parts: &http::request::Parts,
 ) -> Option<Arc<PresentedCertificate>> {
@@ -354,6 +354,21 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    read_body(headers, body, limit, "application/x-www-form-urlencoded").await
+}
+
+/// Reads a body of at most `limit` bytes whose media type must be `media`.
+pub(super) async fn read_body<B>(
+    headers: &HeaderMap,
+    body: B,
+    limit: usize,
+    media: &str,
+) -> Result<Bytes, Response>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let mut body = Box::pin(body);
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -390,11 +405,11 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase());
-    if media_type.as_deref() != Some("application/x-www-form-urlencoded") {
-        return Err(error::oauth(
-            &OAuthError::invalid_request("Content-Type must be application/x-www-form-urlencoded"),
-            "",
-            false,
+    if media_type.as_deref() != Some(media) {
+        return Err(error::json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some(&format!("Content-Type must be {media}")),
         ));
     }
     Ok(buf.freeze())
@@ -488,7 +503,7 @@ pub fn healthz() -> Response {
     json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec(), true)
 }
 
-fn json(status: StatusCode, body: Vec<u8>, no_store: bool) -> Response {
+pub(super) fn json(status: StatusCode, body: Vec<u8>, no_store: bool) -> Response {
     let mut resp = http::Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();

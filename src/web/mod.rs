@@ -8,6 +8,7 @@
 //! - [`handlers`]: thin: extract, call the core, render.
 //! - [`error`]: the one place an [`crate::oauth::OAuthError`] becomes a response.
 
+pub mod admin;
 pub mod error;
 pub mod handlers;
 pub mod resource;

@@ -12,11 +12,13 @@
 //! | `/healthz` | GET | [`handlers::healthz`] (the process answers) |
 //! | `/readyz` | GET | [`handlers::readyz`] (the store answers within 2 s) |
 //! | `/api/identity/...` | GET | [`handlers::identity`] (users and groups for SSSD) |
+//! | `/api/admin/...` | GET, POST, PUT, DELETE | [`admin::route`] (clients and keys) |
+//! | `/api/enroll` | POST | [`admin::enroll`] (host self-enrolment) |
 
 use http::{Method, Request};
 use hyper::body::Body;
 
-use super::{Response, error, handlers};
+use super::{Response, admin, error, handlers};
 use crate::service::Service;
 
 /// Dispatches one request.
@@ -40,6 +42,7 @@ where
         "/healthz" => "healthz",
         "/readyz" => "readyz",
         p if p.starts_with("/api/identity/") => "identity",
+        p if p.starts_with("/api/admin/") || p == "/api/enroll" => "admin",
         _ => "other",
     };
     service.metrics().request(endpoint, resp.status().as_u16());
@@ -70,6 +73,9 @@ where
         }
         "/healthz" if get_or_head => handlers::healthz(),
         "/readyz" if get_or_head => handlers::readyz(service).await,
+        "/api/enroll" if method == Method::POST => admin::enroll(service, req).await,
+        "/api/enroll" => error::method_not_allowed("POST"),
+        p if p.starts_with("/api/admin/") => admin::route(service, req).await,
         p if p.starts_with("/api/identity/") => {
             if get_or_head {
                 handlers::identity(service, req).await

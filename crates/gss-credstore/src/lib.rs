@@ -56,6 +56,17 @@ pub fn acquire_acceptor(
     Ok(unsafe { Cred::from_c(cred) })
 }
 
+/// Acquires an initiator credential for `principal` (`None`: the default) from the
+/// credential store `store` (`client_keytab`, `ccache`), as libgssapi 0.11's type.
+pub fn acquire_initiator(
+    principal: Option<&str>,
+    store: &[(&str, &str)],
+) -> Result<Cred, AcquireError> {
+    let cred = acquire_raw(principal, store, sys::GSS_C_INITIATE)?;
+    // SAFETY: acquire_raw succeeded and handed us sole ownership of `cred`.
+    Ok(unsafe { Cred::from_c(cred) })
+}
+
 /// Acquires an *initiator* credential for `principal` (`None`: the keytab's first
 /// principal) from the credential store `store`, e.g.
 /// `[("client_keytab", "/etc/ahdapa/ahdapa.keytab"), ("ccache", "MEMORY:ahdapa-ldap")]`:

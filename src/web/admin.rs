@@ -1,0 +1,368 @@
+//! `/api/admin/...` (client and key management) and `/api/enroll` (host self-enrolment):
+//! authenticate the caller, parse the request, call [`crate::admin`], render JSON.
+//!
+//! | request | effect |
+//! |---|---|
+//! | `GET /api/admin/clients` | every client (config file and store), no secrets |
+//! | `POST /api/admin/clients` | register (JSON registration); a new secret is in the answer once |
+//! | `GET /api/admin/clients/{id}` | one stored client |
+//! | `PUT /api/admin/clients/{id}` | replace its registration (the secret is kept) |
+//! | `DELETE /api/admin/clients/{id}` | remove it |
+//! | `POST /api/admin/clients/{id}/disable` or `/enable` | refuse it everywhere, or not |
+//! | `POST /api/admin/clients/{id}/rotate-secret` | a new secret, the old one stops working |
+//! | `GET /api/admin/keys` | signing keys and their schedule |
+//! | `POST /api/admin/keys/rotate[?now=true]` | schedule a new signing key |
+//! | `POST /api/enroll` | a host (Negotiate) gets or rotates its own SSSD client |
+//!
+//! Admins authenticate with Negotiate (a principal in `admin.principals`, or in one of
+//! `admin.groups` in the directory: 403 otherwise) or with an access token carrying the
+//! `ahdapa.admin` scope (through the shared resource-server verifier; DPoP-bound when
+//! `admin.require_dpop`).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::{HeaderValue, Method, Request, StatusCode};
+use hyper::body::Body;
+use serde_json::{Value, json};
+
+use super::Response;
+use super::error::json_error;
+use super::handlers::{certificate_of, json, read_body};
+use crate::admin::{self, Actor, AdminError};
+use crate::oauth::OAuthError;
+use crate::oauth::client::ClientRegistration;
+use crate::service::Service;
+
+/// The scope an admin token needs.
+pub const ADMIN_SCOPE: &str = "ahdapa.admin";
+
+/// Dispatches `/api/admin/...`.
+pub async fn route<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let actor = match admin_actor(service, &parts).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let path = parts
+        .uri
+        .path()
+        .strip_prefix("/api/admin/")
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_owned();
+    let segments: Vec<String> = path
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let method = parts.method.clone();
+    let result: Result<(StatusCode, Value), AdminError> = match (&method, segs.as_slice()) {
+        (&Method::GET, ["clients"]) => admin::list_clients(service)
+            .await
+            .map(|l| (StatusCode::OK, Value::Array(l))),
+        (&Method::POST, ["clients"]) => {
+            let reg = match registration(service, &parts.headers, body, None).await {
+                Ok(r) => r,
+                Err(resp) => return resp,
+            };
+            admin::create_client(service, &actor, reg)
+                .await
+                .map(|w| (StatusCode::CREATED, written(&w)))
+        }
+        (&Method::GET, ["clients", id]) => admin::show_client(service, id)
+            .await
+            .map(|v| (StatusCode::OK, v)),
+        (&Method::PUT, ["clients", id]) => {
+            let reg = match registration(service, &parts.headers, body, Some(id)).await {
+                Ok(r) => r,
+                Err(resp) => return resp,
+            };
+            admin::replace_client(service, &actor, reg)
+                .await
+                .map(|w| (StatusCode::OK, written(&w)))
+        }
+        (&Method::DELETE, ["clients", id]) => admin::delete_client(service, &actor, id)
+            .await
+            .map(|()| (StatusCode::OK, json!({"deleted": id}))),
+        (&Method::POST, ["clients", id, action @ ("disable" | "enable")]) => {
+            admin::set_disabled(service, &actor, id, *action == "disable")
+                .await
+                .map(|()| {
+                    (
+                        StatusCode::OK,
+                        json!({"client_id": id, "disabled": *action == "disable"}),
+                    )
+                })
+        }
+        (&Method::POST, ["clients", id, "rotate-secret"]) => {
+            admin::rotate_secret(service, &actor, id).await.map(|s| {
+                (
+                    StatusCode::OK,
+                    json!({"client_id": id, "client_secret": s.expose()}),
+                )
+            })
+        }
+        (&Method::GET, ["keys"]) => admin::list_keys(service)
+            .await
+            .map(|l| (StatusCode::OK, Value::Array(l))),
+        (&Method::POST, ["keys", "rotate"]) => {
+            let now = parts
+                .uri
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p == "now=true"));
+            admin::rotate_keys(service, &actor, now)
+                .await
+                .map(|kid| (StatusCode::OK, json!({"kid": kid, "immediate": now})))
+        }
+        (_, ["clients"] | ["clients", _] | ["keys"]) => {
+            return json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                Some("see the admin API table in the README"),
+            );
+        }
+        _ => return super::error::not_found(),
+    };
+    match result {
+        Ok((status, body)) => json(status, serde_json::to_vec(&body).unwrap_or_default(), true),
+        Err(e) => admin_error(&e),
+    }
+}
+
+/// `POST /api/enroll`: a host authenticated by Negotiate gets (or rotates) its own
+/// client_secret_post client for SSSD.
+pub async fn enroll<B>(service: &Service, req: Request<B>) -> Response {
+    let (parts, _body) = req.into_parts();
+    let Some(token) = negotiate_token(&parts) else {
+        return challenge(
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+            "authenticate with Negotiate (the host keytab)",
+        );
+    };
+    let principal = match service.accept_negotiate(&token).await {
+        Ok((p, _)) => p,
+        Err(e) => return negotiate_refusal(&e),
+    };
+    match admin::enroll(service, &principal).await {
+        Ok(e) => json(
+            StatusCode::OK,
+            serde_json::to_vec(&json!({
+                "client_id": e.client_id,
+                "client_secret": e.secret.expose(),
+                "token_endpoint": format!("{}/token", service.issuer()),
+                "identity_endpoint": format!("{}/api/identity", service.issuer()),
+                "scope": e.scopes.join(" "),
+                "token_endpoint_auth_method": "client_secret_post",
+            }))
+            .unwrap_or_default(),
+            true,
+        ),
+        Err(admin::EnrollError::Forbidden(why)) => {
+            log::warn!(principal = principal.as_str(), reason = why.as_str(); "enrolment refused");
+            json_error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                Some("this host may not enrol"),
+            )
+        }
+        Err(admin::EnrollError::Disabled) => json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some("enrolment is not enabled ([enrollment])"),
+        ),
+        Err(admin::EnrollError::Admin(e)) => admin_error(&e),
+    }
+}
+
+/// Authenticates an admin: Negotiate or an `ahdapa.admin` token.
+async fn admin_actor(service: &Service, parts: &http::request::Parts) -> Result<Actor, Response> {
+    if let Some(token) = negotiate_token(parts) {
+        let principal = match service.accept_negotiate(&token).await {
+            Ok((p, _)) => p,
+            Err(e) => return Err(negotiate_refusal(&e)),
+        };
+        return match service.is_admin_principal(&principal).await {
+            Ok(true) => Ok(Actor {
+                name: principal,
+                via: "negotiate",
+            }),
+            Ok(false) => {
+                log::warn!(principal = principal.as_str(); "admin API refused: not an admin");
+                Err(json_error(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    Some(&format!("{principal} is not an admin")),
+                ))
+            }
+            Err(e) => Err(json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                Some(e.description().unwrap_or("try again later")),
+            )),
+        };
+    }
+    let certificate = certificate_of(service, parts);
+    let url = format!("{}{}", service.issuer(), parts.uri.path());
+    match super::resource::authorize(service, parts, &url, ADMIN_SCOPE, certificate.as_deref())
+        .await
+    {
+        Ok(ctx) => {
+            if service.admin_config().require_dpop
+                && ctx.claims.get("cnf").and_then(|c| c.get("jkt")).is_none()
+            {
+                return Err(super::resource::refusal(
+                    &super::resource::ResourceError::InvalidToken(
+                        "admin tokens must be DPoP-bound (admin.require_dpop)".into(),
+                    ),
+                    service.issuer(),
+                ));
+            }
+            Ok(Actor {
+                name: ctx.subject().to_owned(),
+                via: "token",
+            })
+        }
+        Err(e) => {
+            let mut resp = super::resource::refusal(&e, service.issuer());
+            if resp.status() == StatusCode::UNAUTHORIZED && service.negotiate_enabled() {
+                resp.headers_mut()
+                    .append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+            }
+            Err(resp)
+        }
+    }
+}
+
+fn negotiate_token(parts: &http::request::Parts) -> Option<Vec<u8>> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("negotiate") {
+        return None;
+    }
+    Some(STANDARD.decode(rest.trim()).unwrap_or_default())
+}
+
+fn negotiate_refusal(e: &OAuthError) -> Response {
+    match e {
+        OAuthError::TemporarilyUnavailable { .. } => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            Some("try again later"),
+        ),
+        other => {
+            log::warn!(reason = other.log_reason(); "Negotiate refused");
+            challenge(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the Negotiate token was refused",
+            )
+        }
+    }
+}
+
+fn challenge(status: StatusCode, code: &str, description: &str) -> Response {
+    let mut resp = json_error(status, code, Some(description));
+    resp.headers_mut()
+        .append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+    resp
+}
+
+/// Reads a JSON registration; for PUT the path's id wins over the body's.
+async fn registration<B>(
+    service: &Service,
+    headers: &http::HeaderMap,
+    body: B,
+    path_id: Option<&str>,
+) -> Result<ClientRegistration, Response>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let bytes = read_body(
+        headers,
+        body,
+        service.limits().max_body_bytes * 4,
+        "application/json",
+    )
+    .await?;
+    let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some(&format!("the body is not JSON: {e}")),
+        )
+    })?;
+    if let (Some(id), Value::Object(m)) = (path_id, &mut value) {
+        match m.get("client_id").and_then(Value::as_str) {
+            Some(body_id) if body_id != id => {
+                return Err(json_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_client_metadata",
+                    Some("client_id in the body differs from the path"),
+                ));
+            }
+            _ => {
+                m.insert("client_id".into(), id.into());
+            }
+        }
+    }
+    // Secrets and hashes are the server's to make; only admins' own fields are taken.
+    if let Value::Object(m) = &mut value {
+        for k in [
+            "client_secret",
+            "source",
+            "registration_access_token_hash",
+            "enrolled_principal",
+        ] {
+            m.remove(k);
+        }
+        if m.get("disabled") == Some(&Value::Null) {
+            m.remove("disabled");
+        }
+    }
+    let text = value.to_string();
+    let mut de = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize::<_, ClientRegistration>(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_metadata",
+            Some(&format!("{field}: {}", e.inner())),
+        )
+    })
+}
+
+fn written(w: &admin::Written) -> Value {
+    let mut v = admin::view(&w.registration);
+    if let (Value::Object(m), Some(s)) = (&mut v, &w.secret) {
+        m.insert("client_secret".into(), s.expose().into());
+    }
+    v
+}
+
+fn admin_error(e: &AdminError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut body = json!({"error": e.code(), "error_description": e.to_string()});
+    if let (AdminError::Invalid(problems), Value::Object(m)) = (e, &mut body) {
+        m.insert(
+            "fields".into(),
+            problems
+                .iter()
+                .map(|(f, msg)| json!({"field": f, "message": msg}))
+                .collect(),
+        );
+    }
+    json(status, serde_json::to_vec(&body).unwrap_or_default(), true)
+}
