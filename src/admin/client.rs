@@ -50,6 +50,23 @@ impl std::fmt::Debug for AdminClient {
     }
 }
 
+/// Why a call failed before an answer arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// No usable credential (no ticket, unreadable keytab, ...).
+    Credentials(String),
+    /// The server could not be reached or did not answer.
+    Transport(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Credentials(m) | Self::Transport(m) => f.write_str(m),
+        }
+    }
+}
+
 /// A response: status and JSON body (`null` when empty or not JSON).
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -111,10 +128,28 @@ impl AdminClient {
         method: http::Method,
         path: &str,
         body: Option<&serde_json::Value>,
-    ) -> Result<Answer, String> {
-        tokio::time::timeout(TIMEOUT, self.call_inner(method, path, body))
+    ) -> Result<Answer, CallError> {
+        let authorization = match &self.auth {
+            Auth::Token(t) => format!("Bearer {t}"),
+            Auth::Negotiate => format!(
+                "Negotiate {}",
+                self.negotiate(None, None)
+                    .await
+                    .map_err(CallError::Credentials)?
+            ),
+            Auth::Keytab { keytab, principal } => format!(
+                "Negotiate {}",
+                self.negotiate(Some(keytab.clone()), principal.clone())
+                    .await
+                    .map_err(CallError::Credentials)?
+            ),
+        };
+        tokio::time::timeout(TIMEOUT, self.call_inner(method, path, body, authorization))
             .await
-            .map_err(|_| format!("{} did not answer within {TIMEOUT:?}", self.server))?
+            .map_err(|_| {
+                CallError::Transport(format!("{} did not answer within {TIMEOUT:?}", self.server))
+            })?
+            .map_err(CallError::Transport)
     }
 
     async fn call_inner(
@@ -122,16 +157,8 @@ impl AdminClient {
         method: http::Method,
         path: &str,
         body: Option<&serde_json::Value>,
+        authorization: String,
     ) -> Result<Answer, String> {
-        let authorization = match &self.auth {
-            Auth::Token(t) => format!("Bearer {t}"),
-            Auth::Negotiate => format!("Negotiate {}", self.negotiate(None, None).await?),
-            Auth::Keytab { keytab, principal } => format!(
-                "Negotiate {}",
-                self.negotiate(Some(keytab.clone()), principal.clone())
-                    .await?
-            ),
-        };
         let base_path = self.server.path().trim_end_matches('/');
         let https = self.server.scheme_str() == Some("https");
         let port = self

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::client::{AdminClient, Answer};
+use super::client::{AdminClient, Answer, CallError};
 
 /// A failed command: the message for stderr and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +40,12 @@ impl CommandError {
     }
 }
 
-impl From<String> for CommandError {
-    fn from(message: String) -> Self {
-        // Transport failures: the server could not be reached.
-        Self { message, code: 7 }
+impl From<CallError> for CommandError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Credentials(message) => Self { message, code: 3 },
+            CallError::Transport(message) => Self { message, code: 7 },
+        }
     }
 }
 

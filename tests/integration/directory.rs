@@ -140,7 +140,7 @@ fn host_groups_and_locks_decide_and_add_claims() {
 #[test]
 fn a_user_principal_gets_its_groups() {
     let setup = start(shared(), "");
-    let kt = realm().add_service(&format!("alice@{REALM}"));
+    let kt = realm().user("alice");
     let alice = Host::with_principal(&format!("alice@{REALM}"), &kt);
     alice.kinit(None);
     let reply = negotiate(&setup.server, &alice, "people");

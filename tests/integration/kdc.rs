@@ -189,6 +189,22 @@ impl Realm {
         kt
     }
 
+    /// A user principal `name@TEST.REALM` with its own keytab, created once per binary
+    /// however many tests ask for it.
+    pub fn user(&self, name: &str) -> PathBuf {
+        use std::collections::HashMap;
+        use std::sync::Mutex;
+        static USERS: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+        let mut users = USERS
+            .get_or_init(|| Mutex::new(HashMap::new()))
+            .lock()
+            .unwrap();
+        users
+            .entry(name.to_owned())
+            .or_insert_with(|| self.add_service(&format!("{name}@{REALM}")))
+            .clone()
+    }
+
     fn read(&self, file: &str) -> String {
         std::fs::read_to_string(self.dir.join(file)).unwrap_or_default()
     }

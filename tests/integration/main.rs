@@ -12,6 +12,7 @@
     clippy::indexing_slicing
 )]
 
+mod admin;
 mod assertions;
 mod directory;
 mod dpop;
