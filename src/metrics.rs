@@ -9,10 +9,11 @@ use std::time::Duration;
 use crate::oauth::client::TokenEndpointAuthMethod;
 
 /// The endpoints requests are counted by.
-pub const ENDPOINTS: [&str; 11] = [
+pub const ENDPOINTS: [&str; 12] = [
     "token",
     "identity",
     "admin",
+    "register",
     "introspect",
     "revoke",
     "jwks",
@@ -53,7 +54,7 @@ const BUCKETS: [f64; 12] = [
 /// The counters of one process.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: [[AtomicU64; 5]; 11],
+    requests: [[AtomicU64; 5]; 12],
     tokens: [AtomicU64; 8],
     refusals: [AtomicU64; 10],
     latency_buckets: [AtomicU64; 12],

@@ -130,6 +130,8 @@ pub struct Service {
     admin: crate::config::AdminConfig,
     /// `[enrollment]`.
     enrollment: Option<crate::config::EnrollmentConfig>,
+    /// `[registration]`.
+    registration: Option<crate::config::RegistrationConfig>,
 }
 
 /// The Negotiate side of `/token`.
@@ -202,12 +204,15 @@ impl Service {
         let dpop_nonce_key = master_key
             .derive_key(b"dpop nonce")
             .map_err(|e| StartError::Assertions(format!("deriving the DPoP nonce key: {e}")))?;
-        let metadata = Metadata::new(
+        let mut metadata = Metadata::new(
             &config.issuer,
             config.keys.algorithm,
             config.kerberos.is_some(),
             matches!(config.server.transport, crate::config::Transport::Tls(..)),
         );
+        if config.registration.is_some() {
+            metadata.registration_endpoint = Some(format!("{}/register", config.issuer));
+        }
         let discovery_json =
             serde_json::to_vec(&metadata).map_err(|e| StoreError::Backend(e.to_string()))?;
         let directory = match &config.directory {
@@ -275,6 +280,7 @@ impl Service {
             directory,
             admin: config.admin.clone(),
             enrollment: config.enrollment.clone(),
+            registration: config.registration.clone(),
             jwks_fetcher: JwksFetcher::new(
                 config.jwks_fetch.clone(),
                 config.jwks_ca_file.as_deref(),
@@ -390,6 +396,11 @@ impl Service {
     /// `[admin]`.
     pub fn admin_config(&self) -> &crate::config::AdminConfig {
         &self.admin
+    }
+
+    /// `[registration]`, when dynamic registration is on.
+    pub fn registration(&self) -> Option<&crate::config::RegistrationConfig> {
+        self.registration.as_ref()
     }
 
     /// `[enrollment]`.

@@ -58,6 +58,17 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[enrollment]`, when hosts may enrol themselves.
     pub enrollment: Option<EnrollmentConfig>,
+    /// `[registration]`, when dynamic registration is on.
+    pub registration: Option<RegistrationConfig>,
+}
+
+/// `[registration]`: RFC 7591 dynamic client registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationConfig {
+    /// The scopes registered clients may have (and get when they ask for none).
+    pub allowed_scopes: Vec<String>,
+    /// `sha256:...` of the initial access token; `None` is open registration.
+    pub initial_access_token_hash: Option<String>,
 }
 
 /// `[admin]`: who may use the admin API with Negotiate (tokens need `ahdapa.admin`).

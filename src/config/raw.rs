@@ -34,6 +34,15 @@ pub struct RawConfig {
     #[serde(default)]
     pub admin: RawAdmin,
     pub enrollment: Option<RawEnrollment>,
+    pub registration: Option<RawRegistration>,
+}
+
+/// `[registration]`: RFC 7591 dynamic client registration.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRegistration {
+    pub enabled: Option<bool>,
+    pub allowed_scopes: Option<Vec<String>>,
+    pub initial_access_token_file: Option<String>,
 }
 
 /// `[admin]`: who may use the admin API.

@@ -293,6 +293,50 @@ pub fn validate(
         }
     };
 
+    let registration = match &raw.registration {
+        Some(r) if r.enabled.unwrap_or(true) => {
+            let allowed_scopes = r.allowed_scopes.clone().unwrap_or_default();
+            if allowed_scopes.is_empty() {
+                err(
+                    "registration.allowed_scopes",
+                    "required: the scopes dynamically registered clients may have".into(),
+                );
+            }
+            let hash = match r.initial_access_token_file.as_deref() {
+                None => Some(None),
+                Some(f) => match std::fs::read_to_string(f) {
+                    Ok(t) if t.trim().len() >= 16 => Some(Some(
+                        crate::oauth::secret::SecretHash::of(
+                            &crate::oauth::secret::ClientSecret::new(t.trim().to_owned()),
+                        )
+                        .to_stored(),
+                    )),
+                    Ok(_) => {
+                        err(
+                            "registration.initial_access_token_file",
+                            format!("{f}: the token must be at least 16 characters"),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        err(
+                            "registration.initial_access_token_file",
+                            format!("cannot read {f}: {e}"),
+                        );
+                        None
+                    }
+                },
+            };
+            hash.map(|h| {
+                Some(super::RegistrationConfig {
+                    allowed_scopes,
+                    initial_access_token_hash: h,
+                })
+            })
+        }
+        _ => Some(None),
+    };
+
     if let Some(None) = &directory {
         for c in clients.iter().filter(|c| c.directory.is_some()) {
             err(
@@ -354,6 +398,7 @@ pub fn validate(
             require_dpop: raw.admin.require_dpop.unwrap_or(false),
         },
         enrollment: enrollment?,
+        registration: registration?,
         dpop: super::DpopConfig {
             proof_max_age_secs: dpop_age?,
             require_nonce: raw.dpop.require_nonce.unwrap_or(false),

@@ -155,6 +155,9 @@ pub struct ClientRegistration {
     /// token, as `sha256:...`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_access_token_hash: Option<String>,
+    /// A name for people (RFC 7591 `client_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
     /// For self-enrolled host clients: the principal that enrolled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrolled_principal: Option<String>,

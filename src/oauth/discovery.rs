@@ -39,6 +39,9 @@ pub struct Metadata {
     pub response_types_supported: Vec<&'static str>,
     /// Access token signing algorithms.
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 7591 §3 / RFC 8414 §2: present when dynamic registration is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
 }
 
 impl Metadata {
@@ -74,6 +77,7 @@ impl Metadata {
             dpop_signing_alg_values_supported: crate::token::dpop::ALLOWED_ALGS.to_vec(),
             response_types_supported: vec![],
             access_token_signing_alg_values_supported: vec![algorithm.as_str()],
+            registration_endpoint: None,
         }
     }
 }

@@ -185,6 +185,97 @@ pub async fn enroll<B>(service: &Service, req: Request<B>) -> Response {
     }
 }
 
+/// `/register` and `/register/{client_id}` (RFC 7591, RFC 7592).
+pub async fn register<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use crate::admin::registration::{self as dcr, RegistrationError};
+    let (parts, body) = req.into_parts();
+    let bearer = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned());
+    let id = parts.uri.path().strip_prefix("/register/").map(|s| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    let method = parts.method.clone();
+    let json_body = |bytes: bytes::Bytes| -> Result<Value, String> {
+        serde_json::from_slice(&bytes).map_err(|e| format!("the body is not JSON: {e}"))
+    };
+    let not_json =
+        |m: String| json_error(StatusCode::BAD_REQUEST, "invalid_client_metadata", Some(&m));
+    let limit = service.limits().max_body_bytes * 4;
+    let result = match (&method, id.as_deref()) {
+        (&Method::POST, None) => {
+            let value = match read_body(&parts.headers, body, limit, "application/json").await {
+                Ok(b) => match json_body(b) {
+                    Ok(v) => v,
+                    Err(m) => return not_json(m),
+                },
+                Err(r) => return r,
+            };
+            dcr::register(service, bearer.as_deref(), &value)
+                .await
+                .map(|v| (StatusCode::CREATED, Some(v)))
+        }
+        (&Method::GET, Some(id)) => dcr::read(service, id, bearer.as_deref())
+            .await
+            .map(|v| (StatusCode::OK, Some(v))),
+        (&Method::PUT, Some(id)) => {
+            let value = match read_body(&parts.headers, body, limit, "application/json").await {
+                Ok(b) => match json_body(b) {
+                    Ok(v) => v,
+                    Err(m) => return not_json(m),
+                },
+                Err(r) => return r,
+            };
+            dcr::update(service, id, bearer.as_deref(), &value)
+                .await
+                .map(|v| (StatusCode::OK, Some(v)))
+        }
+        (&Method::DELETE, Some(id)) => dcr::delete(service, id, bearer.as_deref())
+            .await
+            .map(|()| (StatusCode::NO_CONTENT, None)),
+        (_, None) => return super::error::method_not_allowed("POST"),
+        (_, Some(_)) => return super::error::method_not_allowed("GET, PUT, DELETE"),
+    };
+    match result {
+        Ok((status, Some(body))) => {
+            json(status, serde_json::to_vec(&body).unwrap_or_default(), true)
+        }
+        Ok((status, None)) => {
+            let mut resp = json(status, Vec::new(), true);
+            resp.headers_mut().remove(http::header::CONTENT_TYPE);
+            resp
+        }
+        Err(RegistrationError::InvalidMetadata(m)) => {
+            json_error(StatusCode::BAD_REQUEST, "invalid_client_metadata", Some(&m))
+        }
+        Err(RegistrationError::InvalidToken(m)) => {
+            let mut resp = json_error(StatusCode::UNAUTHORIZED, "invalid_token", Some(m));
+            resp.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            resp
+        }
+        Err(RegistrationError::Disabled) => json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some("dynamic registration is off ([registration])"),
+        ),
+        Err(RegistrationError::Admin(e)) => admin_error(&e),
+    }
+}
+
 /// Authenticates an admin: Negotiate or an `ahdapa.admin` token.
 async fn admin_actor(service: &Service, parts: &http::request::Parts) -> Result<Actor, Response> {
     if let Some(token) = negotiate_token(parts) {

@@ -14,6 +14,7 @@
 //! | `/api/identity/...` | GET | [`handlers::identity`] (users and groups for SSSD) |
 //! | `/api/admin/...` | GET, POST, PUT, DELETE | [`admin::route`] (clients and keys) |
 //! | `/api/enroll` | POST | [`admin::enroll`] (host self-enrolment) |
+//! | `/register`, `/register/{id}` | POST; GET, PUT, DELETE | [`admin::register`] (RFC 7591, RFC 7592) |
 
 use http::{Method, Request};
 use hyper::body::Body;
@@ -43,6 +44,7 @@ where
         "/readyz" => "readyz",
         p if p.starts_with("/api/identity/") => "identity",
         p if p.starts_with("/api/admin/") || p == "/api/enroll" => "admin",
+        p if p == "/register" || p.starts_with("/register/") => "register",
         _ => "other",
     };
     service.metrics().request(endpoint, resp.status().as_u16());
@@ -74,6 +76,7 @@ where
         "/healthz" if get_or_head => handlers::healthz(),
         "/readyz" if get_or_head => handlers::readyz(service).await,
         "/api/enroll" if method == Method::POST => admin::enroll(service, req).await,
+        p if p == "/register" || p.starts_with("/register/") => admin::register(service, req).await,
         "/api/enroll" => error::method_not_allowed("POST"),
         p if p.starts_with("/api/admin/") => admin::route(service, req).await,
         p if p.starts_with("/api/identity/") => {

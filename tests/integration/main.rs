@@ -25,4 +25,5 @@ mod ldap;
 mod lifecycle;
 mod mtls;
 mod operations;
+mod registration;
 mod token_endpoint;
