@@ -448,22 +448,84 @@ async fn serve(path: &Path) -> Result<(), String> {
     for addr in &cfg.server.listen {
         listeners.push(bind(*addr).await?);
     }
+    let live = web::server::Live::new(service, &cfg.server.transport);
     let metrics = match cfg.metrics_listen {
         Some(addr) => {
             let l = bind(addr).await?;
             log::info!("metrics on http://{addr}/metrics");
             Some(tokio::spawn(web::server::serve_metrics(
                 l,
-                Arc::clone(&service),
+                Arc::clone(&live),
             )))
         }
         None => None,
     };
-    let result = run(service, listeners, cfg.server.transport.clone()).await;
+    let scheme = scheme_of(&cfg.server.transport);
+    let result = run(live, listeners, scheme, Some((path.to_owned(), cfg))).await;
     if let Some(m) = metrics {
         m.abort();
     }
     result
+}
+
+/// On SIGHUP: reads the config again and, when it is valid and the service starts from
+/// it, swaps it in (new requests and new TLS connections use it). A bad config is
+/// refused with every mistake logged, and the old one keeps serving.
+async fn reload_on_sighup(
+    path: PathBuf,
+    mut current: Config,
+    live: Arc<web::server::Live>,
+    refresher: Arc<std::sync::Mutex<tokio::task::JoinHandle<()>>>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        log::warn!("cannot listen for SIGHUP; reload needs a restart");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        systemd::reloading();
+        log::info!(config = path.display().to_string().as_str(); "SIGHUP: reloading");
+        let outcome = match config::load(&path) {
+            Err(errors) => Err(errors.to_string()),
+            Ok(cfg) => match live.service().reload(&cfg, &current).await {
+                Err(e) => Err(e.to_string()),
+                Ok(service) => {
+                    live.replace(Arc::clone(&service), &cfg.server.transport);
+                    log::set_max_level(cfg.log_level);
+                    if let Ok(mut r) = refresher.lock() {
+                        r.abort();
+                        *r = service.spawn_refresher();
+                    }
+                    current = cfg;
+                    Ok(service)
+                }
+            },
+        };
+        match outcome {
+            Ok(service) => {
+                log::info!(kid = service.active_kid().as_str(), clients = service.client_count(); "configuration reloaded");
+                systemd::ready(&format!(
+                    "serving {} client(s), signing with {} (reloaded)",
+                    service.client_count(),
+                    service.active_kid()
+                ));
+            }
+            Err(reason) => {
+                log::error!(reason = reason.as_str(); "reload refused; the previous configuration keeps serving");
+                systemd::ready(
+                    "reload refused: the previous configuration keeps serving; see the log",
+                );
+            }
+        }
+    }
+}
+
+fn scheme_of(transport: &Transport) -> &'static str {
+    if matches!(transport, Transport::Tls(..)) {
+        "https"
+    } else {
+        "http"
+    }
 }
 
 async fn serve_dev(args: ServeArgs) -> Result<(), String> {
@@ -481,7 +543,8 @@ async fn serve_dev(args: ServeArgs) -> Result<(), String> {
     let secret = dev::ensure_demo_client(service.store().as_ref(), &state_dir).await?;
     service.refresh().await.map_err(|e| e.to_string())?;
     print!("{}", dev::banner(&issuer, &state_dir, &secret));
-    run(service, vec![listener], Transport::InsecureHttp).await
+    let live = web::server::Live::new(service, &Transport::InsecureHttp);
+    run(live, vec![listener], "http", None).await
 }
 
 async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
@@ -491,33 +554,44 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
 }
 
 async fn run(
-    service: Arc<Service>,
+    live: Arc<web::server::Live>,
     listeners: Vec<tokio::net::TcpListener>,
-    transport: Transport,
+    scheme: &str,
+    reload: Option<(PathBuf, Config)>,
 ) -> Result<(), String> {
-    let scheme = if matches!(transport, Transport::Tls(..)) {
-        "https"
-    } else {
-        "http"
-    };
+    let service = live.service();
     for l in &listeners {
         if let Ok(addr) = l.local_addr() {
             log::info!(kid = service.active_kid().as_str(), clients = service.client_count(); "listening on {scheme}://{addr}");
         }
     }
-    let refresher = service.spawn_refresher();
+    let refresher = Arc::new(std::sync::Mutex::new(service.spawn_refresher()));
+    let reloader = reload.map(|(path, cfg)| {
+        tokio::spawn(reload_on_sighup(
+            path,
+            cfg,
+            Arc::clone(&live),
+            Arc::clone(&refresher),
+        ))
+    });
     let watchdog = systemd::spawn_watchdog();
     systemd::ready(&format!(
         "serving {} client(s), signing with {}",
         service.client_count(),
         service.active_kid()
     ));
+    drop(service);
     let shutdown = async {
         shutdown_signal().await;
         systemd::stopping();
     };
-    web::server::run(listeners, service, transport, shutdown).await;
-    refresher.abort();
+    web::server::run(listeners, live, shutdown).await;
+    if let Ok(r) = refresher.lock() {
+        r.abort();
+    }
+    if let Some(r) = reloader {
+        r.abort();
+    }
     if let Some(w) = watchdog {
         w.abort();
     }

@@ -122,8 +122,8 @@ pub struct Service {
     dpop_nonce_key: [u8; 32],
     /// `{issuer}/token`, the `htu` of token-endpoint proofs.
     token_url: String,
-    /// Prometheus counters.
-    metrics: crate::metrics::Metrics,
+    /// Prometheus counters (kept across reloads).
+    metrics: Arc<crate::metrics::Metrics>,
     /// `[directory]`, cached.
     directory: Option<Arc<Directory>>,
     /// `[admin]`.
@@ -186,6 +186,39 @@ impl Service {
         config: &Config,
         store: Arc<dyn Store>,
         master_key: MasterKey,
+    ) -> Result<Arc<Self>, StartError> {
+        Self::build(config, store, master_key, Arc::default()).await
+    }
+
+    /// A service for a reloaded config: the same store and counters, everything else
+    /// (clients, keys, TLS policy, Kerberos acceptor, directory) from `config`. Changes
+    /// that need a restart (`store.sqlite_path`, listeners, limits) are logged.
+    pub async fn reload(&self, config: &Config, old: &Config) -> Result<Arc<Self>, StartError> {
+        if config.store != old.store {
+            log::warn!("store.sqlite_path changed: takes effect after a restart");
+        }
+        if config.server.listen != old.server.listen || config.metrics_listen != old.metrics_listen
+        {
+            log::warn!("server.listen or metrics.listen changed: takes effect after a restart");
+        }
+        if config.server.limits != old.server.limits {
+            log::warn!("[server] limits changed: take effect after a restart");
+        }
+        let master_key = load_or_create_master_key(&config.keys.master_key_file)?;
+        Self::build(
+            config,
+            Arc::clone(&self.store),
+            master_key,
+            Arc::clone(&self.metrics),
+        )
+        .await
+    }
+
+    async fn build(
+        config: &Config,
+        store: Arc<dyn Store>,
+        master_key: MasterKey,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Arc<Self>, StartError> {
         let rng = SystemRandom::new();
         let generation = store.generation().await?;
@@ -276,7 +309,7 @@ impl Service {
             dpop: config.dpop,
             dpop_nonce_key,
             token_url: format!("{}/token", config.issuer),
-            metrics: crate::metrics::Metrics::default(),
+            metrics,
             directory,
             admin: config.admin.clone(),
             enrollment: config.enrollment.clone(),

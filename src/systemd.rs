@@ -1,6 +1,6 @@
 //! systemd integration (`Type=notify`): READY=1 once the listeners are bound, the store is
 //! open and the keys are loaded; WATCHDOG=1 pings from the runtime while it serves;
-//! STOPPING=1 when a shutdown begins. Without `NOTIFY_SOCKET` (not under systemd) every
+//! RELOADING=1 (then READY=1) around a SIGHUP reload; STOPPING=1 when a shutdown begins. Without `NOTIFY_SOCKET` (not under systemd) every
 //! call does nothing.
 
 use std::time::Duration;
@@ -12,6 +12,18 @@ pub fn ready(status: &str) {
     if let Err(e) = sd_notify::notify(false, &[NotifyState::Ready, NotifyState::Status(status)]) {
         log::warn!(reason = e.to_string().as_str(); "cannot notify systemd (READY=1)");
     }
+}
+
+/// Tells systemd a reload (SIGHUP) has begun; [`ready`] ends it.
+pub fn reloading() {
+    let mut states = vec![
+        NotifyState::Reloading,
+        NotifyState::Status("reloading the configuration"),
+    ];
+    if let Ok(now) = NotifyState::monotonic_usec_now() {
+        states.push(now);
+    }
+    let _ = sd_notify::notify(false, &states);
 }
 
 /// Tells systemd a shutdown has begun.

@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::{ArcSwap, ArcSwapOption};
+
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use hyper::service::service_fn;
@@ -30,27 +32,54 @@ use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
 use crate::service::Service;
 use crate::tls::ClientCertPolicy;
 
-/// Serves `listeners` until `shutdown` completes, then drains.
-pub async fn run(
-    listeners: Vec<TcpListener>,
-    service: Arc<Service>,
-    transport: Transport,
-    shutdown: impl Future<Output = ()>,
-) {
-    let limits = service.limits();
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let acceptor = match &transport {
-        Transport::Tls(cfg, policy) => {
-            Some((TlsAcceptor::from(Arc::clone(cfg)), Arc::clone(policy)))
-        }
+/// What a reload (SIGHUP) swaps while connections keep being served: the service (config,
+/// clients, keys, directory, Kerberos acceptor) and the TLS acceptor (certificates). New
+/// requests use the new service; connections accepted afterwards use the new certificates.
+pub struct Live {
+    service: ArcSwap<Service>,
+    acceptor: ArcSwapOption<(TlsAcceptor, Arc<ClientCertPolicy>)>,
+}
+
+impl Live {
+    /// The initial state.
+    pub fn new(service: Arc<Service>, transport: &Transport) -> Arc<Self> {
+        Arc::new(Self {
+            service: ArcSwap::new(service),
+            acceptor: ArcSwapOption::new(acceptor_of(transport)),
+        })
+    }
+
+    /// The service requests go to now.
+    pub fn service(&self) -> Arc<Service> {
+        self.service.load_full()
+    }
+
+    /// Swaps in a reloaded service and TLS configuration.
+    pub fn replace(&self, service: Arc<Service>, transport: &Transport) {
+        self.acceptor.store(acceptor_of(transport));
+        self.service.store(service);
+    }
+}
+
+fn acceptor_of(transport: &Transport) -> Option<Arc<(TlsAcceptor, Arc<ClientCertPolicy>)>> {
+    match transport {
+        Transport::Tls(cfg, policy) => Some(Arc::new((
+            TlsAcceptor::from(Arc::clone(cfg)),
+            Arc::clone(policy),
+        ))),
         Transport::InsecureHttp => None,
-    };
+    }
+}
+
+/// Serves `listeners` until `shutdown` completes, then drains.
+pub async fn run(listeners: Vec<TcpListener>, live: Arc<Live>, shutdown: impl Future<Output = ()>) {
+    let limits = live.service().limits();
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for listener in listeners {
         let ctx = Accept {
-            service: Arc::clone(&service),
-            acceptor: acceptor.clone(),
+            live: Arc::clone(&live),
             permits: Arc::clone(&permits),
             limits,
         };
@@ -66,8 +95,7 @@ pub async fn run(
 
 #[derive(Clone)]
 struct Accept {
-    service: Arc<Service>,
-    acceptor: Option<(TlsAcceptor, Arc<ClientCertPolicy>)>,
+    live: Arc<Live>,
     permits: Arc<Semaphore>,
     limits: Limits,
 }
@@ -137,10 +165,10 @@ fn serve_connection(
 ) {
     let timeout = ctx.limits.request_timeout;
     let builder = builder.clone();
-    let service = Arc::clone(&ctx.service);
-    match &ctx.acceptor {
+    let live = Arc::clone(&ctx.live);
+    match ctx.live.acceptor.load_full() {
         None => {
-            let svc = request_service(service, timeout, ConnInfo { peer }, None);
+            let svc = request_service(live, timeout, ConnInfo { peer }, None);
             let conn = builder
                 .serve_connection(TokioIo::new(stream), svc)
                 .into_owned();
@@ -152,8 +180,8 @@ fn serve_connection(
                 drop(permit);
             });
         }
-        Some((acceptor, policy)) => {
-            let (acceptor, policy) = (acceptor.clone(), Arc::clone(policy));
+        Some(tls) => {
+            let (acceptor, policy) = (tls.0.clone(), Arc::clone(&tls.1));
             // The handshake happens inside the task; graceful shutdown covers connections
             // that completed it (a pending handshake is bounded by the request timeout).
             let watcher = graceful.watcher();
@@ -170,7 +198,7 @@ fn serve_connection(
                     }
                 };
                 let certificate = client_certificate(&policy, tls.get_ref().1.peer_certificates());
-                let svc = request_service(service, timeout, ConnInfo { peer }, certificate);
+                let svc = request_service(live, timeout, ConnInfo { peer }, certificate);
                 let conn = builder
                     .serve_connection(TokioIo::new(tls), svc)
                     .into_owned();
@@ -197,7 +225,7 @@ fn client_certificate(
 /// The per-connection hyper service: every request gets the connection facts and the
 /// client certificate in its extensions, and a time limit.
 fn request_service(
-    service: Arc<Service>,
+    live: Arc<Live>,
     timeout: Duration,
     info: ConnInfo,
     certificate: Option<Arc<PresentedCertificate>>,
@@ -208,7 +236,7 @@ fn request_service(
     Future = impl Future<Output = Result<super::Response, std::convert::Infallible>> + Send,
 > + Clone {
     service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-        let service = Arc::clone(&service);
+        let service = live.service();
         req.extensions_mut().insert(info.clone());
         if let Some(c) = &certificate {
             req.extensions_mut().insert(Arc::clone(c));
@@ -225,16 +253,16 @@ fn request_service(
 
 /// Serves `GET /metrics` (plain HTTP, HTTP/1.1) on its own listener until the task is
 /// aborted. Meant for a loopback address or a monitoring network, never the public one.
-pub async fn serve_metrics(listener: TcpListener, service: Arc<Service>) {
+pub async fn serve_metrics(listener: TcpListener, live: Arc<Live>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let service = Arc::clone(&service);
+        let live = Arc::clone(&live);
         tokio::spawn(async move {
             let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let resp = router::route_metrics(&service, &req);
+                let resp = router::route_metrics(&live.service(), &req);
                 async move { Ok::<_, std::convert::Infallible>(resp) }
             });
             let _ = hyper::server::conn::http1::Builder::new()

@@ -276,6 +276,38 @@ impl Server {
         }
     }
 
+    /// Sends a signal (`-HUP`, ...) to the running process.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("not running").id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// Waits until the log has `n` lines containing `needle`.
+    pub fn wait_for_log(&self, needle: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.log_text().matches(needle).count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} (x{n}) in the log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("not running");

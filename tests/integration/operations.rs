@@ -4,7 +4,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{Options, Server};
+use crate::harness::{Options, Server, curl};
 
 fn recv(sock: &UnixDatagram) -> String {
     let mut buf = [0u8; 4096];
@@ -124,4 +124,121 @@ fn metrics_listener_counts_tokens_and_refusals() {
         crate::harness::curl(&s.base_url, &[], "/metrics").status,
         404
     );
+}
+
+/// SIGHUP reloads the config file: a client added there works without a restart, a new
+/// TLS certificate is served to new connections, and a broken file is refused with its
+/// mistakes logged while the previous config keeps serving.
+#[test]
+fn sighup_reloads_clients_and_certificates_and_refuses_a_broken_config() {
+    let (secret, table) = crate::harness::secret_client("before-hup", "");
+    let mut s = Server::start_tls(&table);
+    let base = s.base_url.clone();
+    let token = |id: &str, secret: &str| {
+        curl(
+            &base,
+            &[
+                "-u",
+                &format!("{id}:{secret}"),
+                "-d",
+                "grant_type=client_credentials",
+            ],
+            "/token",
+        )
+        .status
+    };
+    assert_eq!(token("before-hup", &secret), 200);
+    let original = std::fs::read_to_string(&s.config).unwrap();
+
+    // A good change: one more client, and a new server certificate from the same CA.
+    let (secret2, table2) = crate::harness::secret_client("after-hup", "");
+    let p = crate::harness::pki();
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("new.key"), dir.path().join("new.pem"));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.path().join("ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-subj",
+        "/CN=reloaded",
+        "-keyout",
+        "new.key",
+        "-out",
+        "new.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "new.csr",
+        "-CA",
+        &p.ca.display().to_string(),
+        "-CAkey",
+        &p.dir.join("ca.key").display().to_string(),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext",
+        "-out",
+        "new.pem",
+    ]);
+    let changed = original
+        .replace(&p.cert.display().to_string(), &cert.display().to_string())
+        .replace(&p.key.display().to_string(), &key.display().to_string());
+    std::fs::write(&s.config, format!("{changed}\n{table2}")).unwrap();
+    s.signal("-HUP");
+    s.wait_for_log("configuration reloaded", 1);
+    assert_eq!(token("after-hup", &secret2), 200, "{}", s.log_text());
+    assert_eq!(token("before-hup", &secret), 200);
+    let subject = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect {} -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -subject",
+            s.base_url.trim_start_matches("https://").replace("localhost", "127.0.0.1")
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&subject.stdout).contains("reloaded"),
+        "the new certificate is not served: {}",
+        String::from_utf8_lossy(&subject.stdout)
+    );
+
+    // A broken change: refused, logged by key path, the running config keeps serving.
+    std::fs::write(
+        &s.config,
+        format!("{changed}\n{table2}\n[tokens]\nlifetime_secs = 0\n"),
+    )
+    .unwrap();
+    s.signal("-HUP");
+    s.wait_for_log("reload refused", 1);
+    assert!(
+        s.log_text().contains("tokens.lifetime_secs"),
+        "{}",
+        s.log_text()
+    );
+    assert!(s.running());
+    assert_eq!(token("after-hup", &secret2), 200);
 }
