@@ -6,6 +6,7 @@
 //! task polls the store's generation counter and swaps in new clients and keys when
 //! another process (`ahdapa client add --local`) changed them.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -132,6 +133,32 @@ pub struct Service {
     enrollment: Option<crate::config::EnrollmentConfig>,
     /// `[registration]`.
     registration: Option<crate::config::RegistrationConfig>,
+    /// Access tokens verified recently by the resource endpoints, by SHA-256 of the
+    /// token: their claims and when their revocation was last checked.
+    verified: std::sync::Mutex<HashMap<[u8; 32], VerifiedToken>>,
+}
+
+/// A token the resource endpoints verified.
+struct VerifiedToken {
+    claims: Arc<serde_json::Map<String, serde_json::Value>>,
+    revocation_checked: std::time::Instant,
+}
+
+/// How often a cached token's revocation is checked again in the store: a revocation on
+/// another node reaches this node's resource endpoints within this bound (at once on the
+/// node that revoked). Introspection always asks the store.
+pub const REVOCATION_RECHECK: Duration = Duration::from_secs(1);
+
+/// Verified tokens remembered; past this the cache starts over.
+const VERIFIED_CAPACITY: usize = 16_384;
+
+/// Why a token is refused at a resource endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// Not ours, expired, malformed or revoked.
+    Invalid(String),
+    /// The store is down.
+    Unavailable(String),
 }
 
 /// The Negotiate side of `/token`.
@@ -314,6 +341,7 @@ impl Service {
             admin: config.admin.clone(),
             enrollment: config.enrollment.clone(),
             registration: config.registration.clone(),
+            verified: std::sync::Mutex::new(HashMap::new()),
             jwks_fetcher: JwksFetcher::new(
                 config.jwks_fetch.clone(),
                 config.jwks_ca_file.as_deref(),
@@ -594,6 +622,7 @@ impl Service {
         // A second revocation of the same token is fine (RFC 7009 §2.2).
         self.first_use(REVOKED_NAMESPACE, &revocation_key(jti), exp, now)
             .await?;
+        self.forget_verified_tokens();
         log::info!(client_id = caller.client.client_id.as_str(), jti = jti; "token revoked");
         Ok(())
     }
@@ -613,6 +642,82 @@ impl Service {
             .map_err(|e| OAuthError::TemporarilyUnavailable {
                 reason: format!("revocation check: {e}").into(),
             })
+    }
+
+    /// Verifies one of our access tokens for a resource endpoint: signature, issuer and
+    /// expiry (remembered per token, so a token used again costs a hash lookup) and
+    /// revocation (asked of the store again after [`REVOCATION_RECHECK`]).
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<Arc<serde_json::Map<String, serde_json::Value>>, TokenRefusal> {
+        let digest: [u8; 32] =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+                .as_ref()
+                .try_into()
+                .map_err(|_| TokenRefusal::Invalid("digest".into()))?;
+        let cached = self.verified.lock().ok().and_then(|v| {
+            v.get(&digest).map(|e| {
+                (
+                    Arc::clone(&e.claims),
+                    e.revocation_checked.elapsed() < REVOCATION_RECHECK,
+                )
+            })
+        });
+        let claims = match cached {
+            Some((claims, _))
+                if claims
+                    .get("exp")
+                    .and_then(serde_json::Value::as_u64)
+                    .is_none_or(|e| e <= now) =>
+            {
+                return Err(TokenRefusal::Invalid("expired".into()));
+            }
+            Some((claims, true)) => return Ok(claims),
+            Some((claims, false)) => claims,
+            None => Arc::new(
+                access_token::verify(token, &self.keys.load(), self.issuer(), now)
+                    .map_err(TokenRefusal::Invalid)?,
+            ),
+        };
+        if self
+            .is_revoked(&claims, now)
+            .await
+            .map_err(|e| TokenRefusal::Unavailable(e.log_reason().to_owned()))?
+        {
+            if let Ok(mut v) = self.verified.lock() {
+                v.remove(&digest);
+            }
+            return Err(TokenRefusal::Invalid("revoked".into()));
+        }
+        if let Ok(mut v) = self.verified.lock() {
+            if v.len() >= VERIFIED_CAPACITY {
+                v.retain(|_, e| {
+                    e.claims
+                        .get("exp")
+                        .and_then(serde_json::Value::as_u64)
+                        .is_some_and(|exp| exp > now)
+                });
+                if v.len() >= VERIFIED_CAPACITY {
+                    v.clear();
+                }
+            }
+            v.insert(
+                digest,
+                VerifiedToken {
+                    claims: Arc::clone(&claims),
+                    revocation_checked: std::time::Instant::now(),
+                },
+            );
+        }
+        Ok(claims)
+    }
+
+    fn forget_verified_tokens(&self) {
+        if let Ok(mut v) = self.verified.lock() {
+            v.clear();
+        }
     }
 
     /// Records `key` in `namespace` until `until`: true the first time, false for a replay
@@ -906,6 +1011,7 @@ impl Service {
         if set.active().kid() != current.active().kid() || kids(&set) != kids(&current) {
             log::info!(kid = set.active().kid(), published = kids(&set).join(",").as_str(); "signing keys changed");
             self.keys.store(Arc::new(set));
+            self.forget_verified_tokens();
             changed = true;
         }
         Ok(changed)

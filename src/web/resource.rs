@@ -25,7 +25,7 @@ use crate::token::dpop;
 #[derive(Debug, Clone)]
 pub struct AccessContext {
     /// The verified token's claims.
-    pub claims: serde_json::Map<String, serde_json::Value>,
+    pub claims: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl AccessContext {
@@ -93,16 +93,13 @@ pub async fn authorize(
         return Err(ResourceError::MissingToken);
     };
     let now = crate::clock::now_unix();
-    let claims =
-        crate::token::access_token::verify(token, &service.key_set(), service.issuer(), now)
-            .map_err(ResourceError::InvalidToken)?;
-    if service
-        .is_revoked(&claims, now)
+    let claims = service
+        .verify_access_token(token, now)
         .await
-        .map_err(|e| ResourceError::Unavailable(e.log_reason().to_owned()))?
-    {
-        return Err(ResourceError::InvalidToken("revoked".into()));
-    }
+        .map_err(|e| match e {
+            crate::service::TokenRefusal::Invalid(m) => ResourceError::InvalidToken(m),
+            crate::service::TokenRefusal::Unavailable(m) => ResourceError::Unavailable(m),
+        })?;
     let cnf = claims.get("cnf");
     match (
         cnf.and_then(|c| c.get("jkt")).and_then(|j| j.as_str()),

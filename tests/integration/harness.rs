@@ -125,6 +125,8 @@ pub struct Options {
     pub state_dir: Option<PathBuf>,
     /// Plain HTTP (`insecure_http`) with these `[tls]` keys (proxy settings).
     pub plain_http_tls: Option<String>,
+    /// The issuer, when several nodes must share one (default: this node's URL).
+    pub issuer: Option<String>,
 }
 
 impl Default for Options {
@@ -135,6 +137,7 @@ impl Default for Options {
             env: Vec::new(),
             state_dir: None,
             plain_http_tls: None,
+            issuer: None,
         }
     }
 }
@@ -213,8 +216,12 @@ impl Server {
                 ),
             ),
         };
+        let issuer = opts
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://localhost:{port}"));
         let text = format!(
-            "issuer = \"{scheme}://localhost:{port}\"\n\
+            "issuer = \"{issuer}\"\n\
              [server]\nlisten = [\"127.0.0.1:{port}\"]\nrequest_timeout_secs = 5\n\
              {transport}\
              [store]\nsqlite_path = \"{}/ahdapa.db\"\n\
