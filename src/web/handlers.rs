@@ -34,7 +34,7 @@ where
     };
     let authorization = match authorization_of(&parts) {
         Ok(a) => a,
-        Err(e) => return reject(service, &e),
+        Err(e) => return reject(service, &e, &parts, &body),
     };
     let dpop = match parts
         .headers
@@ -50,14 +50,14 @@ where
                 let e = OAuthError::InvalidDpopProof {
                     description: "DPoP header is not ASCII".into(),
                 };
-                return reject(service, &e);
+                return reject(service, &e, &parts, &body);
             }
         },
         _ => {
             let e = OAuthError::InvalidDpopProof {
                 description: "more than one DPoP header".into(),
             };
-            return reject(service, &e);
+            return reject(service, &e, &parts, &body);
         }
     };
     match service
@@ -72,12 +72,14 @@ where
         Ok(issued) => {
             service.metrics().token_issued(issued.method);
             log::info!(
+                outcome = "issued",
                 client_id = issued.client_id.as_str(),
                 subject = issued.subject.as_str(),
                 method = issued.method.as_str(),
                 scope = issued.response.scope.as_str(),
                 jti = issued.jti.as_str(),
-                principal = issued.principal.as_deref().unwrap_or("");
+                principal = issued.principal.as_deref().unwrap_or(""),
+                request_id = request_id_of(&parts);
                 "token issued"
             );
             let body = serde_json::to_vec(&issued.response).unwrap_or_default();
@@ -100,7 +102,7 @@ where
         }
         Err(err) => {
             service.metrics().token_refused(err.code());
-            reject(service, &err)
+            reject(service, &err, &parts, &body)
         }
     }
 }
@@ -193,7 +195,7 @@ where
     };
     let authorization = match authorization_of(&parts) {
         Ok(a) => a,
-        Err(e) => return reject(service, &e),
+        Err(e) => return reject(service, &e, &parts, &body),
     };
     match service
         .introspect(authorization, &body, certificate.as_deref())
@@ -204,7 +206,7 @@ where
             serde_json::to_vec(&answer).unwrap_or_default(),
             true,
         ),
-        Err(err) => reject(service, &err),
+        Err(err) => reject(service, &err, &parts, &body),
     }
 }
 
@@ -221,14 +223,14 @@ where
     };
     let authorization = match authorization_of(&parts) {
         Ok(a) => a,
-        Err(e) => return reject(service, &e),
+        Err(e) => return reject(service, &e, &parts, &body),
     };
     match service
         .revoke(authorization, &body, certificate.as_deref())
         .await
     {
         Ok(()) => json(StatusCode::OK, Vec::new(), true),
-        Err(err) => reject(service, &err),
+        Err(err) => reject(service, &err, &parts, &body),
     }
 }
 
@@ -332,14 +334,57 @@ fn parse_forwarded_certificate(value: &str) -> Option<Vec<u8>> {
         .map(|c| c.to_vec())
 }
 
-fn reject(service: &Service, err: &OAuthError) -> Response {
+fn reject(
+    service: &Service,
+    err: &OAuthError,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Response {
+    let request_id = request_id_of(parts);
+    let client_id = claimed_client_id(parts, body).unwrap_or_default();
+    let endpoint = parts.uri.path();
     match err {
-        OAuthError::ServerError { .. } => {
-            log::error!(error = err.code(), reason = err.log_reason(); "token request failed")
-        }
-        _ => log::info!(error = err.code(), reason = err.log_reason(); "token request refused"),
+        OAuthError::ServerError { .. } => log::error!(
+            outcome = "failed", error = err.code(), reason = err.log_reason(),
+            client_id = client_id.as_str(), request_id = request_id, path = endpoint;
+            "request failed"
+        ),
+        _ => log::info!(
+            outcome = "refused", error = err.code(), reason = err.log_reason(),
+            client_id = client_id.as_str(), request_id = request_id, path = endpoint;
+            "request refused"
+        ),
     }
     error::oauth(err, service.issuer(), service.negotiate_enabled())
+}
+
+/// The request id the router gave this request.
+pub(super) fn request_id_of(parts: &http::request::Parts) -> &str {
+    parts
+        .extensions
+        .get::<super::RequestId>()
+        .map_or("", |r| r.0.as_str())
+}
+
+/// The client_id a refused request claimed (Basic user name, or the form's `client_id`),
+/// for the log only: it may be anything the caller sent.
+fn claimed_client_id(parts: &http::request::Parts, body: &[u8]) -> Option<String> {
+    if let Some(Authorization::Basic(credentials)) = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(Authorization::parse)
+    {
+        let decoded = STANDARD.decode(credentials.trim()).ok()?;
+        let user = decoded.split(|b| *b == b':').next()?;
+        let user: String = form_urlencoded::parse(&[b"u=", user].concat())
+            .next()
+            .map(|(_, v)| v.into_owned())?;
+        return Some(user.chars().take(128).collect());
+    }
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.chars().take(128).collect())
 }
 
 /// Reads the body within the limit, then checks the media type.

@@ -18,5 +18,10 @@ pub mod server;
 use bytes::Bytes;
 use http_body_util::Full;
 
+/// A request's id (16 hex digits), in its extensions and its `X-Request-Id` answer
+/// header, and on every log event about it (`AHDAPA_REQUEST_ID`).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// Every response body is a complete buffer: our answers are small JSON documents.
 pub type Response = http::Response<Full<Bytes>>;

@@ -31,7 +31,13 @@ where
 {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let started = std::time::Instant::now();
-    let resp = dispatch(service, req, &method, &path).await;
+    let id = request_id();
+    let mut req = req;
+    req.extensions_mut().insert(super::RequestId(id.clone()));
+    let mut resp = dispatch(service, req, &method, &path).await;
+    if let Ok(v) = http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
     let endpoint = match path.as_str() {
         "/token" => "token",
         "/introspect" => "introspect",
@@ -92,6 +98,17 @@ where
         | "/healthz" => error::method_not_allowed("GET, HEAD"),
         _ => error::not_found(),
     }
+}
+
+/// 64 random bits in hex; a fixed value if the random source fails (never a reason to
+/// refuse a request).
+fn request_id() -> String {
+    use aws_lc_rs::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    if aws_lc_rs::rand::SystemRandom::new().fill(&mut b).is_err() {
+        return "0000000000000000".into();
+    }
+    format!("{:016x}", u64::from_be_bytes(b))
 }
 
 /// The metrics listener's only route: `GET /metrics`.

@@ -242,3 +242,166 @@ fn sighup_reloads_clients_and_certificates_and_refuses_a_broken_config() {
     assert!(s.running());
     assert_eq!(token("after-hup", &secret2), 200);
 }
+
+/// Started by systemd (JOURNAL_STREAM names its stderr), ahdapa logs to the journal with
+/// AHDAPA_* fields. A private mount namespace puts a socket of ours at
+/// /run/systemd/journal/socket, and the datagrams are parsed (journal native protocol).
+#[test]
+fn journal_events_carry_ahdapa_fields() {
+    use std::os::unix::fs::MetadataExt;
+    let (secret, table) = crate::harness::secret_client("journal-client", "");
+    let mut s = Server::start_tls(&table);
+    s.stop();
+    let jdir = tempfile::tempdir().unwrap();
+    let sock = UnixDatagram::bind(jdir.path().join("socket")).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let stderr_path = s.dir.path().join("journal-stderr");
+    let stderr = std::fs::File::create(&stderr_path).unwrap();
+    let meta = std::fs::metadata(&stderr_path).unwrap();
+    let created_run_dir = !std::path::Path::new("/run/systemd/journal").exists();
+    let script = format!(
+        "mkdir -p /run/systemd/journal && mount --bind '{}' /run/systemd/journal && exec '{}' --config '{}' serve",
+        jdir.path().display(),
+        crate::harness::BIN,
+        s.config.display()
+    );
+    let child = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("unshare (util-linux)");
+    // Killed (by PID) however the test ends.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(child);
+    let mut buf = vec![0u8; 65536];
+    let mut next = || -> Vec<(String, String)> {
+        match sock.recv(&mut buf) {
+            Ok(n) => journal_fields(&buf[..n]),
+            Err(e) => panic!(
+                "no journal datagram ({e}); stderr: {}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            ),
+        }
+    };
+    let field =
+        |e: &[(String, String)], k: &str| e.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    loop {
+        let e = next();
+        if field(&e, "MESSAGE").is_some_and(|m| m.contains("listening on")) {
+            break;
+        }
+    }
+    let ok = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("journal-client:{secret}"),
+            "-d",
+            "grant_type=client_credentials",
+        ],
+        "/token",
+    );
+    assert_eq!(ok.status, 200);
+    let bad = curl(
+        &s.base_url,
+        &[
+            "-u",
+            "journal-client:XyzzyNotTheSecret42",
+            "-d",
+            "grant_type=client_credentials",
+        ],
+        "/token",
+    );
+    assert_eq!(bad.status, 401);
+    let mut issued = None;
+    let mut refused = None;
+    while issued.is_none() || refused.is_none() {
+        let e = next();
+        let flat: String = e.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        match field(&e, "AHDAPA_OUTCOME").as_deref() {
+            Some("issued") => issued = Some(flat),
+            Some("refused") => refused = Some(flat),
+            _ => {}
+        }
+    }
+    drop(_child);
+    if created_run_dir {
+        let _ = std::fs::remove_dir("/run/systemd/journal");
+    }
+    let issued = issued.unwrap();
+    for field in [
+        "AHDAPA_CLIENT_ID=journal-client",
+        "AHDAPA_SUBJECT=journal-client",
+        "AHDAPA_AUTH_METHOD=client_secret_basic",
+        "AHDAPA_SCOPE=s",
+        "AHDAPA_JTI=",
+        "AHDAPA_REQUEST_ID=",
+        "SYSLOG_IDENTIFIER=ahdapa",
+        "PRIORITY=5",
+    ] {
+        assert!(issued.contains(field), "{field} missing in {issued:?}");
+    }
+    let jti = crate::harness::claims(ok.json()["access_token"].as_str().unwrap())["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(issued.contains(&format!("AHDAPA_JTI={jti}")));
+    let request_id = ok
+        .headers
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(
+        issued.contains(&format!("AHDAPA_REQUEST_ID={request_id}")),
+        "{issued}"
+    );
+    let refused = refused.unwrap();
+    for field in [
+        "AHDAPA_CLIENT_ID=journal-client",
+        "AHDAPA_ERROR=invalid_client",
+        "AHDAPA_REASON=",
+        "AHDAPA_REQUEST_ID=",
+    ] {
+        assert!(refused.contains(field), "{field} missing in {refused:?}");
+    }
+    assert!(
+        !refused.contains("XyzzyNotTheSecret42"),
+        "a presented secret reached the journal"
+    );
+    assert!(!issued.contains(&secret));
+}
+
+/// Fields of one journal native-protocol datagram: `NAME=value\n`, or `NAME\n`, a
+/// 64-bit little-endian length, the value and `\n`.
+fn journal_fields(mut d: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    while !d.is_empty() {
+        let end = d.iter().position(|b| *b == b'\n' || *b == b'=').unwrap();
+        let name = String::from_utf8_lossy(&d[..end]).into_owned();
+        if d[end] == b'=' {
+            let rest = &d[end + 1..];
+            let nl = rest.iter().position(|b| *b == b'\n').unwrap();
+            out.push((name, String::from_utf8_lossy(&rest[..nl]).into_owned()));
+            d = &rest[nl + 1..];
+        } else {
+            let len = u64::from_le_bytes(d[end + 1..end + 9].try_into().unwrap()) as usize;
+            let value = &d[end + 9..end + 9 + len];
+            out.push((name, String::from_utf8_lossy(value).into_owned()));
+            d = &d[end + 9 + len + 1..];
+        }
+    }
+    out
+}
