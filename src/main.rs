@@ -72,6 +72,12 @@ enum Command {
     /// On a host: get (or rotate) this host's SSSD client with its keytab and write the
     /// SSSD drop-in.
     Enroll(EnrollArgs),
+    /// Write the man page (ahdapa.1) and shell completions into a directory (packaging).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// The directory to write into.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -256,6 +262,7 @@ fn main() -> ExitCode {
                 _ => keys(&cli.config, cmd).await.map_err(CommandError::local),
             },
             Command::Enroll(args) => enroll(&remote, args).await,
+            Command::GenerateAssets { dir } => generate_assets(&dir).map_err(CommandError::local),
         }
     });
     match result {
@@ -265,6 +272,28 @@ fn main() -> ExitCode {
             ExitCode::from(e.code)
         }
     }
+}
+
+/// The man page and bash, zsh and fish completions, generated from the CLI definition.
+fn generate_assets(dir: &Path) -> Result<(), String> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("ahdapa.1"), page).map_err(|e| e.to_string())?;
+    for (shell, name) in [
+        (Shell::Bash, "ahdapa.bash"),
+        (Shell::Zsh, "_ahdapa"),
+        (Shell::Fish, "ahdapa.fish"),
+    ] {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "ahdapa", &mut out);
+        std::fs::write(dir.join(name), out).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// `Some(local)` for subcommands that can work on the local store.
