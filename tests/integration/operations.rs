@@ -93,6 +93,37 @@ fn metrics_listener_counts_tokens_and_refusals() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
+    // An independent parser of the text format (prometheus_client) reads every family.
+    let parsed = Command::new(crate::harness::python())
+        .args([
+            "-c",
+            "import sys\nfrom prometheus_client.parser import text_string_to_metric_families as p\n\
+             for f in p(sys.stdin.read()):\n    print(f.name, f.type, len(f.samples))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            c.wait_with_output().unwrap()
+        })
+        .expect("python3 with prometheus_client (python3-prometheus-client)");
+    assert!(
+        parsed.status.success(),
+        "prometheus_client refused the exposition: {}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let families = String::from_utf8_lossy(&parsed.stdout);
+    for family in [
+        "ahdapa_http_requests counter",
+        "ahdapa_tokens_issued counter",
+        "ahdapa_token_request_duration_seconds histogram",
+        "ahdapa_clients gauge",
+    ] {
+        assert!(families.contains(family), "{family} not parsed: {families}");
+    }
     for line in [
         "ahdapa_tokens_issued_total{method=\"client_secret_basic\"} 1",
         "ahdapa_token_refusals_total{error=\"invalid_client\"} 1",
@@ -404,4 +435,61 @@ fn journal_fields(mut d: &[u8]) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// SIGTERM during a burst of requests still being sent: every request already accepted
+/// is answered (200) before the process exits, and new connections are refused.
+#[test]
+fn sigterm_answers_every_accepted_request() {
+    let (secret, table) = crate::harness::secret_client("drain-svc", "");
+    let mut s = Server::start_tls(&table);
+    // Bodies of ~3 kB sent at 1 kB/s: each request is in flight for about 3 s.
+    let body = format!("grant_type=client_credentials&pad={}", "x".repeat(3000));
+    let ca = crate::harness::pki().ca.clone();
+    let workers: Vec<_> = (0..12)
+        .map(|_| {
+            let (url, body, secret, ca) = (
+                format!("{}/token", s.base_url),
+                body.clone(),
+                secret.clone(),
+                ca.clone(),
+            );
+            std::thread::spawn(move || {
+                Command::new("curl")
+                    .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+                    .arg(&ca)
+                    .args(["--limit-rate", "1000", "-u", &format!("drain-svc:{secret}")])
+                    .args(["--data-binary", &body, &url])
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    let started = std::time::Instant::now();
+    let status = s.stop();
+    assert!(status.success(), "exit status {status}");
+    for w in workers {
+        let out = w.join().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "200",
+            "an in-flight request was not answered: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "exited before draining"
+    );
+    let after = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "--max-time", "5", "-k"])
+        .arg(format!("{}/healthz", s.base_url))
+        .output()
+        .unwrap();
+    assert_eq!(
+        after.status.code(),
+        Some(7),
+        "new connections are refused after shutdown"
+    );
 }
