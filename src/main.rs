@@ -16,7 +16,6 @@ use ahdapa::oauth::client::{Client, ClientRegistration, ClientSource, TokenEndpo
 use ahdapa::oauth::client_auth::jwt_assertion::HmacSecret;
 use ahdapa::oauth::secret::{ClientSecret, SecretHash};
 use ahdapa::service::Service;
-use ahdapa::store::sqlite::SqliteStore;
 use ahdapa::store::{Store, StoreError};
 use ahdapa::{clock, dev, logging, systemd, web};
 
@@ -646,9 +645,10 @@ async fn shutdown_signal() {
     }
 }
 
-async fn open_local_store(cfg: &Config) -> Result<SqliteStore, String> {
-    SqliteStore::open(&cfg.store.sqlite_path)
-        .map_err(|e| format!("{}: {e}", cfg.store.sqlite_path.display()))
+async fn open_local_store(cfg: &Config) -> Result<Arc<dyn Store>, String> {
+    ahdapa::service::open_store(&cfg.store)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn require_local(local: bool) -> Result<(), String> {
@@ -881,7 +881,7 @@ async fn keys(path: &Path, cmd: KeysCommand) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let lead = cfg.tokens.default_lifetime_secs + JWKS_MAX_AGE_SECS;
             let kid = ahdapa::service::rotate_keys(
-                &store,
+                store.as_ref(),
                 &master,
                 cfg.keys.algorithm,
                 now,

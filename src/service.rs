@@ -199,13 +199,9 @@ const AP_REQ_NAMESPACE: &str = "krb5-ap-req";
 impl Service {
     /// Opens the configured SQLite store and master key, then loads everything.
     pub async fn open(config: &Config) -> Result<Arc<Self>, StartError> {
-        let db = &config.store.sqlite_path;
-        let store = SqliteStore::open(db).map_err(|source| StartError::Store {
-            path: db.display().to_string(),
-            source,
-        })?;
+        let store = open_store(&config.store).await?;
         let master_key = load_or_create_master_key(&config.keys.master_key_file)?;
-        Self::with_store(config, Arc::new(store), master_key).await
+        Self::with_store(config, store, master_key).await
     }
 
     /// Builds the service on a given store and master key (tests use an in-memory store).
@@ -1030,12 +1026,31 @@ impl Service {
         else {
             return Ok(());
         };
-        let due = active.activates_at.saturating_add(self.rotate_after_secs) <= now;
-        if due
-            && !times
+        let due = |times: &[KeyTimes], active: &KeyTimes| {
+            active.activates_at.saturating_add(self.rotate_after_secs) <= now
+                && !times
+                    .iter()
+                    .any(|t| t.algorithm == self.algorithm && t.pending_at(now))
+        };
+        if due(&times, active) {
+            // Nodes sharing the store must not both rotate: take the store's rotation
+            // lock and decide again on what the store holds now.
+            let Some(_guard) = self.store.rotation_guard().await? else {
+                return Ok(());
+            };
+            let fresh: Vec<KeyTimes> = self
+                .store
+                .signing_keys()
+                .await?
                 .iter()
-                .any(|t| t.algorithm == self.algorithm && t.pending_at(now))
-        {
+                .map(times_of)
+                .collect();
+            let still_due = rotation::active_at(&fresh, self.algorithm, now)
+                .and_then(|i| fresh.get(i))
+                .is_some_and(|a| due(&fresh, a));
+            if !still_due {
+                return Ok(());
+            }
             rotate_keys(
                 self.store.as_ref(),
                 &self.master_key,
@@ -1075,6 +1090,29 @@ impl Service {
         let mut bytes = [0u8; 16];
         self.rng.fill(&mut bytes)?;
         Ok(URL_SAFE_NO_PAD.encode(bytes))
+    }
+}
+
+/// Opens the configured store: PostgreSQL when `store.postgres_url` is set, else SQLite.
+pub async fn open_store(config: &crate::config::StoreConfig) -> Result<Arc<dyn Store>, StartError> {
+    match &config.postgres {
+        Some(pg) => {
+            let store = crate::store::postgres::PostgresStore::open(pg)
+                .await
+                .map_err(|source| StartError::Store {
+                    path: crate::store::postgres::redact_url(&pg.url),
+                    source,
+                })?;
+            Ok(Arc::new(store))
+        }
+        None => {
+            let db = &config.sqlite_path;
+            let store = SqliteStore::open(db).map_err(|source| StartError::Store {
+                path: db.display().to_string(),
+                source,
+            })?;
+            Ok(Arc::new(store))
+        }
     }
 }
 

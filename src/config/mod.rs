@@ -195,6 +195,8 @@ impl Default for Limits {
 pub struct StoreConfig {
     /// The SQLite database file.
     pub sqlite_path: PathBuf,
+    /// PostgreSQL instead of SQLite, when `store.postgres_url` is set.
+    pub postgres: Option<crate::store::postgres::PostgresConfig>,
 }
 
 /// `[keys]`.

@@ -85,6 +85,12 @@ pub struct RawTls {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawStore {
     pub sqlite_path: Option<String>,
+    pub postgres_url: Option<String>,
+    pub postgres_password_file: Option<String>,
+    pub postgres_tls: Option<bool>,
+    pub postgres_ca_file: Option<String>,
+    pub postgres_pool_size: Option<u64>,
+    pub postgres_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

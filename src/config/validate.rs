@@ -85,6 +85,8 @@ pub fn validate(
         &mut err,
     );
 
+    let postgres = postgres_config(&raw.store, &mut err);
+
     let lifetime = raw
         .tokens
         .lifetime_secs
@@ -364,6 +366,7 @@ pub fn validate(
         },
         store: StoreConfig {
             sqlite_path: sqlite_path?,
+            postgres: postgres?,
         },
         keys: KeysConfig {
             algorithm: algorithm?,
@@ -589,6 +592,80 @@ fn transport(
             }
         }
     }
+}
+
+/// `store.postgres_*`; `Some(None)` is "SQLite".
+fn postgres_config(
+    raw: &super::raw::RawStore,
+    err: &mut impl FnMut(&str, String),
+) -> Option<Option<crate::store::postgres::PostgresConfig>> {
+    let Some(url) = raw.postgres_url.as_deref() else {
+        for (set, key) in [
+            (
+                raw.postgres_password_file.is_some(),
+                "store.postgres_password_file",
+            ),
+            (raw.postgres_ca_file.is_some(), "store.postgres_ca_file"),
+        ] {
+            if set {
+                err(key, "only with store.postgres_url".into());
+            }
+        }
+        return Some(None);
+    };
+    let mut ok = true;
+    if let Err(e) = url.parse::<tokio_postgres::Config>() {
+        err(
+            "store.postgres_url",
+            format!("{}: {e}", crate::store::postgres::redact_url(url)),
+        );
+        ok = false;
+    }
+    let password = match raw.postgres_password_file.as_deref() {
+        None => None,
+        Some(f) => match std::fs::read_to_string(f) {
+            Ok(p) => Some(p.trim_end_matches(['\n', '\r']).to_owned()),
+            Err(e) => {
+                err(
+                    "store.postgres_password_file",
+                    format!("cannot read {f}: {e}"),
+                );
+                ok = false;
+                None
+            }
+        },
+    };
+    let ca_file = match raw.postgres_ca_file.as_deref() {
+        None => None,
+        Some(f) => absolute(f, "store.postgres_ca_file", err),
+    };
+    let pool = bounded_secs(
+        raw.postgres_pool_size,
+        16,
+        1,
+        256,
+        "store.postgres_pool_size",
+        err,
+    );
+    let timeout = bounded_secs(
+        raw.postgres_timeout_ms,
+        3000,
+        100,
+        60_000,
+        "store.postgres_timeout_ms",
+        err,
+    );
+    if !ok {
+        return None;
+    }
+    Some(Some(crate::store::postgres::PostgresConfig {
+        url: url.to_owned(),
+        password,
+        tls: raw.postgres_tls.unwrap_or(false) || ca_file.is_some(),
+        ca_file,
+        pool_size: usize::try_from(pool?).ok()?,
+        timeout: Duration::from_millis(timeout?),
+    }))
 }
 
 fn absolute(path: &str, key: &str, err: &mut impl FnMut(&str, String)) -> Option<PathBuf> {

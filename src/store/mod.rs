@@ -7,6 +7,7 @@
 //! [`Store::generation`], a counter every client or key write bumps, to know when to
 //! reload.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -77,6 +78,12 @@ pub trait Store: Send + Sync + 'static {
     async fn generation(&self) -> Result<u64, StoreError>;
     /// True when `key` is recorded in `namespace` and not expired at `now`.
     async fn is_recorded(&self, namespace: &str, key: &[u8], now: u64) -> Result<bool, StoreError>;
+    /// Serialises signing-key rotations across nodes sharing this store: `Some(guard)`
+    /// holds the lock until dropped, `None` means another node is rotating right now.
+    /// (A single SQLite node needs no lock.)
+    async fn rotation_guard(&self) -> Result<Option<Box<dyn Send + Sync>>, StoreError> {
+        Ok(Some(Box::new(())))
+    }
     /// Records `key` in `namespace` until `expires_at`; false if it was already recorded
     /// and has not expired (a replay). Expired records are pruned as a side effect.
     async fn record_once(
@@ -88,9 +95,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
-#[cfg(test)]
-pub(crate) mod contract {
-    //! The contract every backend passes. Each backend's tests call [`run_all`].
+#[doc(hidden)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+pub mod contract {
+    //! The contract every backend passes. Each backend's tests call [`run_all`] (SQLite
+    //! in unit tests, PostgreSQL from the integration tests against a real server).
     use super::*;
     use crate::oauth::client::TokenEndpointAuthMethod;
 

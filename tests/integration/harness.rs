@@ -127,6 +127,8 @@ pub struct Options {
     pub plain_http_tls: Option<String>,
     /// The issuer, when several nodes must share one (default: this node's URL).
     pub issuer: Option<String>,
+    /// `store.postgres_url`: PostgreSQL instead of SQLite.
+    pub postgres_url: Option<String>,
 }
 
 impl Default for Options {
@@ -138,6 +140,7 @@ impl Default for Options {
             state_dir: None,
             plain_http_tls: None,
             issuer: None,
+            postgres_url: None,
         }
     }
 }
@@ -220,11 +223,16 @@ impl Server {
             .issuer
             .clone()
             .unwrap_or_else(|| format!("{scheme}://localhost:{port}"));
+        let postgres = opts
+            .postgres_url
+            .as_ref()
+            .map(|u| format!("postgres_url = \"{u}\"\npostgres_timeout_ms = 2000\n"))
+            .unwrap_or_default();
         let text = format!(
             "issuer = \"{issuer}\"\n\
              [server]\nlisten = [\"127.0.0.1:{port}\"]\nrequest_timeout_secs = 5\n\
              {transport}\
-             [store]\nsqlite_path = \"{}/ahdapa.db\"\n\
+             [store]\nsqlite_path = \"{}/ahdapa.db\"\n{postgres}\
              [keys]\nalgorithm = \"{algorithm}\"\nmaster_key_file = \"{}/master.key\"\n\
              [log]\nlevel = \"debug\"\n{extra}",
             state.display(),
@@ -280,6 +288,14 @@ impl Server {
                 "ahdapa did not listen within {START_DEADLINE:?}:\n{text}"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the process with SIGKILL (a crash) and reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 

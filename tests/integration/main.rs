@@ -25,5 +25,6 @@ mod ldap;
 mod lifecycle;
 mod mtls;
 mod operations;
+mod postgres;
 mod registration;
 mod token_endpoint;

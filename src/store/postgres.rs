@@ -1,0 +1,539 @@
+//! The PostgreSQL backend, for several ahdapa nodes behind a load balancer sharing one
+//! existing database: clients, keys, replay records (assertion and DPoP `jti`s, AP-REQ
+//! digests) and revocations are global, so a replay or a revoked token is refused on
+//! every node.
+//!
+//! tokio-postgres with a deadpool connection pool; optional TLS (rustls, the system roots
+//! plus a CA file). Migrations run under an advisory lock, so nodes starting together do
+//! not race, and are versioned in `ahdapa_meta`. Every operation is bounded by a timeout;
+//! a lost connection is an error for that request (503 upstream) and the pool reconnects
+//! by itself. Expired replay records are pruned as new ones are written.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+
+use super::{KeyRecord, Store, StoreError};
+use crate::oauth::client::ClientRegistration;
+
+/// Schema migrations, applied in order; index + 1 is the version after each.
+const MIGRATIONS: &[&str] = &["CREATE TABLE ahdapa_clients (
+        client_id TEXT PRIMARY KEY,
+        registration TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+     );
+     CREATE TABLE ahdapa_signing_keys (
+        kid TEXT PRIMARY KEY,
+        algorithm TEXT NOT NULL,
+        sealed_pkcs8 BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        activates_at BIGINT NOT NULL,
+        retires_at BIGINT,
+        removed_at BIGINT
+     );
+     CREATE TABLE ahdapa_replay (
+        namespace TEXT NOT NULL,
+        key BYTEA NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (namespace, key)
+     );
+     CREATE INDEX ahdapa_replay_expiry ON ahdapa_replay (expires_at);
+     INSERT INTO ahdapa_meta (name, value) VALUES ('generation', 0);"];
+
+/// A constant for `pg_advisory_lock`: ahdapa's migrations and key rotations.
+const ADVISORY_LOCK: i64 = 0x6168_6461_7061; // "ahdapa"
+
+/// Prune expired replay records once every this many writes.
+const PRUNE_EVERY: u64 = 256;
+
+/// How to reach the database (`[store] postgres_*`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// `postgres://user@host:port/db` (libpq URL or key=value form).
+    pub url: String,
+    /// A password read from a file at start-up, when the URL carries none.
+    pub password: Option<String>,
+    /// TLS to the database with the system roots plus this CA file.
+    pub tls: bool,
+    /// Extra CA certificates for the database's certificate.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Connections in the pool.
+    pub pool_size: usize,
+    /// Bound on connecting and on each statement.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &redact_url(&self.url))
+            .field("tls", &self.tls)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL with any password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = url.get(s + 3..at).unwrap_or_default();
+            match creds.split_once(':') {
+                Some((user, _)) => format!(
+                    "{}{user}:***{}",
+                    url.get(..s + 3).unwrap_or_default(),
+                    url.get(at..).unwrap_or_default()
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    timeout: Duration,
+    writes: Arc<AtomicU64>,
+}
+
+impl PostgresStore {
+    /// Builds the pool, connects once and migrates the schema.
+    pub async fn open(config: &PostgresConfig) -> Result<Self, StoreError> {
+        let mut pg: tokio_postgres::Config = config
+            .url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("store.postgres_url: {e}")))?;
+        if let Some(pw) = &config.password {
+            pg.password(pw.as_bytes());
+        }
+        pg.connect_timeout(config.timeout);
+        pg.application_name("ahdapa");
+        let mgr_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if config.tls {
+            let tls = tls_config(config.ca_file.as_deref())?;
+            Manager::from_config(
+                pg,
+                tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+                mgr_config,
+            )
+        } else {
+            Manager::from_config(pg, tokio_postgres::NoTls, mgr_config)
+        };
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .wait_timeout(Some(config.timeout))
+            .create_timeout(Some(config.timeout))
+            .recycle_timeout(Some(config.timeout))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let store = Self {
+            pool,
+            timeout: config.timeout,
+            writes: Arc::new(AtomicU64::new(0)),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL: {e}")))
+    }
+
+    /// Runs `work` within the statement timeout.
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| {
+                StoreError::Backend(format!(
+                    "PostgreSQL did not answer within {} ms",
+                    self.timeout.as_millis()
+                ))
+            })?
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.bounded(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(pg)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADVISORY_LOCK])
+                .await
+                .map_err(pg)?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS ahdapa_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+            )
+            .await
+            .map_err(pg)?;
+            let version: i64 = tx
+                .query_opt("SELECT value FROM ahdapa_meta WHERE name = 'schema'", &[])
+                .await
+                .map_err(pg)?
+                .map_or(0, |r| r.get(0));
+            let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+            if version > known {
+                return Err(StoreError::Backend(format!(
+                    "database schema version {version} is newer than this ahdapa knows ({known})"
+                )));
+            }
+            for (i, sql) in MIGRATIONS
+                .iter()
+                .enumerate()
+                .skip(usize::try_from(version).unwrap_or(0))
+            {
+                tx.batch_execute(sql).await.map_err(pg)?;
+                let v = i64::try_from(i + 1).unwrap_or(i64::MAX);
+                tx.execute(
+                    "INSERT INTO ahdapa_meta (name, value) VALUES ('schema', $1)
+                     ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                    &[&v],
+                )
+                .await
+                .map_err(pg)?;
+            }
+            tx.commit().await.map_err(pg)
+        })
+        .await
+    }
+}
+
+/// Holds the rotation advisory lock until dropped.
+pub struct RotationLock(Option<deadpool_postgres::Object>);
+
+impl Drop for RotationLock {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            tokio::spawn(async move {
+                let _ = c
+                    .execute("SELECT pg_advisory_unlock($1)", &[&ADVISORY_LOCK])
+                    .await;
+            });
+        }
+    }
+}
+
+fn pg(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+        return StoreError::Conflict(e.to_string());
+    }
+    StoreError::Backend(format!("PostgreSQL: {e}"))
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+const BUMP: &str = "UPDATE ahdapa_meta SET value = value + 1 WHERE name = 'generation'";
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn rotation_guard(&self) -> Result<Option<Box<dyn Send + Sync>>, StoreError> {
+        self.bounded(async {
+            let c = self.client().await?;
+            let got: bool = c
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_LOCK])
+                .await
+                .map_err(pg)?
+                .get(0);
+            Ok(got.then(|| Box::new(RotationLock(Some(c))) as Box<dyn Send + Sync>))
+        })
+        .await
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRegistration>, StoreError> {
+        self.bounded(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "SELECT client_id, registration FROM ahdapa_clients ORDER BY client_id",
+                    &[],
+                )
+                .await
+                .map_err(pg)?;
+            rows.iter()
+                .map(|r| {
+                    let id: String = r.get(0);
+                    let json: String = r.get(1);
+                    serde_json::from_str(&json)
+                        .map_err(|e| StoreError::Corrupt(format!("client {id}"), e.to_string()))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn insert_client(&self, client: &ClientRegistration, now: u64) -> Result<(), StoreError> {
+        let json = serde_json::to_string(client).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.bounded(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(pg)?;
+            tx.execute(
+                "INSERT INTO ahdapa_clients (client_id, registration, created_at) VALUES ($1, $2, $3)",
+                &[&client.client_id, &json, &to_i64(now)],
+            )
+            .await
+            .map_err(|e| match pg(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!("client {}", client.client_id)),
+                other => other,
+            })?;
+            tx.execute(BUMP, &[]).await.map_err(pg)?;
+            tx.commit().await.map_err(pg)
+        })
+        .await
+    }
+
+    async fn update_client(
+        &self,
+        client: &ClientRegistration,
+        _now: u64,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(client).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.bounded(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(pg)?;
+            let n = tx
+                .execute(
+                    "UPDATE ahdapa_clients SET registration = $2 WHERE client_id = $1",
+                    &[&client.client_id, &json],
+                )
+                .await
+                .map_err(pg)?;
+            if n > 0 {
+                tx.execute(BUMP, &[]).await.map_err(pg)?;
+            }
+            tx.commit().await.map_err(pg)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(pg)?;
+            let n = tx
+                .execute(
+                    "DELETE FROM ahdapa_clients WHERE client_id = $1",
+                    &[&client_id],
+                )
+                .await
+                .map_err(pg)?;
+            if n > 0 {
+                tx.execute(BUMP, &[]).await.map_err(pg)?;
+            }
+            tx.commit().await.map_err(pg)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.bounded(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "SELECT kid, algorithm, sealed_pkcs8, created_at, activates_at, retires_at, removed_at
+                     FROM ahdapa_signing_keys ORDER BY activates_at, created_at, kid",
+                    &[],
+                )
+                .await
+                .map_err(pg)?;
+            rows.iter()
+                .map(|r| {
+                    let kid: String = r.get(0);
+                    let alg: String = r.get(1);
+                    let algorithm = alg
+                        .parse()
+                        .map_err(|e: String| StoreError::Corrupt(format!("key {kid}"), e))?;
+                    Ok(KeyRecord {
+                        algorithm,
+                        sealed_pkcs8: r.get(2),
+                        created_at: to_u64(r.get(3)),
+                        activates_at: to_u64(r.get(4)),
+                        retires_at: r.get::<_, Option<i64>>(5).map(to_u64),
+                        removed_at: r.get::<_, Option<i64>>(6).map(to_u64),
+                        kid,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        self.bounded(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(pg)?;
+            tx.execute(
+                "INSERT INTO ahdapa_signing_keys
+                 (kid, algorithm, sealed_pkcs8, created_at, activates_at, retires_at, removed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &key.kid,
+                    &key.algorithm.as_str(),
+                    &key.sealed_pkcs8,
+                    &to_i64(key.created_at),
+                    &to_i64(key.activates_at),
+                    &key.retires_at.map(to_i64),
+                    &key.removed_at.map(to_i64),
+                ],
+            )
+            .await
+            .map_err(|e| match pg(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!("key {}", key.kid)),
+                other => other,
+            })?;
+            tx.execute(BUMP, &[]).await.map_err(pg)?;
+            tx.commit().await.map_err(pg)
+        })
+        .await
+    }
+
+    async fn schedule_signing_key(
+        &self,
+        kid: &str,
+        retires_at: Option<u64>,
+        removed_at: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(pg)?;
+            let n = tx
+                .execute(
+                    "UPDATE ahdapa_signing_keys SET retires_at = $2, removed_at = $3 WHERE kid = $1",
+                    &[&kid, &retires_at.map(to_i64), &removed_at.map(to_i64)],
+                )
+                .await
+                .map_err(pg)?;
+            if n > 0 {
+                tx.execute(BUMP, &[]).await.map_err(pg)?;
+            }
+            tx.commit().await.map_err(pg)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn generation(&self) -> Result<u64, StoreError> {
+        self.bounded(async {
+            let c = self.client().await?;
+            let row = c
+                .query_opt(
+                    "SELECT value FROM ahdapa_meta WHERE name = 'generation'",
+                    &[],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(row.map_or(0, |r| to_u64(r.get(0))))
+        })
+        .await
+    }
+
+    async fn is_recorded(&self, namespace: &str, key: &[u8], now: u64) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let c = self.client().await?;
+            let row = c
+                .query_opt(
+                    "SELECT 1 FROM ahdapa_replay WHERE namespace = $1 AND key = $2 AND expires_at > $3",
+                    &[&namespace, &key, &to_i64(now)],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(row.is_some())
+        })
+        .await
+    }
+
+    async fn record_once(
+        &self,
+        namespace: &str,
+        key: &[u8],
+        expires_at: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let c = self.client().await?;
+            if self.writes.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0 {
+                c.execute(
+                    "DELETE FROM ahdapa_replay WHERE expires_at <= $1",
+                    &[&to_i64(now)],
+                )
+                .await
+                .map_err(pg)?;
+            }
+            // Inserted, or an expired record replaced: first use. A live record: replay.
+            let row = c
+                .query_opt(
+                    "INSERT INTO ahdapa_replay (namespace, key, expires_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (namespace, key) DO UPDATE SET expires_at = EXCLUDED.expires_at
+                     WHERE ahdapa_replay.expires_at <= $4
+                     RETURNING 1",
+                    &[&namespace, &key, &to_i64(expires_at), &to_i64(now)],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(row.is_some())
+        })
+        .await
+    }
+}
+
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, StoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path).map_err(|e| {
+            StoreError::Backend(format!("store.postgres_ca_file {}: {e}", path.display()))
+        })?;
+        for cert in certs {
+            let cert =
+                cert.map_err(|e| StoreError::Backend(format!("store.postgres_ca_file: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| StoreError::Backend(format!("store.postgres_ca_file: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://ahdapa:s3cret@db.example.com:5432/ahdapa"),
+            "postgres://ahdapa:***@db.example.com:5432/ahdapa"
+        );
+        assert_eq!(
+            redact_url("postgres://ahdapa@db/ahdapa"),
+            "postgres://ahdapa@db/ahdapa"
+        );
+    }
+}
