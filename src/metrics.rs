@@ -60,7 +60,19 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; 12],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
+    store_buckets: [AtomicU64; 12],
+    store_count: AtomicU64,
+    store_sum_micros: AtomicU64,
+    /// Replays refused: AP-REQ, assertion jti, DPoP jti.
+    replays: [AtomicU64; 3],
 }
+
+/// The replay-record namespaces counted by `ahdapa_replays_refused_total`.
+const REPLAY_KINDS: [(&str, &str); 3] = [
+    ("krb5-ap-req", "negotiate"),
+    ("assertion-jti", "assertion"),
+    ("dpop-jti", "dpop"),
+];
 
 /// Gauges read at render time.
 #[derive(Debug, Clone, Copy)]
@@ -136,6 +148,32 @@ impl Metrics {
         );
     }
 
+    /// Records how long one store round trip (replay record, revocation check) took.
+    pub fn store_latency(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (b, c) in BUCKETS.iter().zip(&self.store_buckets) {
+            if secs <= *b {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.store_count.fetch_add(1, Ordering::Relaxed);
+        self.store_sum_micros.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Counts a refused replay by its record namespace.
+    pub fn replay_refused(&self, namespace: &str) {
+        if let Some(c) = REPLAY_KINDS
+            .iter()
+            .position(|(n, _)| *n == namespace)
+            .and_then(|i| self.replays.get(i))
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self, g: Gauges) -> String {
         let mut out = String::with_capacity(4096);
@@ -209,6 +247,47 @@ impl Metrics {
         let _ = writeln!(out, "ahdapa_token_request_duration_seconds_count {count}");
         let _ = writeln!(
             out,
+            "# HELP ahdapa_store_request_duration_seconds Store round trips on the request path (replay records, revocation checks)."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE ahdapa_store_request_duration_seconds histogram"
+        );
+        for (b, c) in BUCKETS.iter().zip(&self.store_buckets) {
+            let _ = writeln!(
+                out,
+                "ahdapa_store_request_duration_seconds_bucket{{le=\"{b}\"}} {}",
+                load(c)
+            );
+        }
+        let store_count = load(&self.store_count);
+        let _ = writeln!(
+            out,
+            "ahdapa_store_request_duration_seconds_bucket{{le=\"+Inf\"}} {store_count}"
+        );
+        let _ = writeln!(
+            out,
+            "ahdapa_store_request_duration_seconds_sum {}",
+            load(&self.store_sum_micros) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "ahdapa_store_request_duration_seconds_count {store_count}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ahdapa_replays_refused_total Replayed Negotiate tokens, assertions and DPoP proofs refused."
+        );
+        let _ = writeln!(out, "# TYPE ahdapa_replays_refused_total counter");
+        for ((_, kind), c) in REPLAY_KINDS.iter().zip(&self.replays) {
+            let _ = writeln!(
+                out,
+                "ahdapa_replays_refused_total{{kind=\"{kind}\"}} {}",
+                load(c)
+            );
+        }
+        let _ = writeln!(
+            out,
             "# HELP ahdapa_clients Registered clients (config file and database)."
         );
         let _ = writeln!(out, "# TYPE ahdapa_clients gauge");
@@ -276,6 +355,8 @@ mod tests {
         m.token_refused("invalid_client");
         m.token_refused("not-a-code");
         m.token_latency(Duration::from_micros(700));
+        m.store_latency(Duration::from_micros(300));
+        m.replay_refused("dpop-jti");
         let text = m.render(Gauges {
             clients: 3,
             signing_key_age_secs: 10,
@@ -297,6 +378,8 @@ mod tests {
             "ahdapa_clients 3",
             "ahdapa_published_keys 2",
             "ahdapa_directory_cache_hits_total 4",
+            "ahdapa_store_request_duration_seconds_bucket{le=\"0.0005\"} 1",
+            "ahdapa_replays_refused_total{kind=\"dpop\"} 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -632,12 +632,15 @@ impl Service {
         let Some(jti) = claims.get("jti").and_then(|j| j.as_str()) else {
             return Ok(true);
         };
-        self.store
+        let started = std::time::Instant::now();
+        let result = self
+            .store
             .is_recorded(REVOKED_NAMESPACE, &revocation_key(jti), now)
-            .await
-            .map_err(|e| OAuthError::TemporarilyUnavailable {
-                reason: format!("revocation check: {e}").into(),
-            })
+            .await;
+        self.metrics.store_latency(started.elapsed());
+        result.map_err(|e| OAuthError::TemporarilyUnavailable {
+            reason: format!("revocation check: {e}").into(),
+        })
     }
 
     /// Verifies one of our access tokens for a resource endpoint: signature, issuer and
@@ -726,12 +729,19 @@ impl Service {
         until: u64,
         now: u64,
     ) -> Result<bool, OAuthError> {
-        self.store
-            .record_once(namespace, key, until, now)
-            .await
-            .map_err(|e| OAuthError::TemporarilyUnavailable {
+        let started = std::time::Instant::now();
+        let result = self.store.record_once(namespace, key, until, now).await;
+        self.metrics.store_latency(started.elapsed());
+        match result {
+            Ok(false) if namespace != REVOKED_NAMESPACE => {
+                self.metrics.replay_refused(namespace);
+                Ok(false)
+            }
+            Ok(first) => Ok(first),
+            Err(e) => Err(OAuthError::TemporarilyUnavailable {
                 reason: format!("{namespace} record: {e}").into(),
-            })
+            }),
+        }
     }
 
     /// Verifies a DPoP proof for `target` and records its `jti` as used; at the token

@@ -121,6 +121,8 @@ fn metrics_listener_counts_tokens_and_refusals() {
         "ahdapa_tokens_issued counter",
         "ahdapa_token_request_duration_seconds histogram",
         "ahdapa_clients gauge",
+        "ahdapa_store_request_duration_seconds histogram",
+        "ahdapa_replays_refused counter",
     ] {
         assert!(families.contains(family), "{family} not parsed: {families}");
     }
