@@ -855,15 +855,7 @@ async fn keys(path: &Path, cmd: KeysCommand) -> Result<(), String> {
                     retires_at: r.retires_at,
                     removed_at: r.removed_at,
                 };
-                let state = if !times.published_at(now) {
-                    "removed"
-                } else if times.pending_at(now) {
-                    "pending"
-                } else if times.signs_at(now) {
-                    "active"
-                } else {
-                    "retired"
-                };
+                let state = times.state_at(now);
                 println!(
                     "{:<44} {:<6} {:<9} {:<20} {:<20} {:<20}",
                     r.kid,

@@ -389,19 +389,10 @@ pub async fn list_keys(service: &Service) -> Result<Vec<Value>, AdminError> {
                 retires_at: r.retires_at,
                 removed_at: r.removed_at,
             };
-            let state = if !times.published_at(now) {
-                "removed"
-            } else if times.pending_at(now) {
-                "pending"
-            } else if times.signs_at(now) {
-                "active"
-            } else {
-                "retired"
-            };
             json!({
                 "kid": r.kid,
                 "alg": r.algorithm.as_str(),
-                "state": state,
+                "state": times.state_at(now),
                 "signs_from": r.activates_at,
                 "signs_until": r.retires_at,
                 "published_until": r.removed_at,

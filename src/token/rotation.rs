@@ -22,6 +22,20 @@ pub struct KeyTimes {
 }
 
 impl KeyTimes {
+    /// The key's state at `now`, as shown to admins: `pending` (published, not signing
+    /// yet), `active`, `retired` (published, no longer signing) or `removed`.
+    pub fn state_at(&self, now: u64) -> &'static str {
+        if !self.published_at(now) {
+            "removed"
+        } else if self.pending_at(now) {
+            "pending"
+        } else if self.signs_at(now) {
+            "active"
+        } else {
+            "retired"
+        }
+    }
+
     /// True when the key may sign at `now`.
     pub fn signs_at(&self, now: u64) -> bool {
         self.activates_at <= now && self.retires_at.is_none_or(|r| now < r)

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
-use crate::harness::{BIN, Options, Server, claims, curl, curl_with, generate_secret, pki};
+use crate::harness::{BIN, Options, Server, claims, curl, generate_secret, pki};
 use crate::kdc::{Host, REALM, realm};
 
 const CC: &str = "grant_type=client_credentials";
@@ -98,20 +98,7 @@ fn an_admin_manages_clients_with_a_kerberos_ticket() {
     let kt = realm().add_hosts(&["h1.adm.test.realm"]);
     let host = Host::new("h1.adm.test.realm", &kt[0]);
     host.kinit(None);
-    let negotiate = |client: &str| {
-        curl_with(
-            host.command("curl"),
-            &s.base_url,
-            &[
-                "--negotiate",
-                "-u",
-                ":",
-                "-d",
-                &format!("{CC}&client_id={client}"),
-            ],
-            "/token",
-        )
-    };
+    let negotiate = |client: &str| crate::directory::negotiate(&s, &host, client);
     let reply = negotiate("fleet-adm");
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(

@@ -50,7 +50,8 @@ fn start(slapd: &Slapd, directory_extra: &str) -> Setup {
     }
 }
 
-fn negotiate(s: &Server, host: &Host, client_id: &str) -> crate::harness::Reply {
+/// `curl --negotiate` from `host`'s credential cache for a client_credentials token.
+pub(crate) fn negotiate(s: &Server, host: &Host, client_id: &str) -> crate::harness::Reply {
     curl_with(
         host.command("curl"),
         &s.base_url,
