@@ -231,7 +231,7 @@ fn nodes_on_one_database_share_replays_revocations_and_clients() {
     let (secret, hash) = generate_secret();
     let table = format!(
         "[[clients]]\nclient_id = \"svc\"\ntoken_endpoint_auth_method = \"client_secret_basic\"\n\
-         {hash}\nscopes = [\"s\"]\n"
+         {hash}\nscopes = [\"s\", \"ahdapa.admin\"]\n"
     );
     let a = node(&url, state.path(), None, &table);
     let issuer = Some(a.base_url.clone());
@@ -291,6 +291,54 @@ fn nodes_on_one_database_share_replays_revocations_and_clients() {
             Instant::now() < deadline,
             "node B never saw the new client: {}",
             r.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Disabled through A's admin API: refused on B within the refresh bound.
+    let admin_token = curl(
+        &a.base_url,
+        &[
+            "-u",
+            &format!("svc:{secret}"),
+            "-d",
+            "grant_type=client_credentials&scope=ahdapa.admin",
+        ],
+        "/token",
+    )
+    .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = curl(
+        &a.base_url,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &format!("Authorization: Bearer {admin_token}"),
+        ],
+        "/api/admin/clients/added-later/disable",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = curl(
+            &b.base_url,
+            &[
+                "-u",
+                &format!("added-later:{added}"),
+                "-d",
+                "grant_type=client_credentials",
+            ],
+            "/token",
+        );
+        if r.status == 401 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node B still serves a disabled client"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
