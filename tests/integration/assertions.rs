@@ -49,12 +49,12 @@ fn py(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-struct Key {
-    private: String,
+pub(crate) struct Key {
+    pub(crate) private: String,
     jwk: serde_json::Value,
 }
 
-fn keygen(alg: &str, kid: &str) -> Key {
+pub(crate) fn keygen(alg: &str, kid: &str) -> Key {
     let v: serde_json::Value = serde_json::from_str(&py(&["keygen", alg])).unwrap();
     let mut jwk = v["jwk"].clone();
     jwk["kid"] = kid.into();
@@ -64,7 +64,7 @@ fn keygen(alg: &str, kid: &str) -> Key {
     }
 }
 
-fn assertion(
+pub(crate) fn assertion(
     alg: &str,
     key: &str,
     kid: &str,
@@ -79,7 +79,7 @@ fn assertion(
 }
 
 /// A `[[clients]]` table with an inline JWKS (TOML inline tables from the JWK's string members).
-fn pkjwt_client(id: &str, keys: &[&Key]) -> String {
+pub(crate) fn pkjwt_client(id: &str, keys: &[&Key]) -> String {
     let jwks: Vec<String> = keys
         .iter()
         .map(|k| {
@@ -100,7 +100,7 @@ fn pkjwt_client(id: &str, keys: &[&Key]) -> String {
     )
 }
 
-fn post(s: &Server, assertion: &str) -> crate::harness::Reply {
+pub(crate) fn post(s: &Server, assertion: &str) -> crate::harness::Reply {
     curl(
         &s.base_url,
         &[

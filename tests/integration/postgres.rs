@@ -213,14 +213,15 @@ async fn store_contract_on_postgres() {
     assert_eq!(again.clients().await.unwrap().len(), 1);
 }
 
-/// `[store] postgres_url` for a node; all nodes share the master key through `state`.
+/// `[store] postgres_url` for a node with Negotiate on; all nodes share the master key
+/// through `state`.
 fn node(url: &str, state: &Path, issuer: Option<String>, extra: &str) -> Server {
+    let base = Options::kerberos(extra);
     Server::start(Options {
-        extra: extra.to_owned(),
         state_dir: Some(state.to_owned()),
         issuer,
         postgres_url: Some(url.to_owned()),
-        ..Options::default()
+        ..base
     })
 }
 
@@ -229,9 +230,14 @@ fn nodes_on_one_database_share_replays_revocations_and_clients() {
     let url = shared().database("cluster");
     let state = tempfile::tempdir().unwrap();
     let (secret, hash) = generate_secret();
+    let pk = crate::assertions::keygen("ES256", "pg-1");
     let table = format!(
         "[[clients]]\nclient_id = \"svc\"\ntoken_endpoint_auth_method = \"client_secret_basic\"\n\
-         {hash}\nscopes = [\"s\", \"ahdapa.admin\"]\n"
+         {hash}\nscopes = [\"s\", \"ahdapa.admin\"]\n{}\
+         [[clients]]\nclient_id = \"pg-fleet\"\ntoken_endpoint_auth_method = \"kerberos_client_auth\"\n\
+         kerberos_principal_pattern = \"host/*.pg.test.realm@{}\"\nscopes = [\"s\"]\n",
+        crate::assertions::pkjwt_client("pg-pk", &[&pk]),
+        crate::kdc::REALM
     );
     let a = node(&url, state.path(), None, &table);
     let issuer = Some(a.base_url.clone());
@@ -246,6 +252,37 @@ fn nodes_on_one_database_share_replays_revocations_and_clients() {
     let replay = token(&b, "svc", &secret, Some(&p));
     assert_eq!(replay.status, 400, "{}", replay.body);
     assert_eq!(replay.json()["error"], "invalid_dpop_proof");
+
+    // The same private_key_jwt assertion and the same Negotiate header: replays on B.
+    let jwt = crate::assertions::assertion(
+        "ES256",
+        &pk.private,
+        "pg-1",
+        "pg-pk",
+        &format!("{}/token", a.base_url),
+        "pg-jti-1",
+        60,
+    );
+    assert_eq!(crate::assertions::post(&a, &jwt).status, 200);
+    let replay = crate::assertions::post(&b, &jwt);
+    assert_eq!(replay.status, 401, "{}", replay.body);
+    let kt = crate::kdc::realm().add_hosts(&["n1.pg.test.realm"]);
+    let host = crate::kdc::Host::new("n1.pg.test.realm", &kt[0]);
+    host.kinit(None);
+    let header = format!(
+        "Authorization: Negotiate {}",
+        host.negotiate_token("HTTP@localhost")
+    );
+    let body = "grant_type=client_credentials&client_id=pg-fleet";
+    let r = curl(&a.base_url, &["-H", &header, "-d", body], "/token");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = curl(&b.base_url, &["-H", &header, "-d", body], "/token");
+    assert_eq!(
+        r.status, 401,
+        "a replayed AP-REQ on another node: {}",
+        r.body
+    );
+    assert!(b.log_text().contains("replayed AP-REQ"), "{}", b.log_text());
 
     // Revoked on A, inactive on B.
     let at = token(&a, "svc", &secret, None).json()["access_token"]
