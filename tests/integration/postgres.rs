@@ -380,8 +380,53 @@ fn nodes_on_one_database_share_replays_revocations_and_clients() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    // kill -9 one node: the others keep serving, nothing is lost.
+    // kill -9 one node during a burst on all three: A and B answer every request.
+    let burst: Vec<_> = [a.base_url.clone(), b.base_url.clone()]
+        .into_iter()
+        .map(|base| {
+            let secret = secret.clone();
+            std::thread::spawn(move || {
+                (0..15)
+                    .map(|_| {
+                        curl(
+                            &base,
+                            &[
+                                "-u",
+                                &format!("svc:{secret}"),
+                                "-d",
+                                "grant_type=client_credentials",
+                            ],
+                            "/token",
+                        )
+                        .status
+                    })
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    let c_base = c.base_url.clone();
+    let c_secret = secret.clone();
+    let on_c = std::thread::spawn(move || {
+        for _ in 0..15 {
+            let _ = curl(
+                &c_base,
+                &[
+                    "-u",
+                    &format!("svc:{c_secret}"),
+                    "-d",
+                    "grant_type=client_credentials",
+                ],
+                "/token",
+            );
+        }
+    });
+    std::thread::sleep(Duration::from_millis(150));
     c.kill9();
+    for t in burst {
+        let statuses = t.join().unwrap();
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+    let _ = on_c.join();
     let r = curl(
         &b.base_url,
         &[
