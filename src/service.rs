@@ -1089,6 +1089,9 @@ impl Service {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
+                if let Err(e) = this.store.maintain(clock::now_unix()).await {
+                    log::warn!(reason = e.to_string().as_str(); "store housekeeping failed");
+                }
                 if let Err(e) = this.refresh().await {
                     log::warn!(reason = e.to_string().as_str(); "could not reload clients and keys; serving the previous ones");
                 }

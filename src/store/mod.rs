@@ -78,6 +78,11 @@ pub trait Store: Send + Sync + 'static {
     async fn generation(&self) -> Result<u64, StoreError>;
     /// True when `key` is recorded in `namespace` and not expired at `now`.
     async fn is_recorded(&self, namespace: &str, key: &[u8], now: u64) -> Result<bool, StoreError>;
+    /// Housekeeping off the request path, called every few seconds: prune expired replay
+    /// records, checkpoint the log.
+    async fn maintain(&self, _now: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Serialises signing-key rotations across nodes sharing this store: `Some(guard)`
     /// holds the lock until dropped, `None` means another node is rotating right now.
     /// (A single SQLite node needs no lock.)

@@ -7,10 +7,10 @@
 //! plus a CA file). Migrations run under an advisory lock, so nodes starting together do
 //! not race, and are versioned in `ahdapa_meta`. Every operation is bounded by a timeout;
 //! a lost connection is an error for that request (503 upstream) and the pool reconnects
-//! by itself. Expired replay records are pruned as new ones are written.
+//! by itself. Expired replay records are pruned by [`Store::maintain`], off the request
+//! path (an expired record never blocks a new one: the insert replaces it).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -45,9 +45,6 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE ahdapa_clients (
 
 /// A constant for `pg_advisory_lock`: ahdapa's migrations and key rotations.
 const ADVISORY_LOCK: i64 = 0x6168_6461_7061; // "ahdapa"
-
-/// Prune expired replay records once every this many writes.
-const PRUNE_EVERY: u64 = 256;
 
 /// How to reach the database (`[store] postgres_*`).
 #[derive(Clone, PartialEq, Eq)]
@@ -99,7 +96,6 @@ pub fn redact_url(url: &str) -> String {
 pub struct PostgresStore {
     pool: Pool,
     timeout: Duration,
-    writes: Arc<AtomicU64>,
 }
 
 impl PostgresStore {
@@ -138,7 +134,6 @@ impl PostgresStore {
         let store = Self {
             pool,
             timeout: config.timeout,
-            writes: Arc::new(AtomicU64::new(0)),
         };
         store.migrate().await?;
         Ok(store)
@@ -244,6 +239,21 @@ const BUMP: &str = "UPDATE ahdapa_meta SET value = value + 1 WHERE name = 'gener
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn maintain(&self, now: u64) -> Result<(), StoreError> {
+        // Every node prunes; one DELETE of expired rows is cheap and idempotent.
+        self.bounded(async {
+            let c = self.client().await?;
+            c.execute(
+                "DELETE FROM ahdapa_replay WHERE expires_at <= $1",
+                &[&to_i64(now)],
+            )
+            .await
+            .map_err(pg)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn rotation_guard(&self) -> Result<Option<Box<dyn Send + Sync>>, StoreError> {
         self.bounded(async {
             let c = self.client().await?;
@@ -470,14 +480,6 @@ impl Store for PostgresStore {
     ) -> Result<bool, StoreError> {
         self.bounded(async {
             let c = self.client().await?;
-            if self.writes.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0 {
-                c.execute(
-                    "DELETE FROM ahdapa_replay WHERE expires_at <= $1",
-                    &[&to_i64(now)],
-                )
-                .await
-                .map_err(pg)?;
-            }
             // Inserted, or an expired record replaced: first use. A live record: replay.
             let row = c
                 .query_opt(

@@ -80,6 +80,10 @@ impl SqliteStore {
         replay
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(backend)?;
+        // Checkpoints happen in `maintain` (every refresh), not inside a request's insert.
+        replay
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(backend)?;
         store.replay = Arc::new(Mutex::new(replay));
         Ok(store)
     }
@@ -167,6 +171,16 @@ fn to_i64(v: u64) -> i64 {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn maintain(&self, now: u64) -> Result<(), StoreError> {
+        Self::on(&self.replay, move |conn| {
+            conn.execute("DELETE FROM replay WHERE expires_at <= ?1", [to_i64(now)])
+                .map_err(backend)?;
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .map_err(backend)
+        })
+        .await
+    }
+
     async fn clients(&self) -> Result<Vec<ClientRegistration>, StoreError> {
         self.with(|conn| {
             let mut stmt = conn
@@ -375,15 +389,18 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let (namespace, key) = (namespace.to_owned(), key.to_vec());
         Self::on(&self.replay, move |conn| {
-            let tx = conn.transaction().map_err(backend)?;
-            tx.execute("DELETE FROM replay WHERE expires_at <= ?1", [to_i64(now)]).map_err(backend)?;
-            let n = tx
-                .execute(
-                    "INSERT INTO replay (namespace, key, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                    params![namespace, key, to_i64(expires_at)],
+            // Inserted, or an expired record replaced: first use. A live record: replay.
+            // (Expired records are pruned by `maintain`, off the request path.)
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO replay (namespace, key, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (namespace, key) DO UPDATE SET expires_at = excluded.expires_at
+                     WHERE replay.expires_at <= ?4",
                 )
+                .and_then(|mut st| {
+                    st.execute(params![namespace, key, to_i64(expires_at), to_i64(now)])
+                })
                 .map_err(backend)?;
-            tx.commit().map_err(backend)?;
             Ok(n == 1)
         })
         .await
