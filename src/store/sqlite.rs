@@ -174,7 +174,13 @@ impl Store for SqliteStore {
     async fn maintain(&self, now: u64) -> Result<(), StoreError> {
         Self::on(&self.replay, move |conn| {
             conn.execute("DELETE FROM replay WHERE expires_at <= ?1", [to_i64(now)])
-                .map_err(backend)?;
+                .map(|_| ())
+                .map_err(backend)
+        })
+        .await?;
+        // The checkpoint (which fsyncs) runs on the other connection, so replay inserts
+        // keep going meanwhile (WAL lets one writer and a checkpointer work at once).
+        self.with(|conn| {
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                 .map_err(backend)
         })
