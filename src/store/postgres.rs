@@ -146,6 +146,26 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(format!("PostgreSQL: {e}")))
     }
 
+    /// One write of clients or keys: the statement and, when it changed a row, the
+    /// generation bump other nodes poll for, in one transaction. Returns the rows changed.
+    async fn write(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        self.bounded(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(pg)?;
+            let n = tx.execute(sql, params).await.map_err(pg)?;
+            if n > 0 {
+                tx.execute(BUMP, &[]).await.map_err(pg)?;
+            }
+            tx.commit().await.map_err(pg)?;
+            Ok(n)
+        })
+        .await
+    }
+
     /// Runs `work` within the statement timeout.
     async fn bounded<T>(
         &self,
@@ -291,22 +311,16 @@ impl Store for PostgresStore {
 
     async fn insert_client(&self, client: &ClientRegistration, now: u64) -> Result<(), StoreError> {
         let json = serde_json::to_string(client).map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.bounded(async {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(pg)?;
-            tx.execute(
-                "INSERT INTO ahdapa_clients (client_id, registration, created_at) VALUES ($1, $2, $3)",
-                &[&client.client_id, &json, &to_i64(now)],
-            )
-            .await
-            .map_err(|e| match pg(e) {
-                StoreError::Conflict(_) => StoreError::Conflict(format!("client {}", client.client_id)),
-                other => other,
-            })?;
-            tx.execute(BUMP, &[]).await.map_err(pg)?;
-            tx.commit().await.map_err(pg)
-        })
+        self.write(
+            "INSERT INTO ahdapa_clients (client_id, registration, created_at) VALUES ($1, $2, $3)",
+            &[&client.client_id, &json, &to_i64(now)],
+        )
         .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("client {}", client.client_id)),
+            other => other,
+        })
     }
 
     async fn update_client(
@@ -315,43 +329,21 @@ impl Store for PostgresStore {
         _now: u64,
     ) -> Result<bool, StoreError> {
         let json = serde_json::to_string(client).map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.bounded(async {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(pg)?;
-            let n = tx
-                .execute(
-                    "UPDATE ahdapa_clients SET registration = $2 WHERE client_id = $1",
-                    &[&client.client_id, &json],
-                )
-                .await
-                .map_err(pg)?;
-            if n > 0 {
-                tx.execute(BUMP, &[]).await.map_err(pg)?;
-            }
-            tx.commit().await.map_err(pg)?;
-            Ok(n > 0)
-        })
+        self.write(
+            "UPDATE ahdapa_clients SET registration = $2 WHERE client_id = $1",
+            &[&client.client_id, &json],
+        )
         .await
+        .map(|n| n > 0)
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        self.bounded(async {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(pg)?;
-            let n = tx
-                .execute(
-                    "DELETE FROM ahdapa_clients WHERE client_id = $1",
-                    &[&client_id],
-                )
-                .await
-                .map_err(pg)?;
-            if n > 0 {
-                tx.execute(BUMP, &[]).await.map_err(pg)?;
-            }
-            tx.commit().await.map_err(pg)?;
-            Ok(n > 0)
-        })
+        self.write(
+            "DELETE FROM ahdapa_clients WHERE client_id = $1",
+            &[&client_id],
+        )
         .await
+        .map(|n| n > 0)
     }
 
     async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
@@ -388,32 +380,26 @@ impl Store for PostgresStore {
     }
 
     async fn insert_signing_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
-        self.bounded(async {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(pg)?;
-            tx.execute(
-                "INSERT INTO ahdapa_signing_keys
-                 (kid, algorithm, sealed_pkcs8, created_at, activates_at, retires_at, removed_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &key.kid,
-                    &key.algorithm.as_str(),
-                    &key.sealed_pkcs8,
-                    &to_i64(key.created_at),
-                    &to_i64(key.activates_at),
-                    &key.retires_at.map(to_i64),
-                    &key.removed_at.map(to_i64),
-                ],
-            )
-            .await
-            .map_err(|e| match pg(e) {
-                StoreError::Conflict(_) => StoreError::Conflict(format!("key {}", key.kid)),
-                other => other,
-            })?;
-            tx.execute(BUMP, &[]).await.map_err(pg)?;
-            tx.commit().await.map_err(pg)
-        })
+        self.write(
+            "INSERT INTO ahdapa_signing_keys
+             (kid, algorithm, sealed_pkcs8, created_at, activates_at, retires_at, removed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &key.kid,
+                &key.algorithm.as_str(),
+                &key.sealed_pkcs8,
+                &to_i64(key.created_at),
+                &to_i64(key.activates_at),
+                &key.retires_at.map(to_i64),
+                &key.removed_at.map(to_i64),
+            ],
+        )
         .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("key {}", key.kid)),
+            other => other,
+        })
     }
 
     async fn schedule_signing_key(
@@ -422,23 +408,12 @@ impl Store for PostgresStore {
         retires_at: Option<u64>,
         removed_at: Option<u64>,
     ) -> Result<bool, StoreError> {
-        self.bounded(async {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(pg)?;
-            let n = tx
-                .execute(
-                    "UPDATE ahdapa_signing_keys SET retires_at = $2, removed_at = $3 WHERE kid = $1",
-                    &[&kid, &retires_at.map(to_i64), &removed_at.map(to_i64)],
-                )
-                .await
-                .map_err(pg)?;
-            if n > 0 {
-                tx.execute(BUMP, &[]).await.map_err(pg)?;
-            }
-            tx.commit().await.map_err(pg)?;
-            Ok(n > 0)
-        })
+        self.write(
+            "UPDATE ahdapa_signing_keys SET retires_at = $2, removed_at = $3 WHERE kid = $1",
+            &[&kid, &retires_at.map(to_i64), &removed_at.map(to_i64)],
+        )
         .await
+        .map(|n| n > 0)
     }
 
     async fn generation(&self) -> Result<u64, StoreError> {
