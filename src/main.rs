@@ -255,9 +255,9 @@ fn main() -> ExitCode {
                 _ => remote_client(&remote, cmd).await,
             },
             Command::Keys(cmd) => match &cmd {
-                KeysCommand::List { local: false } | KeysCommand::Rotate { local: false, .. } => {
-                    remote_keys(&remote, cmd).await
-                }
+                KeysCommand::List { local: false }
+                | KeysCommand::Rotate { local: false, .. }
+                | KeysCommand::Retire { local: false, .. } => remote_keys(&remote, cmd).await,
                 _ => keys(&cli.config, cmd).await.map_err(CommandError::local),
             },
             Command::Enroll(args) => enroll(&remote, args).await,
@@ -434,9 +434,9 @@ async fn remote_keys(remote: &RemoteArgs, cmd: KeysCommand) -> Result<(), Comman
     match cmd {
         KeysCommand::List { .. } => commands::keys_list(&api, remote.json).await,
         KeysCommand::Rotate { now, .. } => commands::keys_rotate(&api, now, remote.json).await,
-        KeysCommand::Retire { .. } => Err(CommandError::local(
-            "keys retire works on the server's store only: add --local",
-        )),
+        KeysCommand::Retire {
+            kid, remove_now, ..
+        } => commands::keys_retire(&api, &kid, remove_now, remote.json).await,
     }
 }
 
@@ -891,34 +891,22 @@ async fn keys(path: &Path, cmd: KeysCommand) -> Result<(), String> {
         KeysCommand::Retire {
             kid, remove_now, ..
         } => {
-            let records = store.signing_keys().await.map_err(|e| e.to_string())?;
-            let times = |r: &ahdapa::store::KeyRecord| ahdapa::token::rotation::KeyTimes {
-                algorithm: r.algorithm,
-                activates_at: r.activates_at,
-                retires_at: r.retires_at,
-                removed_at: r.removed_at,
-            };
-            if !records.iter().any(|r| r.kid == kid) {
-                return Err(format!("no key {kid:?}; see `ahdapa keys list --local`"));
-            }
-            let others_can_sign = records.iter().any(|r| {
-                r.kid != kid && r.algorithm == cfg.keys.algorithm && times(r).signs_at(now)
-            });
-            if !others_can_sign {
-                return Err(
-                    "no other key can sign now: run `ahdapa keys rotate --local --now` first"
-                        .into(),
-                );
-            }
-            let removed = if remove_now {
-                now
-            } else {
-                now + ROTATION_RETENTION_SECS
-            };
-            store
-                .schedule_signing_key(&kid, Some(now), Some(removed))
-                .await
-                .map_err(|e| e.to_string())?;
+            use ahdapa::service::RetireError;
+            let removed = ahdapa::service::retire_key(
+                store.as_ref(),
+                cfg.keys.algorithm,
+                &kid,
+                now,
+                remove_now,
+            )
+            .await
+            .map_err(|e| match e {
+                RetireError::NotFound => format!("no key {kid:?}; see `ahdapa keys list --local`"),
+                RetireError::LastSigner => {
+                    "no other key can sign now: run `ahdapa keys rotate --local --now` first".into()
+                }
+                RetireError::Store(m) => m,
+            })?;
             println!("key {kid} no longer signs; it leaves /jwks at {removed} (unix time)");
             Ok(())
         }

@@ -1342,6 +1342,53 @@ pub async fn rotate_keys(
     Ok(record.kid)
 }
 
+/// Why a key cannot be retired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetireError {
+    /// No key with that kid.
+    NotFound,
+    /// It is the only key of the configured algorithm that signs now.
+    LastSigner,
+    /// The store failed.
+    Store(String),
+}
+
+/// Stops `kid` from signing now; it leaves `/jwks` after the longest token lifetime plus
+/// the cache time (`remove_now`: at once, after a compromise). Refused for the only key
+/// that can sign. Returns when it leaves `/jwks`.
+pub async fn retire_key(
+    store: &dyn Store,
+    algorithm: SigningAlgorithm,
+    kid: &str,
+    now: u64,
+    remove_now: bool,
+) -> Result<u64, RetireError> {
+    let records = store
+        .signing_keys()
+        .await
+        .map_err(|e| RetireError::Store(e.to_string()))?;
+    if !records.iter().any(|r| r.kid == kid) {
+        return Err(RetireError::NotFound);
+    }
+    let others_can_sign = records
+        .iter()
+        .any(|r| r.kid != kid && r.algorithm == algorithm && times_of(r).signs_at(now));
+    if !others_can_sign {
+        return Err(RetireError::LastSigner);
+    }
+    let removed = if remove_now {
+        now
+    } else {
+        now + ROTATION_RETENTION_SECS
+    };
+    store
+        .schedule_signing_key(kid, Some(now), Some(removed))
+        .await
+        .map_err(|e| RetireError::Store(e.to_string()))?;
+    log::info!(kid = kid, removed_at = removed; "signing key retired");
+    Ok(removed)
+}
+
 /// Reads the 32-byte master key, creating it (mode 0600) on first start.
 pub fn load_or_create_master_key(path: &Path) -> Result<MasterKey, StartError> {
     let err = |message: String| StartError::MasterKey {

@@ -297,6 +297,34 @@ pub async fn keys_rotate(api: &AdminClient, now: bool, as_json: bool) -> Result<
     Ok(())
 }
 
+/// `keys retire`.
+pub async fn keys_retire(
+    api: &AdminClient,
+    kid: &str,
+    remove_now: bool,
+    as_json: bool,
+) -> Result<(), CommandError> {
+    let mut path = format!("/api/admin/keys/{}/retire", seg(kid));
+    if remove_now {
+        path.push_str("?remove_now=true");
+    }
+    let body = check(
+        api.call(http::Method::POST, &path, None).await?,
+        "keys retire",
+    )?;
+    if as_json {
+        println!("{body:#}");
+    } else {
+        println!(
+            "key {kid} no longer signs; it leaves /jwks at {} (unix time)",
+            body.get("published_until")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        );
+    }
+    Ok(())
+}
+
 /// `ahdapa enroll`: gets this host's SSSD client with its keytab and writes the SSSD
 /// drop-in (mode 0600) with the settings the identity API needs.
 pub async fn enroll(

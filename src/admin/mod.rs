@@ -429,6 +429,45 @@ pub async fn rotate_keys(
     Ok(kid)
 }
 
+/// Stops a key from signing now (see [`service::retire_key`]); returns when it leaves
+/// `/jwks`.
+pub async fn retire_key(
+    service: &Service,
+    actor: &Actor,
+    kid: &str,
+    remove_now: bool,
+) -> Result<u64, AdminError> {
+    use service::RetireError;
+    let removed = service::retire_key(
+        service.store().as_ref(),
+        service.algorithm(),
+        kid,
+        clock::now_unix(),
+        remove_now,
+    )
+    .await
+    .map_err(|e| match e {
+        RetireError::NotFound => AdminError::NotFound(kid.to_owned()),
+        RetireError::LastSigner => AdminError::Invalid(vec![(
+            "kid".into(),
+            "no other key can sign now: rotate with ?now=true first".into(),
+        )]),
+        RetireError::Store(m) => AdminError::Unavailable(m),
+    })?;
+    refresh(service).await;
+    audit(
+        actor,
+        "keys.retire",
+        "",
+        if remove_now {
+            "kid, removed now"
+        } else {
+            "kid"
+        },
+    );
+    Ok(removed)
+}
+
 /// Writes one audit event: the actor, the action, the client and which fields changed.
 pub fn audit(actor: &Actor, action: &str, client_id: &str, changed: &str) {
     log::info!(

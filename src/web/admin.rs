@@ -12,6 +12,7 @@
 //! | `POST /api/admin/clients/{id}/rotate-secret` | a new secret, the old one stops working |
 //! | `GET /api/admin/keys` | signing keys and their schedule |
 //! | `POST /api/admin/keys/rotate[?now=true]` | schedule a new signing key |
+//! | `POST /api/admin/keys/{kid}/retire[?remove_now=true]` | stop a key from signing |
 //! | `POST /api/enroll` | a host (Negotiate) gets or rotates its own SSSD client |
 //!
 //! Admins authenticate with Negotiate (a principal in `admin.principals`, or in one of
@@ -123,6 +124,20 @@ where
             admin::rotate_keys(service, &actor, now)
                 .await
                 .map(|kid| (StatusCode::OK, json!({"kid": kid, "immediate": now})))
+        }
+        (&Method::POST, ["keys", kid, "retire"]) => {
+            let now = parts
+                .uri
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p == "remove_now=true"));
+            admin::retire_key(service, &actor, kid, now)
+                .await
+                .map(|removed| {
+                    (
+                        StatusCode::OK,
+                        json!({"kid": kid, "published_until": removed}),
+                    )
+                })
         }
         (_, ["clients"] | ["clients", _] | ["keys"]) => {
             return json_error(

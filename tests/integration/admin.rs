@@ -218,6 +218,40 @@ fn an_admin_manages_clients_with_a_kerberos_ticket() {
     assert!(o.status.success(), "{}", text(&o));
     let keys: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(keys[0]["state"], "active");
+    let old_kid = keys[0]["kid"].as_str().unwrap().to_owned();
+    // The only signer cannot be retired; after a rotation with --now it can.
+    let o = ahdapa(
+        &s,
+        None,
+        &["--token", &admin_token, "keys", "retire", &old_kid],
+    );
+    assert_eq!(o.status.code(), Some(6), "{}", text(&o));
+    let o = ahdapa(
+        &s,
+        None,
+        &["--token", &admin_token, "keys", "rotate", "--now"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ahdapa(
+        &s,
+        None,
+        &["--token", &admin_token, "keys", "retire", &old_kid],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ahdapa(
+        &s,
+        None,
+        &["--token", &admin_token, "keys", "list", "--json"],
+    );
+    let keys: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let state_of = |kid: &str| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid)
+            .map(|k| k["state"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(state_of(&old_kid).as_deref(), Some("retired"));
     let reply = secret_token(&s, "plain", &plain_secret, "other");
     let plain_token = reply.json()["access_token"].as_str().unwrap().to_owned();
     let o = ahdapa(&s, None, &["--token", &plain_token, "client", "list"]);
@@ -231,6 +265,8 @@ fn an_admin_manages_clients_with_a_kerberos_ticket() {
         format!("root-adm@{REALM} client.update fleet-adm: scopes"),
         format!("root-adm@{REALM} client.rotate_secret svc-adm"),
         format!("root-adm@{REALM} client.delete svc-adm"),
+        "automation keys.rotate".to_owned(),
+        "automation keys.retire".to_owned(),
     ] {
         assert!(log.contains(&line), "missing audit {line:?} in\n{log}");
     }
