@@ -40,6 +40,38 @@ pub enum TlsError {
 
 /// Loads a certificate chain and key into a server config that asks for (optional)
 /// client certificates through `policy`.
+/// A TLS client configuration for ahdapa's own outgoing connections (jwks_uri fetches,
+/// the directory, PostgreSQL, the CLI): the system roots plus the PEM certificates of
+/// `ca_file`, which must hold at least one. Errors name the file, not the config key:
+/// callers add that.
+pub fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let mut added = 0;
+        for cert in CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        {
+            let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("{} holds no certificate", path.display()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 pub fn server_config(
     cert_file: &Path,
     key_file: &Path,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -94,26 +94,7 @@ impl AdminClient {
         if !matches!(uri.scheme_str(), Some("https" | "http")) {
             return Err(format!("--server {server:?} must be https://"));
         }
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(f) = ca_file {
-            use rustls_pki_types::pem::PemObject;
-            for cert in rustls_pki_types::CertificateDer::pem_file_iter(f)
-                .map_err(|e| format!("--ca-file {}: {e}", f.display()))?
-            {
-                roots
-                    .add(cert.map_err(|e| format!("--ca-file {}: {e}", f.display()))?)
-                    .map_err(|e| format!("--ca-file {}: {e}", f.display()))?;
-            }
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = crate::tls::client_config(ca_file).map_err(|e| format!("--ca-file {e}"))?;
         Ok(Self {
             server: uri,
             host,
@@ -247,22 +228,9 @@ async fn send<T>(io: T, req: http::Request<Full<Bytes>>) -> Result<Answer, Strin
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let bytes = Limited::new(resp.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|_| "the answer was too large or unreadable".to_owned())?;
-    driver.abort();
+    let (status, bytes) = crate::web::client::exchange(io, req, MAX_BODY).await?;
     Ok(Answer {
-        status,
+        status: status.as_u16(),
         body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     })
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -60,26 +60,7 @@ impl std::fmt::Debug for JwksFetcher {
 impl JwksFetcher {
     /// A fetcher trusting the system roots plus the PEM certificates of `extra_ca_file`.
     pub fn new(rules: FetchRules, extra_ca_file: Option<&std::path::Path>) -> Result<Self, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(f) = extra_ca_file {
-            use rustls_pki_types::pem::PemObject;
-            let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_file_iter(f)
-                .map_err(|e| format!("{}: {e}", f.display()))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("{}: {e}", f.display()))?;
-            for c in certs {
-                roots.add(c).map_err(|e| format!("{}: {e}", f.display()))?;
-            }
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = crate::tls::client_config(extra_ca_file)?;
         Ok(Self {
             rules,
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
@@ -169,12 +150,6 @@ async fn get<T>(io: T, host: &str, path: &str) -> Result<Bytes, String>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
     let req = http::Request::get(path)
         .header(http::header::HOST, host)
         .header(
@@ -183,19 +158,12 @@ where
         )
         .body(Empty::<Bytes>::new())
         .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let result = if status.is_redirection() {
+    let (status, body) = crate::web::client::exchange(io, req, MAX_JWKS_BYTES).await?;
+    if status.is_redirection() {
         Err(format!("answered {status}; redirects are not followed"))
     } else if !status.is_success() {
         Err(format!("answered {status}"))
     } else {
-        Limited::new(resp.into_body(), MAX_JWKS_BYTES)
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .map_err(|_| format!("larger than {MAX_JWKS_BYTES} bytes or unreadable"))
-    };
-    driver.abort();
-    result
+        Ok(body)
+    }
 }

@@ -54,7 +54,8 @@ impl std::fmt::Debug for LdapBackend {
 impl LdapBackend {
     /// Prepares the pool; no connection is made until the first lookup.
     pub fn new(config: DirectoryConfig) -> Result<Self, String> {
-        let tls = tls_config(config.ca_file.as_deref())?;
+        let tls = crate::tls::client_config(config.ca_file.as_deref())
+            .map_err(|e| format!("directory.ca_file: {e}"))?;
         let slots = (0..config.pool_size.max(1))
             .map(|_| tokio::sync::Mutex::new(None))
             .collect();
@@ -561,39 +562,6 @@ async fn search_paged(
         32 => Ok(Vec::new()),
         _ => Err(LdapError::LdapResult { result }),
     }
-}
-
-/// rustls for LDAP: the system roots plus `directory.ca_file`.
-fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = ca_file {
-        use rustls_pki_types::pem::PemObject;
-        let mut added = 0;
-        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("directory.ca_file: cannot read {}: {e}", path.display()))?;
-        for cert in certs {
-            let cert = cert.map_err(|e| format!("directory.ca_file: {}: {e}", path.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("directory.ca_file: {}: {e}", path.display()))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(format!(
-                "directory.ca_file: {} holds no certificate",
-                path.display()
-            ));
-        }
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 #[cfg(test)]

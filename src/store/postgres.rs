@@ -10,7 +10,6 @@
 //! by itself. Expired replay records are pruned by [`Store::maintain`], off the request
 //! path (an expired record never blocks a new one: the insert replaces it).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -114,7 +113,8 @@ impl PostgresStore {
             recycling_method: RecyclingMethod::Fast,
         };
         let manager = if config.tls {
-            let tls = tls_config(config.ca_file.as_deref())?;
+            let tls = crate::tls::client_config(config.ca_file.as_deref())
+                .map_err(|e| StoreError::Backend(format!("store.postgres_ca_file: {e}")))?;
             Manager::from_config(
                 pg,
                 tokio_postgres_rustls::MakeRustlsConnect::new(tls),
@@ -470,32 +470,6 @@ impl Store for PostgresStore {
         })
         .await
     }
-}
-
-fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, StoreError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = ca_file {
-        use rustls_pki_types::pem::PemObject;
-        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path).map_err(|e| {
-            StoreError::Backend(format!("store.postgres_ca_file {}: {e}", path.display()))
-        })?;
-        for cert in certs {
-            let cert =
-                cert.map_err(|e| StoreError::Backend(format!("store.postgres_ca_file: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| StoreError::Backend(format!("store.postgres_ca_file: {e}")))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| StoreError::Backend(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 #[cfg(test)]

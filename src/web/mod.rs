@@ -9,6 +9,7 @@
 //! - [`error`]: the one place an [`crate::oauth::OAuthError`] becomes a response.
 
 pub mod admin;
+pub mod client;
 pub mod error;
 pub mod handlers;
 pub mod resource;
