@@ -49,7 +49,8 @@ use crate::token::seal::{MasterKey, SealError};
 pub const ROTATION_RETENTION_SECS: u64 =
     crate::oauth::client::MAX_TOKEN_LIFETIME_SECS + JWKS_MAX_AGE_SECS;
 
-/// How often the store's generation counter is polled for changes by other processes.
+/// How often the store's generation counter is polled for changes by other processes
+/// (PostgreSQL also pushes changes with NOTIFY; the poll is the fallback).
 pub const REFRESH_PERIOD: Duration = Duration::from_secs(2);
 
 /// Why the service could not start. Each names the file or setting to fix.
@@ -1081,16 +1082,28 @@ impl Service {
         self.settings.default_lifetime_secs + JWKS_MAX_AGE_SECS
     }
 
-    /// Polls the store every [`REFRESH_PERIOD`] until the returned handle is aborted.
+    /// Polls the store every [`REFRESH_PERIOD`], and reloads at once when the store
+    /// signals a change ([`Store::changes`]), until the returned handle is aborted.
     pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(REFRESH_PERIOD);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let changes = this.store.changes();
             loop {
-                tick.tick().await;
-                if let Err(e) = this.store.maintain(clock::now_unix()).await {
-                    log::warn!(reason = e.to_string().as_str(); "store housekeeping failed");
+                let signalled = async {
+                    match &changes {
+                        Some(changes) => changes.notified().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = this.store.maintain(clock::now_unix()).await {
+                            log::warn!(reason = e.to_string().as_str(); "store housekeeping failed");
+                        }
+                    }
+                    () = signalled => {}
                 }
                 if let Err(e) = this.refresh().await {
                     log::warn!(reason = e.to_string().as_str(); "could not reload clients and keys; serving the previous ones");

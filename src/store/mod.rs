@@ -10,6 +10,8 @@
 pub mod postgres;
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::oauth::client::ClientRegistration;
@@ -76,6 +78,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// A counter that changes whenever clients or keys change (from any process).
     async fn generation(&self) -> Result<u64, StoreError>;
+    /// A signal raised soon after any process changed clients or keys, so nodes reload
+    /// at once instead of at the next poll of [`Store::generation`]; `None` when the
+    /// backend has no such push (callers keep polling either way).
+    fn changes(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
     /// True when `key` is recorded in `namespace` and not expired at `now`.
     async fn is_recorded(&self, namespace: &str, key: &[u8], now: u64) -> Result<bool, StoreError>;
     /// Housekeeping off the request path, called every few seconds: prune expired replay

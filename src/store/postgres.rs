@@ -10,10 +10,14 @@
 //! by itself. Expired replay records are pruned by [`Store::maintain`], off the request
 //! path (an expired record never blocks a new one: the insert replaces it).
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::Notify;
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{KeyRecord, Store, StoreError};
 use crate::oauth::client::ClientRegistration;
@@ -90,11 +94,27 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The channel every client or key write notifies (in its transaction, so on commit).
+const CHANNEL: &str = "ahdapa_changes";
+
+/// How often the listening connection proves it is alive; a dead one is replaced.
+const LISTEN_CHECK: Duration = Duration::from_secs(15);
+
 /// The PostgreSQL store.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
     timeout: Duration,
+    pg: tokio_postgres::Config,
+    tls: Option<MakeRustlsConnect>,
+    listener: Arc<OnceLock<Listener>>,
+}
+
+/// The task holding a `LISTEN` connection, started on the first [`Store::changes`] call
+/// (short-lived CLI processes never start it) and stopped with the last store clone.
+struct Listener {
+    changes: Arc<Notify>,
+    _task: AbortOnDrop,
 }
 
 impl PostgresStore {
@@ -112,16 +132,16 @@ impl PostgresStore {
         let mgr_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = if config.tls {
+        let tls = if config.tls {
             let tls = crate::tls::client_config(config.ca_file.as_deref())
                 .map_err(|e| StoreError::Backend(format!("store.postgres_ca_file: {e}")))?;
-            Manager::from_config(
-                pg,
-                tokio_postgres_rustls::MakeRustlsConnect::new(tls),
-                mgr_config,
-            )
+            Some(MakeRustlsConnect::new(tls))
         } else {
-            Manager::from_config(pg, tokio_postgres::NoTls, mgr_config)
+            None
+        };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(pg.clone(), tls.clone(), mgr_config),
+            None => Manager::from_config(pg.clone(), tokio_postgres::NoTls, mgr_config),
         };
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(1))
@@ -134,6 +154,9 @@ impl PostgresStore {
         let store = Self {
             pool,
             timeout: config.timeout,
+            pg,
+            tls,
+            listener: Arc::new(OnceLock::new()),
         };
         store.migrate().await?;
         Ok(store)
@@ -159,6 +182,9 @@ impl PostgresStore {
             let n = tx.execute(sql, params).await.map_err(pg)?;
             if n > 0 {
                 tx.execute(BUMP, &[]).await.map_err(pg)?;
+                tx.batch_execute(&format!("NOTIFY {CHANNEL}"))
+                    .await
+                    .map_err(pg)?;
             }
             tx.commit().await.map_err(pg)?;
             Ok(n)
@@ -225,6 +251,87 @@ impl PostgresStore {
     }
 }
 
+/// Keeps a connection that `LISTEN`s on [`CHANNEL`] and raises `changes` for every
+/// notification, and once after each (re)connect for whatever was missed meanwhile.
+/// A lost connection is retried every second; until then nodes fall back to polling.
+async fn listen(pg: tokio_postgres::Config, tls: Option<MakeRustlsConnect>, changes: Arc<Notify>) {
+    let mut failing = false;
+    loop {
+        let result = match &tls {
+            Some(tls) => listen_once(&pg, tls.clone(), &changes, &mut failing).await,
+            None => listen_once(&pg, tokio_postgres::NoTls, &changes, &mut failing).await,
+        };
+        if let Err(e) = result {
+            if !failing {
+                log::warn!(reason = e.as_str(); "PostgreSQL change notifications lost; polling until they are back");
+            }
+            failing = true;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// One listening session; returns when the connection fails.
+async fn listen_once<T>(
+    pg: &tokio_postgres::Config,
+    tls: T,
+    changes: &Notify,
+    failing: &mut bool,
+) -> Result<(), String>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, mut connection) = pg.connect(tls).await.map_err(|e| e.to_string())?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(_))) => {
+                    if tx.send(()).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            }
+        }
+    });
+    let _abort = AbortOnDrop(driver.abort_handle());
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    if std::mem::take(failing) {
+        log::info!("PostgreSQL change notifications are back");
+    }
+    changes.notify_one();
+    let mut check = tokio::time::interval(LISTEN_CHECK);
+    check.tick().await;
+    loop {
+        tokio::select! {
+            got = rx.recv() => match got {
+                Some(()) => changes.notify_one(),
+                None => return Err("the listening connection closed".into()),
+            },
+            _ = check.tick() => {
+                tokio::time::timeout(LISTEN_CHECK, client.simple_query("SELECT 1"))
+                    .await
+                    .map_err(|_| "the listening connection stopped answering".to_owned())?
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Holds the rotation advisory lock until dropped.
 pub struct RotationLock(Option<deadpool_postgres::Object>);
 
@@ -259,6 +366,22 @@ const BUMP: &str = "UPDATE ahdapa_meta SET value = value + 1 WHERE name = 'gener
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn changes(&self) -> Option<Arc<Notify>> {
+        let listener = self.listener.get_or_init(|| {
+            let changes = Arc::new(Notify::new());
+            let task = tokio::spawn(listen(
+                self.pg.clone(),
+                self.tls.clone(),
+                Arc::clone(&changes),
+            ));
+            Listener {
+                changes,
+                _task: AbortOnDrop(task.abort_handle()),
+            }
+        });
+        Some(Arc::clone(&listener.changes))
+    }
+
     async fn maintain(&self, now: u64) -> Result<(), StoreError> {
         // Every node prunes; one DELETE of expired rows is cheap and idempotent.
         self.bounded(async {
@@ -419,13 +542,11 @@ impl Store for PostgresStore {
     async fn generation(&self) -> Result<u64, StoreError> {
         self.bounded(async {
             let c = self.client().await?;
-            let row = c
-                .query_opt(
-                    "SELECT value FROM ahdapa_meta WHERE name = 'generation'",
-                    &[],
-                )
+            let stmt = c
+                .prepare_cached("SELECT value FROM ahdapa_meta WHERE name = 'generation'")
                 .await
                 .map_err(pg)?;
+            let row = c.query_opt(&stmt, &[]).await.map_err(pg)?;
             Ok(row.map_or(0, |r| to_u64(r.get(0))))
         })
         .await
@@ -434,11 +555,14 @@ impl Store for PostgresStore {
     async fn is_recorded(&self, namespace: &str, key: &[u8], now: u64) -> Result<bool, StoreError> {
         self.bounded(async {
             let c = self.client().await?;
-            let row = c
-                .query_opt(
+            let stmt = c
+                .prepare_cached(
                     "SELECT 1 FROM ahdapa_replay WHERE namespace = $1 AND key = $2 AND expires_at > $3",
-                    &[&namespace, &key, &to_i64(now)],
                 )
+                .await
+                .map_err(pg)?;
+            let row = c
+                .query_opt(&stmt, &[&namespace, &key, &to_i64(now)])
                 .await
                 .map_err(pg)?;
             Ok(row.is_some())
@@ -456,12 +580,18 @@ impl Store for PostgresStore {
         self.bounded(async {
             let c = self.client().await?;
             // Inserted, or an expired record replaced: first use. A live record: replay.
-            let row = c
-                .query_opt(
+            let stmt = c
+                .prepare_cached(
                     "INSERT INTO ahdapa_replay (namespace, key, expires_at) VALUES ($1, $2, $3)
                      ON CONFLICT (namespace, key) DO UPDATE SET expires_at = EXCLUDED.expires_at
                      WHERE ahdapa_replay.expires_at <= $4
                      RETURNING 1",
+                )
+                .await
+                .map_err(pg)?;
+            let row = c
+                .query_opt(
+                    &stmt,
                     &[&namespace, &key, &to_i64(expires_at), &to_i64(now)],
                 )
                 .await
