@@ -137,6 +137,7 @@ pub mod contract {
         clients_round_trip(store).await;
         keys_round_trip(store).await;
         record_once_refuses_replays_until_expiry(store).await;
+        maintain_prunes_every_expired_record(store).await;
     }
 
     async fn clients_round_trip(store: &dyn Store) {
@@ -217,5 +218,31 @@ pub mod contract {
         assert!(store.record_once("other", b"x", 100, 20).await.unwrap());
         // After expiry the same key is accepted again.
         assert!(store.record_once("ns", b"x", 300, 150).await.unwrap());
+    }
+
+    async fn maintain_prunes_every_expired_record(store: &dyn Store) {
+        // More than one pruning chunk expires at once; a live record stays. (Asking
+        // with an earlier `now` tells a pruned record from one merely expired.)
+        const N: u32 = 2100;
+        for i in 0..N {
+            assert!(
+                store
+                    .record_once("prune", &i.to_be_bytes(), 100, 10)
+                    .await
+                    .unwrap()
+            );
+        }
+        assert!(store.record_once("prune", b"live", 1000, 10).await.unwrap());
+        store.maintain(200).await.unwrap();
+        for i in [0, 999, 1000, 1999, 2000, N - 1] {
+            assert!(
+                !store
+                    .is_recorded("prune", &i.to_be_bytes(), 10)
+                    .await
+                    .unwrap(),
+                "record {i} was not pruned"
+            );
+        }
+        assert!(store.is_recorded("prune", b"live", 10).await.unwrap());
     }
 }

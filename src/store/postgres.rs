@@ -94,6 +94,9 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Expired replay records deleted per statement by [`Store::maintain`].
+const PRUNE_CHUNK: i64 = 2000;
+
 /// The channel every client or key write notifies (in its transaction, so on commit).
 const CHANNEL: &str = "ahdapa_changes";
 
@@ -383,18 +386,26 @@ impl Store for PostgresStore {
     }
 
     async fn maintain(&self, now: u64) -> Result<(), StoreError> {
-        // Every node prunes; one DELETE of expired rows is cheap and idempotent.
-        self.bounded(async {
-            let c = self.client().await?;
-            c.execute(
-                "DELETE FROM ahdapa_replay WHERE expires_at <= $1",
-                &[&to_i64(now)],
-            )
-            .await
-            .map_err(pg)?;
-            Ok(())
-        })
-        .await
+        // Every node prunes, in bounded chunks (each well within the statement timeout
+        // however much expired at once); concurrent prunes skip each other's rows.
+        loop {
+            let pruned = self
+                .bounded(async {
+                    let c = self.client().await?;
+                    c.execute(
+                        "DELETE FROM ahdapa_replay WHERE ctid IN
+                         (SELECT ctid FROM ahdapa_replay WHERE expires_at <= $1
+                          LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                        &[&to_i64(now), &PRUNE_CHUNK],
+                    )
+                    .await
+                    .map_err(pg)
+                })
+                .await?;
+            if pruned < u64::try_from(PRUNE_CHUNK).unwrap_or(0) {
+                return Ok(());
+            }
+        }
     }
 
     async fn rotation_guard(&self) -> Result<Option<Box<dyn Send + Sync>>, StoreError> {

@@ -49,6 +49,9 @@ const MIGRATIONS: &[&str] = &[
      UPDATE signing_keys SET activates_at = created_at;",
 ];
 
+/// Expired replay records deleted per statement by [`Store::maintain`].
+const PRUNE_CHUNK: usize = 1000;
+
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -56,6 +59,83 @@ pub struct SqliteStore {
     /// Replay records: a second connection without an fsync per commit (the same
     /// connection as `conn` for an in-memory database).
     replay: Arc<Mutex<Connection>>,
+    /// The group-commit writer of replay records (see [`replay_writer`]).
+    records: std::sync::mpsc::Sender<Record>,
+}
+
+/// One `record_once` waiting for the writer.
+struct Record {
+    namespace: String,
+    key: Vec<u8>,
+    expires_at: i64,
+    now: i64,
+    reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// Records committed in one transaction at most.
+const GROUP_MAX: usize = 256;
+
+/// The replay writer thread: takes every record waiting, writes them in one transaction
+/// and answers each after the commit. Under load one commit (and one lock of the
+/// connection) serves many requests, instead of a blocking-pool task and a commit each.
+/// Two uses of one key in the same group see each other: the second is a replay. Ends
+/// when the last store clone is dropped.
+fn replay_writer(conn: Arc<Mutex<Connection>>, queue: std::sync::mpsc::Receiver<Record>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(r) => group.push(r),
+                Err(_) => break,
+            }
+        }
+        let outcome = conn
+            .lock()
+            .map_err(|_| StoreError::Backend("connection mutex poisoned".into()))
+            .and_then(|mut conn| write_group(&mut conn, &group));
+        match outcome {
+            Ok(results) => {
+                for (r, first_use) in group.into_iter().zip(results) {
+                    let _ = r.reply.send(first_use);
+                }
+            }
+            Err(e) => {
+                for r in group {
+                    let _ = r.reply.send(Err(StoreError::Backend(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// Writes a group in one transaction: per record, first use or replay (or its own
+/// error); `Err` when the transaction itself failed and nothing is known to be stored.
+fn write_group(
+    conn: &mut Connection,
+    group: &[Record],
+) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+    let tx = conn.transaction().map_err(backend)?;
+    let results = {
+        // Inserted, or an expired record replaced: first use. A live record: replay.
+        // (Expired records are pruned by `maintain`, off the request path.)
+        let mut st = tx
+            .prepare_cached(
+                "INSERT INTO replay (namespace, key, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (namespace, key) DO UPDATE SET expires_at = excluded.expires_at
+                 WHERE replay.expires_at <= ?4",
+            )
+            .map_err(backend)?;
+        group
+            .iter()
+            .map(|r| {
+                st.execute(params![r.namespace, r.key, r.expires_at, r.now])
+                    .map(|n| n == 1)
+                    .map_err(backend)
+            })
+            .collect()
+    };
+    tx.commit().map_err(backend)?;
+    Ok(results)
 }
 
 impl SqliteStore {
@@ -72,7 +152,7 @@ impl SqliteStore {
             Connection::open(path)
                 .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))
         };
-        let mut store = Self::init(open()?)?;
+        let conn = Self::init(open()?)?;
         let replay = open()?;
         replay
             .busy_timeout(std::time::Duration::from_secs(5))
@@ -84,16 +164,22 @@ impl SqliteStore {
         replay
             .pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(backend)?;
-        store.replay = Arc::new(Mutex::new(replay));
-        Ok(store)
+        Ok(Self::with_replay(
+            Arc::new(Mutex::new(conn)),
+            Arc::new(Mutex::new(replay)),
+        ))
     }
 
     /// A private in-memory database, for tests.
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(backend)?)
+        let conn = Arc::new(Mutex::new(Self::init(
+            Connection::open_in_memory().map_err(backend)?,
+        )?));
+        Ok(Self::with_replay(Arc::clone(&conn), conn))
     }
 
-    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+    /// Sets the pragmas and migrates.
+    fn init(mut conn: Connection) -> Result<Connection, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -118,11 +204,25 @@ impl SqliteStore {
                 .map_err(backend)?;
             tx.commit().map_err(backend)?;
         }
-        let conn = Arc::new(Mutex::new(conn));
-        Ok(Self {
-            replay: Arc::clone(&conn),
+        Ok(conn)
+    }
+
+    /// The store with `replay` as the replay connection and its writer thread started.
+    fn with_replay(conn: Arc<Mutex<Connection>>, replay: Arc<Mutex<Connection>>) -> Self {
+        let (records, queue) = std::sync::mpsc::channel();
+        let writer = Arc::clone(&replay);
+        let spawned = std::thread::Builder::new()
+            .name("ahdapa-replay".into())
+            .spawn(move || replay_writer(writer, queue));
+        if let Err(e) = spawned {
+            // Without the thread every record_once answers with a store error (503).
+            log::error!("cannot start the replay record writer: {e}");
+        }
+        Self {
             conn,
-        })
+            replay,
+            records,
+        }
     }
 
     /// Runs `f` with the main connection on the blocking pool.
@@ -172,12 +272,22 @@ fn to_i64(v: u64) -> i64 {
 #[async_trait]
 impl Store for SqliteStore {
     async fn maintain(&self, now: u64) -> Result<(), StoreError> {
-        Self::on(&self.replay, move |conn| {
-            conn.execute("DELETE FROM replay WHERE expires_at <= ?1", [to_i64(now)])
-                .map(|_| ())
+        // In bounded chunks, each its own transaction, so replay inserts waiting for the
+        // connection are held up for one chunk at most, never for one huge DELETE.
+        loop {
+            let pruned = Self::on(&self.replay, move |conn| {
+                conn.prepare_cached(
+                    "DELETE FROM replay WHERE (namespace, key) IN
+                     (SELECT namespace, key FROM replay WHERE expires_at <= ?1 LIMIT ?2)",
+                )
+                .and_then(|mut st| st.execute(params![to_i64(now), PRUNE_CHUNK]))
                 .map_err(backend)
-        })
-        .await?;
+            })
+            .await?;
+            if pruned < PRUNE_CHUNK {
+                break;
+            }
+        }
         // The checkpoint (which fsyncs) runs on the other connection, so replay inserts
         // keep going meanwhile (WAL lets one writer and a checkpointer work at once).
         self.with(|conn| {
@@ -393,23 +503,19 @@ impl Store for SqliteStore {
         expires_at: u64,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let (namespace, key) = (namespace.to_owned(), key.to_vec());
-        Self::on(&self.replay, move |conn| {
-            // Inserted, or an expired record replaced: first use. A live record: replay.
-            // (Expired records are pruned by `maintain`, off the request path.)
-            let n = conn
-                .prepare_cached(
-                    "INSERT INTO replay (namespace, key, expires_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (namespace, key) DO UPDATE SET expires_at = excluded.expires_at
-                     WHERE replay.expires_at <= ?4",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![namespace, key, to_i64(expires_at), to_i64(now)])
-                })
-                .map_err(backend)?;
-            Ok(n == 1)
-        })
-        .await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.records
+            .send(Record {
+                namespace: namespace.to_owned(),
+                key: key.to_vec(),
+                expires_at: to_i64(expires_at),
+                now: to_i64(now),
+                reply,
+            })
+            .map_err(|_| StoreError::Backend("the replay record writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the replay record writer has stopped".into()))?
     }
 }
 
@@ -421,6 +527,35 @@ mod tests {
     async fn passes_store_contract() {
         let store = SqliteStore::open_in_memory().unwrap();
         super::super::contract::run_all(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_uses_of_one_key_have_one_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("a.db")).unwrap());
+        let race = |key: Option<u32>| {
+            (0..64u32)
+                .map(|i| {
+                    let store = Arc::clone(&store);
+                    let key = key.unwrap_or(i).to_be_bytes();
+                    tokio::spawn(async move { store.record_once("ns", &key, 100, 10).await })
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut firsts = 0;
+        for task in race(Some(7)) {
+            firsts += u32::from(task.await.unwrap().unwrap());
+        }
+        assert_eq!(
+            firsts, 1,
+            "one key, many concurrent uses: exactly one first use"
+        );
+        let mut firsts = 0;
+        for task in race(None) {
+            firsts += u32::from(task.await.unwrap().unwrap());
+        }
+        // Key 7 was used above; the other 63 are new.
+        assert_eq!(firsts, 63);
     }
 
     #[tokio::test]
