@@ -7,8 +7,10 @@
 //! same guarantee MIT's own replay cache gives and costs no fsync per request.
 //!
 //! rusqlite is blocking, so every call runs on tokio's blocking pool with the connection
-//! behind a mutex. Writes are rare (clients, keys, replay records); reads of clients and
-//! keys happen at start-up and when [`Store::generation`] moves.
+//! behind a mutex, except replay records: one writer thread commits every record waiting
+//! in one transaction (group commit), so a burst of DPoP proofs or assertions costs one
+//! commit, not one each. Reads of clients and keys happen at start-up and when
+//! [`Store::generation`] moves.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
