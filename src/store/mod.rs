@@ -220,6 +220,33 @@ pub mod contract {
         assert!(store.record_once("ns", b"x", 300, 150).await.unwrap());
     }
 
+    /// Many concurrent uses of one key: exactly one first use (the backends group
+    /// records into one transaction or statement; a key twice in a group must lose).
+    pub async fn concurrent_uses_have_one_winner(store: Arc<dyn Store>) {
+        let race = |key: Option<u32>| {
+            (0..64u32)
+                .map(|i| {
+                    let store = Arc::clone(&store);
+                    let key = key.unwrap_or(i).to_be_bytes();
+                    tokio::spawn(async move { store.record_once("race", &key, 100, 10).await })
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut firsts = 0;
+        for task in race(Some(7)) {
+            firsts += u32::from(task.await.unwrap().unwrap());
+        }
+        assert_eq!(
+            firsts, 1,
+            "one key, many concurrent uses: exactly one first use"
+        );
+        let mut firsts = 0;
+        for task in race(None) {
+            firsts += u32::from(task.await.unwrap().unwrap());
+        }
+        assert_eq!(firsts, 63, "key 7 was used above; the other 63 are new");
+    }
+
     async fn maintain_prunes_every_expired_record(store: &dyn Store) {
         // More than one pruning chunk expires at once; a live record stays. (Asking
         // with an earlier `now` tells a pruned record from one merely expired.)

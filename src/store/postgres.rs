@@ -111,6 +111,63 @@ pub struct PostgresStore {
     pg: tokio_postgres::Config,
     tls: Option<MakeRustlsConnect>,
     listener: Arc<OnceLock<Listener>>,
+    /// The group-commit writer of replay records (see [`replay_writer`]).
+    records: tokio::sync::mpsc::UnboundedSender<Record>,
+}
+
+/// One `record_once` waiting for the writer.
+struct Record {
+    namespace: String,
+    key: Vec<u8>,
+    expires_at: i64,
+    now: i64,
+    reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// Records written by one statement at most.
+const GROUP_MAX: usize = 256;
+
+/// The replay writer task: takes every record waiting and writes them with one
+/// statement, so a burst of proofs, assertions or AP-REQs costs one round trip and one
+/// commit (one WAL flush) instead of one each. Records are sorted, so two nodes writing
+/// overlapping groups lock rows in the same order and cannot deadlock; a key twice in
+/// one group is first use once and a replay after. Ends when the last store clone is
+/// dropped.
+async fn replay_writer(
+    store: PostgresStore,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<Record>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(r) => group.push(r),
+                Err(_) => break,
+            }
+        }
+        group.sort_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
+        let mut unique: Vec<&Record> = Vec::with_capacity(group.len());
+        for r in &group {
+            if unique
+                .last()
+                .is_none_or(|u| (&u.namespace, &u.key) != (&r.namespace, &r.key))
+            {
+                unique.push(r);
+            }
+        }
+        let outcome = store.bounded(store.write_group(&unique)).await;
+        // Sorted: repeats of a key follow its first occurrence, which alone can win.
+        let mut previous: Option<(String, Vec<u8>)> = None;
+        for r in group {
+            let id = (r.namespace, r.key);
+            let result = match &outcome {
+                Ok(first_uses) => Ok(previous.as_ref() != Some(&id) && first_uses.contains(&id)),
+                Err(e) => Err(StoreError::Backend(e.to_string())),
+            };
+            previous = Some(id);
+            let _ = r.reply.send(result);
+        }
+    }
 }
 
 /// The task holding a `LISTEN` connection, started on the first [`Store::changes`] call
@@ -154,14 +211,23 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let (records, queue) = tokio::sync::mpsc::unbounded_channel();
         let store = Self {
             pool,
             timeout: config.timeout,
             pg,
             tls,
             listener: Arc::new(OnceLock::new()),
+            records,
         };
         store.migrate().await?;
+        // The writer holds a clone without the sender, so dropping the last store ends it.
+        let (orphan, _) = tokio::sync::mpsc::unbounded_channel();
+        let writer = Self {
+            records: orphan,
+            ..store.clone()
+        };
+        tokio::spawn(replay_writer(writer, queue));
         Ok(store)
     }
 
@@ -193,6 +259,36 @@ impl PostgresStore {
             Ok(n)
         })
         .await
+    }
+
+    /// Writes a group of distinct records with one statement; returns those that were
+    /// a first use (inserted, or replacing an expired record).
+    async fn write_group(
+        &self,
+        group: &[&Record],
+    ) -> Result<std::collections::HashSet<(String, Vec<u8>)>, StoreError> {
+        let namespaces: Vec<&str> = group.iter().map(|r| r.namespace.as_str()).collect();
+        let keys: Vec<&[u8]> = group.iter().map(|r| r.key.as_slice()).collect();
+        let expiries: Vec<i64> = group.iter().map(|r| r.expires_at).collect();
+        // The earliest `now` of the group: a record expiring meanwhile stays a replay
+        // for at most the time the group waited.
+        let now = group.iter().map(|r| r.now).min().unwrap_or(0);
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "INSERT INTO ahdapa_replay (namespace, key, expires_at)
+                 SELECT * FROM unnest($1::text[], $2::bytea[], $3::bigint[])
+                 ON CONFLICT (namespace, key) DO UPDATE SET expires_at = EXCLUDED.expires_at
+                 WHERE ahdapa_replay.expires_at <= $4
+                 RETURNING namespace, key",
+            )
+            .await
+            .map_err(pg)?;
+        let rows = c
+            .query(&stmt, &[&namespaces, &keys, &expiries, &now])
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     /// Runs `work` within the statement timeout.
@@ -588,28 +684,18 @@ impl Store for PostgresStore {
         expires_at: u64,
         now: u64,
     ) -> Result<bool, StoreError> {
-        self.bounded(async {
-            let c = self.client().await?;
-            // Inserted, or an expired record replaced: first use. A live record: replay.
-            let stmt = c
-                .prepare_cached(
-                    "INSERT INTO ahdapa_replay (namespace, key, expires_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (namespace, key) DO UPDATE SET expires_at = EXCLUDED.expires_at
-                     WHERE ahdapa_replay.expires_at <= $4
-                     RETURNING 1",
-                )
-                .await
-                .map_err(pg)?;
-            let row = c
-                .query_opt(
-                    &stmt,
-                    &[&namespace, &key, &to_i64(expires_at), &to_i64(now)],
-                )
-                .await
-                .map_err(pg)?;
-            Ok(row.is_some())
-        })
-        .await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let stopped = || StoreError::Backend("the replay record writer has stopped".into());
+        self.records
+            .send(Record {
+                namespace: namespace.to_owned(),
+                key: key.to_vec(),
+                expires_at: to_i64(expires_at),
+                now: to_i64(now),
+                reply,
+            })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 

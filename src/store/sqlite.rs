@@ -535,29 +535,7 @@ mod tests {
     async fn concurrent_uses_of_one_key_have_one_winner() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("a.db")).unwrap());
-        let race = |key: Option<u32>| {
-            (0..64u32)
-                .map(|i| {
-                    let store = Arc::clone(&store);
-                    let key = key.unwrap_or(i).to_be_bytes();
-                    tokio::spawn(async move { store.record_once("ns", &key, 100, 10).await })
-                })
-                .collect::<Vec<_>>()
-        };
-        let mut firsts = 0;
-        for task in race(Some(7)) {
-            firsts += u32::from(task.await.unwrap().unwrap());
-        }
-        assert_eq!(
-            firsts, 1,
-            "one key, many concurrent uses: exactly one first use"
-        );
-        let mut firsts = 0;
-        for task in race(None) {
-            firsts += u32::from(task.await.unwrap().unwrap());
-        }
-        // Key 7 was used above; the other 63 are new.
-        assert_eq!(firsts, 63);
+        super::super::contract::concurrent_uses_have_one_winner(store).await;
     }
 
     #[tokio::test]

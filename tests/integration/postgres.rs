@@ -205,6 +205,8 @@ async fn store_contract_on_postgres() {
         .await
         .unwrap();
     ahdapa::store::contract::run_all(&store).await;
+    ahdapa::store::contract::concurrent_uses_have_one_winner(std::sync::Arc::new(store.clone()))
+        .await;
     // A second open (another node starting) finds the schema migrated and the data there.
     let again = ahdapa::store::postgres::PostgresStore::open(&store_config(&url))
         .await
@@ -252,6 +254,10 @@ fn nodes_on_one_database_share_replays_revocations_and_clients() {
     let replay = token(&b, "svc", &secret, Some(&p));
     assert_eq!(replay.status, 400, "{}", replay.body);
     assert_eq!(replay.json()["error"], "invalid_dpop_proof");
+    assert_eq!(
+        replay.json()["error_description"],
+        "DPoP proof jti was already used"
+    );
 
     // The same private_key_jwt assertion and the same Negotiate header: replays on B.
     let jwt = crate::assertions::assertion(
