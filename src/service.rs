@@ -37,7 +37,7 @@ use crate::oauth::discovery::Metadata;
 use crate::oauth::secret::ClientSecret;
 use crate::oauth::token_endpoint::{self, Binding, Issued, TokenSettings};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{KeyRecord, Store, StoreError};
+use crate::store::{Durability, KeyRecord, Store, StoreError};
 use crate::token::access_token;
 use crate::token::dpop::{self, VerifiedProof};
 use crate::token::keys::{KeySet, SigningAlgorithm, SigningKey};
@@ -731,7 +731,17 @@ impl Service {
         now: u64,
     ) -> Result<bool, OAuthError> {
         let started = std::time::Instant::now();
-        let result = self.store.record_once(namespace, key, until, now).await;
+        // A revocation must outlive any crash; replay records may lose their last moments
+        // to a crash of the database host (see `Durability`).
+        let durability = if namespace == REVOKED_NAMESPACE {
+            Durability::Durable
+        } else {
+            Durability::Relaxed
+        };
+        let result = self
+            .store
+            .record_once(namespace, key, until, now, durability)
+            .await;
         self.metrics.store_latency(started.elapsed());
         match result {
             Ok(false) if namespace != REVOKED_NAMESPACE => {

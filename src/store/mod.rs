@@ -98,14 +98,27 @@ pub trait Store: Send + Sync + 'static {
         Ok(Some(Box::new(())))
     }
     /// Records `key` in `namespace` until `expires_at`; false if it was already recorded
-    /// and has not expired (a replay). Expired records are pruned as a side effect.
+    /// and has not expired (a replay). Expired records are pruned by [`Store::maintain`].
     async fn record_once(
         &self,
         namespace: &str,
         key: &[u8],
         expires_at: u64,
         now: u64,
+        durability: Durability,
     ) -> Result<bool, StoreError>;
+}
+
+/// What a single-use record must survive once [`Store::record_once`] has answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk before the answer (revocations: a revoked token never comes back).
+    Durable,
+    /// Survives a crash of ahdapa; a crash or power loss of the database host may forget
+    /// the last moments (replay records of proofs, assertions and AP-REQs, which expire
+    /// within minutes anyway: the guarantee MIT's own replay cache gives). This is what
+    /// lets many records share one commit without waiting for the disk.
+    Relaxed,
 }
 
 #[doc(hidden)]
@@ -208,16 +221,62 @@ pub mod contract {
 
     async fn record_once_refuses_replays_until_expiry(store: &dyn Store) {
         assert!(!store.is_recorded("ns", b"x", 10).await.unwrap());
-        assert!(store.record_once("ns", b"x", 100, 10).await.unwrap());
+        assert!(
+            store
+                .record_once("ns", b"x", 100, 10, Durability::Relaxed)
+                .await
+                .unwrap()
+        );
         assert!(store.is_recorded("ns", b"x", 50).await.unwrap());
         assert!(
             !store.is_recorded("ns", b"x", 100).await.unwrap(),
             "expired at expires_at"
         );
-        assert!(!store.record_once("ns", b"x", 100, 20).await.unwrap());
-        assert!(store.record_once("other", b"x", 100, 20).await.unwrap());
+        assert!(
+            !store
+                .record_once("ns", b"x", 100, 20, Durability::Relaxed)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .record_once("other", b"x", 100, 20, Durability::Relaxed)
+                .await
+                .unwrap()
+        );
         // After expiry the same key is accepted again.
-        assert!(store.record_once("ns", b"x", 300, 150).await.unwrap());
+        assert!(
+            store
+                .record_once("ns", b"x", 300, 150, Durability::Relaxed)
+                .await
+                .unwrap()
+        );
+        // Durable and relaxed records are one set: either kind refuses the other's key.
+        for (first, then) in [
+            (Durability::Durable, Durability::Relaxed),
+            (Durability::Relaxed, Durability::Durable),
+            (Durability::Durable, Durability::Durable),
+        ] {
+            let key = format!("{first:?}-{then:?}");
+            assert!(
+                store
+                    .record_once("mixed", key.as_bytes(), 100, 10, first)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !store
+                    .record_once("mixed", key.as_bytes(), 100, 20, then)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                store
+                    .is_recorded("mixed", key.as_bytes(), 20)
+                    .await
+                    .unwrap()
+            );
+        }
     }
 
     /// Many concurrent uses of one key: exactly one first use (the backends group
@@ -228,7 +287,11 @@ pub mod contract {
                 .map(|i| {
                     let store = Arc::clone(&store);
                     let key = key.unwrap_or(i).to_be_bytes();
-                    tokio::spawn(async move { store.record_once("race", &key, 100, 10).await })
+                    tokio::spawn(async move {
+                        store
+                            .record_once("race", &key, 100, 10, Durability::Relaxed)
+                            .await
+                    })
                 })
                 .collect::<Vec<_>>()
         };
@@ -254,12 +317,17 @@ pub mod contract {
         for i in 0..N {
             assert!(
                 store
-                    .record_once("prune", &i.to_be_bytes(), 100, 10)
+                    .record_once("prune", &i.to_be_bytes(), 100, 10, Durability::Relaxed)
                     .await
                     .unwrap()
             );
         }
-        assert!(store.record_once("prune", b"live", 1000, 10).await.unwrap());
+        assert!(
+            store
+                .record_once("prune", b"live", 1000, 10, Durability::Relaxed)
+                .await
+                .unwrap()
+        );
         store.maintain(200).await.unwrap();
         for i in [0, 999, 1000, 1999, 2000, N - 1] {
             assert!(

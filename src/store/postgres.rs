@@ -9,6 +9,13 @@
 //! a lost connection is an error for that request (503 upstream) and the pool reconnects
 //! by itself. Expired replay records are pruned by [`Store::maintain`], off the request
 //! path (an expired record never blocks a new one: the insert replaces it).
+//!
+//! Durability: clients, keys and revocations are committed with the database's own
+//! settings (by default the WAL is flushed before the answer). Replay records go through
+//! one writer task that writes every record waiting with one statement on its own
+//! connection with `synchronous_commit = off` ([`Durability::Relaxed`]): visible to every
+//! node at once, safe against a crash of ahdapa, and a crash of the database host can
+//! forget the last fraction of a second of them — the trade SQLite makes for them too.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -19,7 +26,7 @@ use tokio::sync::Notify;
 use tokio_postgres::AsyncMessage;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{KeyRecord, Store, StoreError};
+use super::{Durability, KeyRecord, Store, StoreError};
 use crate::oauth::client::ClientRegistration;
 
 /// Schema migrations, applied in order; index + 1 is the version after each.
@@ -124,6 +131,14 @@ struct Record {
     reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
 }
 
+/// One record: inserted, or an expired record replaced, returns a row (first use); a
+/// live record returns none (a replay).
+const UPSERT_ONE: &str =
+    "INSERT INTO ahdapa_replay (namespace, key, expires_at) VALUES ($1, $2, $3)
+     ON CONFLICT (namespace, key) DO UPDATE SET expires_at = EXCLUDED.expires_at
+     WHERE ahdapa_replay.expires_at <= $4
+     RETURNING 1";
+
 /// Records written by one statement at most.
 const GROUP_MAX: usize = 256;
 
@@ -137,6 +152,7 @@ async fn replay_writer(
     store: PostgresStore,
     mut queue: tokio::sync::mpsc::UnboundedReceiver<Record>,
 ) {
+    let mut conn = None;
     while let Some(first) = queue.recv().await {
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
@@ -155,7 +171,10 @@ async fn replay_writer(
                 unique.push(r);
             }
         }
-        let outcome = store.bounded(store.write_group(&unique)).await;
+        let outcome = store.bounded(store.write_group(&mut conn, &unique)).await;
+        if outcome.is_err() {
+            conn = None; // a fresh connection for the next group
+        }
         // Sorted: repeats of a key follow its first occurrence, which alone can win.
         let mut previous: Option<(String, Vec<u8>)> = None;
         for r in group {
@@ -263,8 +282,13 @@ impl PostgresStore {
 
     /// Writes a group of distinct records with one statement; returns those that were
     /// a first use (inserted, or replacing an expired record).
+    ///
+    /// On the writer's own connection (taken out of the pool) with `synchronous_commit`
+    /// off: the commit is visible to every node at once and survives a crash of ahdapa,
+    /// but does not wait for the WAL flush ([`Durability::Relaxed`]).
     async fn write_group(
         &self,
+        conn: &mut Option<deadpool_postgres::ClientWrapper>,
         group: &[&Record],
     ) -> Result<std::collections::HashSet<(String, Vec<u8>)>, StoreError> {
         let namespaces: Vec<&str> = group.iter().map(|r| r.namespace.as_str()).collect();
@@ -273,7 +297,16 @@ impl PostgresStore {
         // The earliest `now` of the group: a record expiring meanwhile stays a replay
         // for at most the time the group waited.
         let now = group.iter().map(|r| r.now).min().unwrap_or(0);
-        let c = self.client().await?;
+        if conn.as_ref().is_none_or(|c| c.is_closed()) {
+            let c = deadpool_postgres::Object::take(self.client().await?);
+            c.batch_execute("SET synchronous_commit = off")
+                .await
+                .map_err(pg)?;
+            *conn = Some(c);
+        }
+        let c = conn
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("no PostgreSQL connection".into()))?;
         let stmt = c
             .prepare_cached(
                 "INSERT INTO ahdapa_replay (namespace, key, expires_at)
@@ -683,7 +716,25 @@ impl Store for PostgresStore {
         key: &[u8],
         expires_at: u64,
         now: u64,
+        durability: Durability,
     ) -> Result<bool, StoreError> {
+        if durability == Durability::Durable {
+            // Its own statement with the database's full durability.
+            return self
+                .bounded(async {
+                    let c = self.client().await?;
+                    let stmt = c.prepare_cached(UPSERT_ONE).await.map_err(pg)?;
+                    let row = c
+                        .query_opt(
+                            &stmt,
+                            &[&namespace, &key, &to_i64(expires_at), &to_i64(now)],
+                        )
+                        .await
+                        .map_err(pg)?;
+                    Ok(row.is_some())
+                })
+                .await;
+        }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let stopped = || StoreError::Backend("the replay record writer has stopped".into());
         self.records

@@ -1,9 +1,10 @@
 //! The embedded SQLite backend: one file, WAL, migrations by `user_version`.
 //!
 //! Durability: clients and keys are written with `synchronous = FULL` (a committed client
-//! or key survives a crash or a power loss). Replay records — one per accepted AP-REQ,
-//! on the hot path — go through a second connection with `synchronous = NORMAL`: they
-//! survive a crash of ahdapa, and a power loss can forget the last few, which is the
+//! or key survives a crash or a power loss), and so are revocations
+//! ([`Durability::Durable`]). Replay records — one per accepted AP-REQ, assertion or DPoP
+//! proof, on the hot path — go through a second connection with `synchronous = NORMAL`:
+//! they survive a crash of ahdapa, and a power loss can forget the last few, which is the
 //! same guarantee MIT's own replay cache gives and costs no fsync per request.
 //!
 //! rusqlite is blocking, so every call runs on tokio's blocking pool with the connection
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{KeyRecord, Store, StoreError};
+use super::{Durability, KeyRecord, Store, StoreError};
 use crate::oauth::client::ClientRegistration;
 
 /// Schema migrations, applied in order; index + 1 is the `user_version` after each.
@@ -74,6 +75,12 @@ struct Record {
     reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
 }
 
+/// Inserted, or an expired record replaced: one row changed, first use. A live record:
+/// none, a replay. (Expired records are pruned by `maintain`, off the request path.)
+const UPSERT_REPLAY: &str = "INSERT INTO replay (namespace, key, expires_at) VALUES (?1, ?2, ?3)
+     ON CONFLICT (namespace, key) DO UPDATE SET expires_at = excluded.expires_at
+     WHERE replay.expires_at <= ?4";
+
 /// Records committed in one transaction at most.
 const GROUP_MAX: usize = 256;
 
@@ -118,15 +125,7 @@ fn write_group(
 ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
     let tx = conn.transaction().map_err(backend)?;
     let results = {
-        // Inserted, or an expired record replaced: first use. A live record: replay.
-        // (Expired records are pruned by `maintain`, off the request path.)
-        let mut st = tx
-            .prepare_cached(
-                "INSERT INTO replay (namespace, key, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (namespace, key) DO UPDATE SET expires_at = excluded.expires_at
-                 WHERE replay.expires_at <= ?4",
-            )
-            .map_err(backend)?;
+        let mut st = tx.prepare_cached(UPSERT_REPLAY).map_err(backend)?;
         group
             .iter()
             .map(|r| {
@@ -504,7 +503,22 @@ impl Store for SqliteStore {
         key: &[u8],
         expires_at: u64,
         now: u64,
+        durability: Durability,
     ) -> Result<bool, StoreError> {
+        if durability == Durability::Durable {
+            // Through the `synchronous = FULL` connection: fsynced before the answer.
+            let (namespace, key) = (namespace.to_owned(), key.to_vec());
+            return self
+                .with(move |conn| {
+                    conn.prepare_cached(UPSERT_REPLAY)
+                        .and_then(|mut st| {
+                            st.execute(params![namespace, key, to_i64(expires_at), to_i64(now)])
+                        })
+                        .map(|n| n == 1)
+                        .map_err(backend)
+                })
+                .await;
+        }
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.records
             .send(Record {
