@@ -11,10 +11,12 @@ end
 
 function init(args)
   local id, n = wrk.thread:get("id"), tonumber(os.getenv("WRK_THREADS") or "2")
+  -- PART of PARTS: when several wrk processes (one per node) share one file.
+  local part, parts = tonumber(os.getenv("PART") or "0"), tonumber(os.getenv("PARTS") or "1")
   lines, next_line = {}, 1
   local i = 0
   for line in io.lines(os.getenv("ASSERTIONS")) do
-    if i % n == id then table.insert(lines, line) end
+    if i % (n * parts) == id + n * part then table.insert(lines, line) end
     i = i + 1
   end
   wrk.method = "POST"

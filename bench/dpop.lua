@@ -8,10 +8,12 @@ end
 
 function init(args)
   local id, n = wrk.thread:get("id"), tonumber(os.getenv("WRK_THREADS") or "2")
+  -- PART of PARTS: when several wrk processes (one per node) share one file.
+  local part, parts = tonumber(os.getenv("PART") or "0"), tonumber(os.getenv("PARTS") or "1")
   proofs, next_proof = {}, 1
   local i = 0
   for line in io.lines(os.getenv("PROOFS")) do
-    if i % n == id then table.insert(proofs, line) end
+    if i % (n * parts) == id + n * part then table.insert(proofs, line) end
     i = i + 1
   end
   local b64 = io.popen("printf '%s' '" .. os.getenv("CLIENT_ID") .. ":" .. os.getenv("CLIENT_SECRET") .. "' | base64 -w0"):read("*a")
