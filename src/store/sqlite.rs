@@ -8,9 +8,9 @@
 //! same guarantee MIT's own replay cache gives and costs no fsync per request.
 //!
 //! rusqlite is blocking, so every call runs on tokio's blocking pool with the connection
-//! behind a mutex, except replay records: one writer thread commits every record waiting
-//! in one transaction (group commit), so a burst of DPoP proofs or assertions costs one
-//! commit, not one each. Reads of clients and keys happen at start-up and when
+//! behind a mutex, except replay records: the request that finds no writer at work
+//! commits every record waiting in one transaction (group commit), so a burst of DPoP
+//! proofs or assertions costs one commit, not one each. Reads of clients and keys happen at start-up and when
 //! [`Store::generation`] moves.
 
 use std::path::Path;
@@ -62,8 +62,8 @@ pub struct SqliteStore {
     /// Replay records: a second connection without an fsync per commit (the same
     /// connection as `conn` for an in-memory database).
     replay: Arc<Mutex<Connection>>,
-    /// The group-commit writer of replay records (see [`replay_writer`]).
-    records: std::sync::mpsc::Sender<Record>,
+    /// Replay records waiting for the group commit (see `record_once`).
+    pending: Arc<Mutex<Pending>>,
 }
 
 /// One `record_once` waiting for the writer.
@@ -81,37 +81,39 @@ const UPSERT_REPLAY: &str = "INSERT INTO replay (namespace, key, expires_at) VAL
      ON CONFLICT (namespace, key) DO UPDATE SET expires_at = excluded.expires_at
      WHERE replay.expires_at <= ?4";
 
-/// Records committed in one transaction at most.
-const GROUP_MAX: usize = 256;
+/// Replay records waiting to be written, and whether a writer is at work.
+#[derive(Default)]
+struct Pending {
+    records: Vec<Record>,
+    writing: bool,
+}
 
-/// The replay writer thread: takes every record waiting, writes them in one transaction
-/// and answers each after the commit. Under load one commit (and one lock of the
-/// connection) serves many requests, instead of a blocking-pool task and a commit each.
-/// Two uses of one key in the same group see each other: the second is a replay. Ends
-/// when the last store clone is dropped.
-fn replay_writer(conn: Arc<Mutex<Connection>>, queue: std::sync::mpsc::Receiver<Record>) {
-    while let Ok(first) = queue.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP_MAX {
-            match queue.try_recv() {
-                Ok(r) => group.push(r),
-                Err(_) => break,
+/// The next group to write: every record waiting; or `None`, and the writer's turn
+/// ends, when none is.
+fn next_group(pending: &Mutex<Pending>) -> Option<Vec<Record>> {
+    let mut q = pending.lock().ok()?;
+    if q.records.is_empty() {
+        q.writing = false;
+        return None;
+    }
+    Some(std::mem::take(&mut q.records))
+}
+
+/// Writes a group in one transaction and answers each record.
+fn write_and_answer(replay: &Mutex<Connection>, group: Vec<Record>) {
+    let outcome = replay
+        .lock()
+        .map_err(|_| StoreError::Backend("connection mutex poisoned".into()))
+        .and_then(|mut conn| write_group(&mut conn, &group));
+    match outcome {
+        Ok(results) => {
+            for (r, first_use) in group.into_iter().zip(results) {
+                let _ = r.reply.send(first_use);
             }
         }
-        let outcome = conn
-            .lock()
-            .map_err(|_| StoreError::Backend("connection mutex poisoned".into()))
-            .and_then(|mut conn| write_group(&mut conn, &group));
-        match outcome {
-            Ok(results) => {
-                for (r, first_use) in group.into_iter().zip(results) {
-                    let _ = r.reply.send(first_use);
-                }
-            }
-            Err(e) => {
-                for r in group {
-                    let _ = r.reply.send(Err(StoreError::Backend(e.to_string())));
-                }
+        Err(e) => {
+            for r in group {
+                let _ = r.reply.send(Err(StoreError::Backend(e.to_string())));
             }
         }
     }
@@ -208,21 +210,12 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    /// The store with `replay` as the replay connection and its writer thread started.
+    /// The store with `replay` as the replay connection.
     fn with_replay(conn: Arc<Mutex<Connection>>, replay: Arc<Mutex<Connection>>) -> Self {
-        let (records, queue) = std::sync::mpsc::channel();
-        let writer = Arc::clone(&replay);
-        let spawned = std::thread::Builder::new()
-            .name("ahdapa-replay".into())
-            .spawn(move || replay_writer(writer, queue));
-        if let Err(e) = spawned {
-            // Without the thread every record_once answers with a store error (503).
-            log::error!("cannot start the replay record writer: {e}");
-        }
         Self {
             conn,
             replay,
-            records,
+            pending: Arc::default(),
         }
     }
 
@@ -520,18 +513,49 @@ impl Store for SqliteStore {
                 .await;
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.records
-            .send(Record {
-                namespace: namespace.to_owned(),
-                key: key.to_vec(),
-                expires_at: to_i64(expires_at),
-                now: to_i64(now),
-                reply,
-            })
-            .map_err(|_| StoreError::Backend("the replay record writer has stopped".into()))?;
+        let record = Record {
+            namespace: namespace.to_owned(),
+            key: key.to_vec(),
+            expires_at: to_i64(expires_at),
+            now: to_i64(now),
+            reply,
+        };
+        let lead = {
+            let mut q = self
+                .pending
+                .lock()
+                .map_err(|_| StoreError::Backend("replay queue mutex poisoned".into()))?;
+            q.records.push(record);
+            !std::mem::replace(&mut q.writing, true)
+        };
+        // Group commit without a thread hop: the request that finds no writer at work
+        // writes every record waiting, its own included, in one transaction on its own
+        // worker thread (a short blocking write: no fsync); records arriving meanwhile
+        // wait for the next group, which a task writes, so no request keeps writing for
+        // others. Under load one commit serves many requests. Two uses of one key in the
+        // same group see each other: the second is a replay.
+        if lead {
+            if let Some(group) = next_group(&self.pending) {
+                write_and_answer(&self.replay, group);
+            }
+            if let Some(group) = next_group(&self.pending) {
+                let (replay, pending) = (Arc::clone(&self.replay), Arc::clone(&self.pending));
+                tokio::spawn(async move {
+                    let mut group = group;
+                    loop {
+                        write_and_answer(&replay, group);
+                        tokio::task::yield_now().await;
+                        match next_group(&pending) {
+                            Some(next) => group = next,
+                            None => break,
+                        }
+                    }
+                });
+            }
+        }
         answer
             .await
-            .map_err(|_| StoreError::Backend("the replay record writer has stopped".into()))?
+            .map_err(|_| StoreError::Backend("the replay record was dropped unwritten".into()))?
     }
 }
 
