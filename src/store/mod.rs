@@ -109,6 +109,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
+/// One relaxed `record_once` waiting for a backend's group commit, with where its answer
+/// goes: first use (true), a replay (false), or the group's error.
+struct Record {
+    namespace: String,
+    key: Vec<u8>,
+    expires_at: i64,
+    now: i64,
+    reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
+}
+
 /// What a single-use record must survive once [`Store::record_once`] has answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {

@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use tokio_postgres::AsyncMessage;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{Durability, KeyRecord, Store, StoreError};
+use super::{Durability, KeyRecord, Record, Store, StoreError};
 use crate::oauth::client::ClientRegistration;
 
 /// Schema migrations, applied in order; index + 1 is the version after each.
@@ -120,15 +120,6 @@ pub struct PostgresStore {
     listener: Arc<OnceLock<Listener>>,
     /// The group-commit writer of replay records (see [`replay_writer`]).
     records: tokio::sync::mpsc::UnboundedSender<Record>,
-}
-
-/// One `record_once` waiting for the writer.
-struct Record {
-    namespace: String,
-    key: Vec<u8>,
-    expires_at: i64,
-    now: i64,
-    reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
 }
 
 /// One record: inserted, or an expired record replaced, returns a row (first use); a

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Durability, KeyRecord, Store, StoreError};
+use super::{Durability, KeyRecord, Record, Store, StoreError};
 use crate::oauth::client::ClientRegistration;
 
 /// Schema migrations, applied in order; index + 1 is the `user_version` after each.
@@ -64,15 +64,6 @@ pub struct SqliteStore {
     replay: Arc<Mutex<Connection>>,
     /// Replay records waiting for the group commit (see `record_once`).
     pending: Arc<Mutex<Pending>>,
-}
-
-/// One `record_once` waiting for the writer.
-struct Record {
-    namespace: String,
-    key: Vec<u8>,
-    expires_at: i64,
-    now: i64,
-    reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
 }
 
 /// Inserted, or an expired record replaced: one row changed, first use. A live record:

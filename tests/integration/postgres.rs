@@ -505,6 +505,7 @@ fn postgres_outage_is_503_for_what_needs_it_and_recovers() {
         started.elapsed()
     );
     assert_eq!(curl(&s.base_url, &[], "/readyz").status, 503);
+    s.wait_for_log("PostgreSQL change notifications lost", 1);
 
     pg.start();
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -522,5 +523,17 @@ fn postgres_outage_is_503_for_what_needs_it_and_recovers() {
         std::thread::sleep(Duration::from_millis(300));
     }
     assert_eq!(curl(&s.base_url, &[], "/readyz").status, 200);
+    // The LISTEN connection came back by itself: a client added by another process is
+    // pushed to the node, not waited for by the 2 s poll.
+    s.wait_for_log("PostgreSQL change notifications are back", 1);
+    let added = s.add_client("after-outage", &["--scope", "s"]);
+    let changed = Instant::now();
+    while token(&s, "after-outage", &added, None).status != 200 {
+        assert!(
+            changed.elapsed() < Duration::from_millis(900),
+            "the new client was not pushed to the node"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(!s.log_text().contains("panicked"));
 }
