@@ -421,10 +421,13 @@ where
         }
     });
     let _abort = AbortOnDrop(driver.abort_handle());
-    client
-        .batch_execute(&format!("LISTEN {CHANNEL}"))
-        .await
-        .map_err(|e| e.to_string())?;
+    tokio::time::timeout(
+        LISTEN_CHECK,
+        client.batch_execute(&format!("LISTEN {CHANNEL}")),
+    )
+    .await
+    .map_err(|_| "LISTEN got no answer".to_owned())?
+    .map_err(|e| e.to_string())?;
     if std::mem::take(failing) {
         log::info!("PostgreSQL change notifications are back");
     }
