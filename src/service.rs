@@ -617,8 +617,15 @@ impl Service {
             return Ok(());
         };
         // A second revocation of the same token is fine (RFC 7009 §2.2).
-        self.first_use(REVOKED_NAMESPACE, &revocation_key(jti), exp, now)
-            .await?;
+        // Durable: a revoked token must not come back after any crash.
+        self.record(
+            REVOKED_NAMESPACE,
+            &revocation_key(jti),
+            exp,
+            now,
+            Durability::Durable,
+        )
+        .await?;
         self.forget_verified_tokens();
         log::info!(client_id = caller.client.client_id.as_str(), jti = jti; "token revoked");
         Ok(())
@@ -720,9 +727,31 @@ impl Service {
         }
     }
 
-    /// Records `key` in `namespace` until `until`: true the first time, false for a replay
-    /// (on this node or any other sharing the store). A store failure is 503, never a
-    /// refusal of the client.
+    /// Records `key` in `namespace` until `until`: true the first time, false if it is
+    /// recorded already (on this node or any other sharing the store). A store failure is
+    /// 503, never a refusal of the client.
+    async fn record(
+        &self,
+        namespace: &str,
+        key: &[u8],
+        until: u64,
+        now: u64,
+        durability: Durability,
+    ) -> Result<bool, OAuthError> {
+        let started = std::time::Instant::now();
+        let result = self
+            .store
+            .record_once(namespace, key, until, now, durability)
+            .await;
+        self.metrics.store_latency(started.elapsed());
+        result.map_err(|e| OAuthError::TemporarilyUnavailable {
+            reason: format!("{namespace} record: {e}").into(),
+        })
+    }
+
+    /// A replay check: records a single-use `key` (assertion or proof `jti`, AP-REQ
+    /// digest); false, and counted, for a replay. Relaxed durability: a crash of the
+    /// database host may forget the last moment of them (see `Durability`).
     async fn first_use(
         &self,
         namespace: &str,
@@ -730,29 +759,13 @@ impl Service {
         until: u64,
         now: u64,
     ) -> Result<bool, OAuthError> {
-        let started = std::time::Instant::now();
-        // A revocation must outlive any crash; replay records may lose their last moments
-        // to a crash of the database host (see `Durability`).
-        let durability = if namespace == REVOKED_NAMESPACE {
-            Durability::Durable
-        } else {
-            Durability::Relaxed
-        };
-        let result = self
-            .store
-            .record_once(namespace, key, until, now, durability)
-            .await;
-        self.metrics.store_latency(started.elapsed());
-        match result {
-            Ok(false) if namespace != REVOKED_NAMESPACE => {
-                self.metrics.replay_refused(namespace);
-                Ok(false)
-            }
-            Ok(first) => Ok(first),
-            Err(e) => Err(OAuthError::TemporarilyUnavailable {
-                reason: format!("{namespace} record: {e}").into(),
-            }),
+        let first = self
+            .record(namespace, key, until, now, Durability::Relaxed)
+            .await?;
+        if !first {
+            self.metrics.replay_refused(namespace);
         }
+        Ok(first)
     }
 
     /// Verifies a DPoP proof for `target` and records its `jti` as used; at the token

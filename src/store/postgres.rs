@@ -113,8 +113,7 @@ const LISTEN_CHECK: Duration = Duration::from_secs(15);
 /// The PostgreSQL store.
 #[derive(Clone)]
 pub struct PostgresStore {
-    pool: Pool,
-    timeout: Duration,
+    db: Db,
     pg: tokio_postgres::Config,
     tls: Option<MakeRustlsConnect>,
     listener: Arc<OnceLock<Listener>>,
@@ -122,13 +121,82 @@ pub struct PostgresStore {
     records: tokio::sync::mpsc::UnboundedSender<Record>,
 }
 
-/// One record: inserted, or an expired record replaced, returns a row (first use); a
-/// live record returns none (a replay).
-const UPSERT_ONE: &str =
-    "INSERT INTO ahdapa_replay (namespace, key, expires_at) VALUES ($1, $2, $3)
-     ON CONFLICT (namespace, key) DO UPDATE SET expires_at = EXCLUDED.expires_at
-     WHERE ahdapa_replay.expires_at <= $4
-     RETURNING 1";
+/// The pool and the bound on each operation: what the store and its replay writer share.
+#[derive(Clone)]
+struct Db {
+    pool: Pool,
+    timeout: Duration,
+}
+
+impl Db {
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL: {e}")))
+    }
+
+    /// Runs `work` within the statement timeout.
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| {
+                StoreError::Backend(format!(
+                    "PostgreSQL did not answer within {} ms",
+                    self.timeout.as_millis()
+                ))
+            })?
+    }
+
+    /// The replay writer's own connection (taken out of the pool) with
+    /// `synchronous_commit` off: its commits are visible to every node at once and
+    /// survive a crash of ahdapa, but do not wait for the WAL flush
+    /// ([`Durability::Relaxed`]). Replaced when it closes.
+    async fn relaxed<'c>(
+        &self,
+        conn: &'c mut Option<deadpool_postgres::ClientWrapper>,
+    ) -> Result<&'c deadpool_postgres::ClientWrapper, StoreError> {
+        if conn.as_ref().is_none_or(|c| c.is_closed()) {
+            let c = deadpool_postgres::Object::take(self.client().await?);
+            c.batch_execute("SET synchronous_commit = off")
+                .await
+                .map_err(pg)?;
+            *conn = Some(c);
+        }
+        conn.as_ref()
+            .ok_or_else(|| StoreError::Backend("no PostgreSQL connection".into()))
+    }
+}
+
+/// Records replay keys with one statement: each is inserted, or replaces an expired
+/// record, and is returned (a first use); a live record is not (a replay). The keys must
+/// be distinct. `now` decides expiry for all of them.
+async fn upsert_replay(
+    c: &deadpool_postgres::ClientWrapper,
+    namespaces: &[&str],
+    keys: &[&[u8]],
+    expiries: &[i64],
+    now: i64,
+) -> Result<std::collections::HashSet<(String, Vec<u8>)>, StoreError> {
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO ahdapa_replay (namespace, key, expires_at)
+             SELECT * FROM unnest($1::text[], $2::bytea[], $3::bigint[])
+             ON CONFLICT (namespace, key) DO UPDATE SET expires_at = EXCLUDED.expires_at
+             WHERE ahdapa_replay.expires_at <= $4
+             RETURNING namespace, key",
+        )
+        .await
+        .map_err(pg)?;
+    let rows = c
+        .query(&stmt, &[&namespaces, &keys, &expiries, &now])
+        .await
+        .map_err(pg)?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
 
 /// Records written by one statement at most.
 const GROUP_MAX: usize = 256;
@@ -139,10 +207,7 @@ const GROUP_MAX: usize = 256;
 /// overlapping groups lock rows in the same order and cannot deadlock; a key twice in
 /// one group is first use once and a replay after. Ends when the last store clone is
 /// dropped.
-async fn replay_writer(
-    store: PostgresStore,
-    mut queue: tokio::sync::mpsc::UnboundedReceiver<Record>,
-) {
+async fn replay_writer(db: Db, mut queue: tokio::sync::mpsc::UnboundedReceiver<Record>) {
     let mut conn = None;
     while let Some(first) = queue.recv().await {
         let mut group = vec![first];
@@ -162,7 +227,18 @@ async fn replay_writer(
                 unique.push(r);
             }
         }
-        let outcome = store.bounded(store.write_group(&mut conn, &unique)).await;
+        let namespaces: Vec<&str> = unique.iter().map(|r| r.namespace.as_str()).collect();
+        let keys: Vec<&[u8]> = unique.iter().map(|r| r.key.as_slice()).collect();
+        let expiries: Vec<i64> = unique.iter().map(|r| r.expires_at).collect();
+        // The earliest `now` of the group: a record expiring meanwhile stays a replay for
+        // at most the time the group waited.
+        let now = unique.iter().map(|r| r.now).min().unwrap_or(0);
+        let outcome = db
+            .bounded(async {
+                let c = db.relaxed(&mut conn).await?;
+                upsert_replay(c, &namespaces, &keys, &expiries, now).await
+            })
+            .await;
         if outcome.is_err() {
             conn = None; // a fresh connection for the next group
         }
@@ -221,31 +297,22 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let (records, queue) = tokio::sync::mpsc::unbounded_channel();
-        let store = Self {
+        let db = Db {
             pool,
             timeout: config.timeout,
+        };
+        let (records, queue) = tokio::sync::mpsc::unbounded_channel();
+        let store = Self {
+            db: db.clone(),
             pg,
             tls,
             listener: Arc::new(OnceLock::new()),
             records,
         };
         store.migrate().await?;
-        // The writer holds a clone without the sender, so dropping the last store ends it.
-        let (orphan, _) = tokio::sync::mpsc::unbounded_channel();
-        let writer = Self {
-            records: orphan,
-            ..store.clone()
-        };
-        tokio::spawn(replay_writer(writer, queue));
+        // Ends when the last store clone (holding the sender) is dropped.
+        tokio::spawn(replay_writer(db, queue));
         Ok(store)
-    }
-
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Backend(format!("PostgreSQL: {e}")))
     }
 
     /// One write of clients or keys: the statement and, when it changed a row, the
@@ -255,84 +322,26 @@ impl PostgresStore {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64, StoreError> {
-        self.bounded(async {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(pg)?;
-            let n = tx.execute(sql, params).await.map_err(pg)?;
-            if n > 0 {
-                tx.execute(BUMP, &[]).await.map_err(pg)?;
-                tx.batch_execute(&format!("NOTIFY {CHANNEL}"))
-                    .await
-                    .map_err(pg)?;
-            }
-            tx.commit().await.map_err(pg)?;
-            Ok(n)
-        })
-        .await
-    }
-
-    /// Writes a group of distinct records with one statement; returns those that were
-    /// a first use (inserted, or replacing an expired record).
-    ///
-    /// On the writer's own connection (taken out of the pool) with `synchronous_commit`
-    /// off: the commit is visible to every node at once and survives a crash of ahdapa,
-    /// but does not wait for the WAL flush ([`Durability::Relaxed`]).
-    async fn write_group(
-        &self,
-        conn: &mut Option<deadpool_postgres::ClientWrapper>,
-        group: &[&Record],
-    ) -> Result<std::collections::HashSet<(String, Vec<u8>)>, StoreError> {
-        let namespaces: Vec<&str> = group.iter().map(|r| r.namespace.as_str()).collect();
-        let keys: Vec<&[u8]> = group.iter().map(|r| r.key.as_slice()).collect();
-        let expiries: Vec<i64> = group.iter().map(|r| r.expires_at).collect();
-        // The earliest `now` of the group: a record expiring meanwhile stays a replay
-        // for at most the time the group waited.
-        let now = group.iter().map(|r| r.now).min().unwrap_or(0);
-        if conn.as_ref().is_none_or(|c| c.is_closed()) {
-            let c = deadpool_postgres::Object::take(self.client().await?);
-            c.batch_execute("SET synchronous_commit = off")
-                .await
-                .map_err(pg)?;
-            *conn = Some(c);
-        }
-        let c = conn
-            .as_ref()
-            .ok_or_else(|| StoreError::Backend("no PostgreSQL connection".into()))?;
-        let stmt = c
-            .prepare_cached(
-                "INSERT INTO ahdapa_replay (namespace, key, expires_at)
-                 SELECT * FROM unnest($1::text[], $2::bytea[], $3::bigint[])
-                 ON CONFLICT (namespace, key) DO UPDATE SET expires_at = EXCLUDED.expires_at
-                 WHERE ahdapa_replay.expires_at <= $4
-                 RETURNING namespace, key",
-            )
+        self.db
+            .bounded(async {
+                let mut c = self.db.client().await?;
+                let tx = c.transaction().await.map_err(pg)?;
+                let n = tx.execute(sql, params).await.map_err(pg)?;
+                if n > 0 {
+                    tx.execute(BUMP, &[]).await.map_err(pg)?;
+                    tx.batch_execute(&format!("NOTIFY {CHANNEL}"))
+                        .await
+                        .map_err(pg)?;
+                }
+                tx.commit().await.map_err(pg)?;
+                Ok(n)
+            })
             .await
-            .map_err(pg)?;
-        let rows = c
-            .query(&stmt, &[&namespaces, &keys, &expiries, &now])
-            .await
-            .map_err(pg)?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-
-    /// Runs `work` within the statement timeout.
-    async fn bounded<T>(
-        &self,
-        work: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| {
-                StoreError::Backend(format!(
-                    "PostgreSQL did not answer within {} ms",
-                    self.timeout.as_millis()
-                ))
-            })?
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        self.bounded(async {
-            let mut c = self.client().await?;
+        self.db.bounded(async {
+            let mut c = self.db.client().await?;
             let tx = c.transaction().await.map_err(pg)?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADVISORY_LOCK])
                 .await
@@ -513,8 +522,9 @@ impl Store for PostgresStore {
         // however much expired at once); concurrent prunes skip each other's rows.
         loop {
             let pruned = self
+                .db
                 .bounded(async {
-                    let c = self.client().await?;
+                    let c = self.db.client().await?;
                     c.execute(
                         "DELETE FROM ahdapa_replay WHERE ctid IN
                          (SELECT ctid FROM ahdapa_replay WHERE expires_at <= $1
@@ -532,38 +542,40 @@ impl Store for PostgresStore {
     }
 
     async fn rotation_guard(&self) -> Result<Option<Box<dyn Send + Sync>>, StoreError> {
-        self.bounded(async {
-            let c = self.client().await?;
-            let got: bool = c
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_LOCK])
-                .await
-                .map_err(pg)?
-                .get(0);
-            Ok(got.then(|| Box::new(RotationLock(Some(c))) as Box<dyn Send + Sync>))
-        })
-        .await
+        self.db
+            .bounded(async {
+                let c = self.db.client().await?;
+                let got: bool = c
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_LOCK])
+                    .await
+                    .map_err(pg)?
+                    .get(0);
+                Ok(got.then(|| Box::new(RotationLock(Some(c))) as Box<dyn Send + Sync>))
+            })
+            .await
     }
 
     async fn clients(&self) -> Result<Vec<ClientRegistration>, StoreError> {
-        self.bounded(async {
-            let c = self.client().await?;
-            let rows = c
-                .query(
-                    "SELECT client_id, registration FROM ahdapa_clients ORDER BY client_id",
-                    &[],
-                )
-                .await
-                .map_err(pg)?;
-            rows.iter()
-                .map(|r| {
-                    let id: String = r.get(0);
-                    let json: String = r.get(1);
-                    serde_json::from_str(&json)
-                        .map_err(|e| StoreError::Corrupt(format!("client {id}"), e.to_string()))
-                })
-                .collect()
-        })
-        .await
+        self.db
+            .bounded(async {
+                let c = self.db.client().await?;
+                let rows = c
+                    .query(
+                        "SELECT client_id, registration FROM ahdapa_clients ORDER BY client_id",
+                        &[],
+                    )
+                    .await
+                    .map_err(pg)?;
+                rows.iter()
+                    .map(|r| {
+                        let id: String = r.get(0);
+                        let json: String = r.get(1);
+                        serde_json::from_str(&json)
+                            .map_err(|e| StoreError::Corrupt(format!("client {id}"), e.to_string()))
+                    })
+                    .collect()
+            })
+            .await
     }
 
     async fn insert_client(&self, client: &ClientRegistration, now: u64) -> Result<(), StoreError> {
@@ -604,8 +616,8 @@ impl Store for PostgresStore {
     }
 
     async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        self.bounded(async {
-            let c = self.client().await?;
+        self.db.bounded(async {
+            let c = self.db.client().await?;
             let rows = c
                 .query(
                     "SELECT kid, algorithm, sealed_pkcs8, created_at, activates_at, retires_at, removed_at
@@ -674,21 +686,22 @@ impl Store for PostgresStore {
     }
 
     async fn generation(&self) -> Result<u64, StoreError> {
-        self.bounded(async {
-            let c = self.client().await?;
-            let stmt = c
-                .prepare_cached("SELECT value FROM ahdapa_meta WHERE name = 'generation'")
-                .await
-                .map_err(pg)?;
-            let row = c.query_opt(&stmt, &[]).await.map_err(pg)?;
-            Ok(row.map_or(0, |r| to_u64(r.get(0))))
-        })
-        .await
+        self.db
+            .bounded(async {
+                let c = self.db.client().await?;
+                let stmt = c
+                    .prepare_cached("SELECT value FROM ahdapa_meta WHERE name = 'generation'")
+                    .await
+                    .map_err(pg)?;
+                let row = c.query_opt(&stmt, &[]).await.map_err(pg)?;
+                Ok(row.map_or(0, |r| to_u64(r.get(0))))
+            })
+            .await
     }
 
     async fn is_recorded(&self, namespace: &str, key: &[u8], now: u64) -> Result<bool, StoreError> {
-        self.bounded(async {
-            let c = self.client().await?;
+        self.db.bounded(async {
+            let c = self.db.client().await?;
             let stmt = c
                 .prepare_cached(
                     "SELECT 1 FROM ahdapa_replay WHERE namespace = $1 AND key = $2 AND expires_at > $3",
@@ -713,19 +726,15 @@ impl Store for PostgresStore {
         durability: Durability,
     ) -> Result<bool, StoreError> {
         if durability == Durability::Durable {
-            // Its own statement with the database's full durability.
+            // On a pool connection, with the database's full durability.
             return self
+                .db
                 .bounded(async {
-                    let c = self.client().await?;
-                    let stmt = c.prepare_cached(UPSERT_ONE).await.map_err(pg)?;
-                    let row = c
-                        .query_opt(
-                            &stmt,
-                            &[&namespace, &key, &to_i64(expires_at), &to_i64(now)],
-                        )
-                        .await
-                        .map_err(pg)?;
-                    Ok(row.is_some())
+                    let c = self.db.client().await?;
+                    let first =
+                        upsert_replay(&c, &[namespace], &[key], &[to_i64(expires_at)], to_i64(now))
+                            .await?;
+                    Ok(!first.is_empty())
                 })
                 .await;
         }

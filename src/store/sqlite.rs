@@ -10,8 +10,8 @@
 //! rusqlite is blocking, so every call runs on tokio's blocking pool with the connection
 //! behind a mutex, except replay records: the request that finds no writer at work
 //! commits every record waiting in one transaction (group commit), so a burst of DPoP
-//! proofs or assertions costs one commit, not one each. Reads of clients and keys happen at start-up and when
-//! [`Store::generation`] moves.
+//! proofs or assertions costs one commit, not one each. Reads of clients and keys happen
+//! at start-up and when [`Store::generation`] moves.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
