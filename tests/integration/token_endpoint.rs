@@ -82,11 +82,13 @@ fn secret_clients_get_rfc9068_tokens_over_tls() {
 #[test]
 fn refusals_are_rfc6749_json_and_never_panic() {
     let s = Server::start_tls("");
-    let secret = s.add_client("svc2", &["--scope", "directory.read"]);
+    // public-app first: once the server sees svc2 it has loaded both (a refresh between
+    // the two additions made public-app unknown here once: 401 instead of 400).
     s.add_client(
         "public-app",
         &["--scope", "directory.read", "--method", "none"],
     );
+    let secret = s.add_client("svc2", &["--scope", "directory.read"]);
     s.wait_for_client("svc2", &secret);
 
     let r = curl(&s.base_url, &["-u", "svc2:wrong", "-d", CC], "/token");
