@@ -11,7 +11,7 @@ fn basic(id: &str, secret: &str) -> String {
 #[test]
 fn secret_clients_get_rfc9068_tokens_over_tls() {
     let s = Server::start_tls("");
-    let secret = s.add_client("svc", &["--scope", "directory.read", "--scope", "metrics"]);
+    // poster first: once the server sees svc it has loaded both.
     let post_secret = s.add_client(
         "poster",
         &[
@@ -23,6 +23,7 @@ fn secret_clients_get_rfc9068_tokens_over_tls() {
             "120",
         ],
     );
+    let secret = s.add_client("svc", &["--scope", "directory.read", "--scope", "metrics"]);
     s.wait_for_client("svc", &secret);
 
     let r = curl(
