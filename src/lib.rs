@@ -30,6 +30,7 @@
 //! | [`admin`] | client and key management for the admin API, enrolment and the CLI's client side |
 //! | [`authn`] | adapters that prove who is calling: the GSSAPI acceptor, AP-REQ inspection |
 //! | [`dev`] | `ahdapa serve --dev`: an embedded, plain-HTTP playground |
+//! | [`preflight`] | read-only checks of the files a config names, before `serve` writes any state |
 //!
 //! The dependency rule: `web` → `service` → `oauth` → `token`. The core (`oauth`,
 //! `token`) never imports tokio, hyper, std::fs or std::net, and never reads the clock
@@ -46,6 +47,7 @@ pub mod identity_api;
 pub mod logging;
 pub mod metrics;
 pub mod oauth;
+pub mod preflight;
 pub mod service;
 pub mod store;
 pub mod systemd;

@@ -7,7 +7,13 @@
 //! `AHDAPA_REASON`, `AHDAPA_REQUEST_ID`, ...; see [`journal_field`]), stderr as
 //! `key=value`. Never log a secret, a whole token or an Authorization header: the types
 //! that hold them have no `Display`.
+//!
+//! Values (and messages) may carry what a request sent. So that no request can forge a
+//! log line or a field, both backends escape control characters (`\n`, `\t`, `\u{1b}`,
+//! ...) and backslashes in every value and message; on stderr a value is quoted when it
+//! is empty or holds a space, `"`, `=`, `\` or anything escaped.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use log::kv::{Key, Source, Value, VisitSource};
@@ -69,16 +75,19 @@ impl Log for Journal {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let renamed = Renamed(record.key_values());
+        let mut fields = Fields(Vec::new());
+        let _ = record.key_values().visit(&mut fields);
+        let message = record.args().to_string();
+        let message = escape(&message);
         self.0.log(
             &Record::builder()
-                .args(*record.args())
+                .args(format_args!("{message}"))
                 .level(record.level())
                 .target(record.target())
                 .module_path(record.module_path())
                 .file(record.file())
                 .line(record.line())
-                .key_values(&renamed)
+                .key_values(&fields)
                 .build(),
         );
     }
@@ -88,22 +97,27 @@ impl Log for Journal {
     }
 }
 
-struct Renamed<'a>(&'a dyn Source);
+/// A record's fields for the journal: keys renamed to `AHDAPA_*`, values escaped.
+struct Fields(Vec<(Cow<'static, str>, String)>);
 
-impl Source for Renamed<'_> {
+impl<'kvs> VisitSource<'kvs> for Fields {
+    fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
+        let key = match journal_field(key.as_str()) {
+            Some(field) => Cow::Borrowed(field),
+            None => Cow::Owned(key.as_str().to_owned()),
+        };
+        let text = value.to_string();
+        self.0.push((key, escape(&text).into_owned()));
+        Ok(())
+    }
+}
+
+impl Source for Fields {
     fn visit<'kvs>(&'kvs self, visitor: &mut dyn VisitSource<'kvs>) -> Result<(), log::kv::Error> {
-        struct Rename<'v, 'kvs>(&'v mut dyn VisitSource<'kvs>);
-        impl<'kvs> VisitSource<'kvs> for Rename<'_, 'kvs> {
-            fn visit_pair(
-                &mut self,
-                key: Key<'kvs>,
-                value: Value<'kvs>,
-            ) -> Result<(), log::kv::Error> {
-                let key = journal_field(key.as_str()).map_or(key, Key::from_str);
-                self.0.visit_pair(key, value)
-            }
+        for (k, v) in &self.0 {
+            visitor.visit_pair(Key::from_str(k), Value::from(v.as_str()))?;
         }
-        self.0.visit(&mut Rename(visitor))
+        Ok(())
     }
 }
 
@@ -119,7 +133,8 @@ impl Log for StderrLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let mut line = format!("{:<5} {}", record.level(), record.args());
+        let message = record.args().to_string();
+        let mut line = format!("{:<5} {}", record.level(), escape(&message));
         let mut kv = KvLine(&mut line);
         let _ = record.key_values().visit(&mut kv);
         line.push('\n');
@@ -137,11 +152,85 @@ impl<'kvs> VisitSource<'kvs> for KvLine<'_> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
         use std::fmt::Write as _;
         let text = value.to_string();
-        if text.is_empty() || text.contains([' ', '"', '=']) {
-            let _ = write!(self.0, " {key}={text:?}");
+        let escaped = escape(&text);
+        if text.is_empty() || matches!(escaped, Cow::Owned(_)) || text.contains([' ', '"', '=']) {
+            let _ = write!(self.0, " {key}=\"{}\"", escaped.replace('"', "\\\""));
         } else {
             let _ = write!(self.0, " {key}={text}");
         }
         Ok(())
+    }
+}
+
+/// `text` with control characters (and the Unicode line and paragraph separators) as
+/// escapes and backslashes doubled, so it cannot end a line or fake a field.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    let needs = |c: char| c.is_control() || c == '\\' || c == '\u{2028}' || c == '\u{2029}';
+    if !text.chars().any(needs) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            c if needs(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(value: &str) -> String {
+        let mut out = String::new();
+        let _ = KvLine(&mut out).visit_pair(Key::from_str("client_id"), Value::from(value));
+        out
+    }
+
+    #[test]
+    fn no_value_can_end_the_line_or_fake_a_field() {
+        for forged in [
+            "x\nERROR\tforged\tline",
+            "x\rERROR forged",
+            "x\u{2028}ERROR",
+            "x\u{1b}[2K",
+            "a\\\" b=c",
+        ] {
+            let out = line(forged);
+            assert!(
+                !out.chars().any(|c| c.is_control() || c == '\u{2028}'),
+                "{out:?}"
+            );
+            // One field: the value is quoted and every quote inside it escaped.
+            let inner = out
+                .strip_prefix(" client_id=\"")
+                .and_then(|r| r.strip_suffix('"'));
+            let inner = inner.unwrap_or_else(|| panic!("not quoted: {out:?}"));
+            assert!(
+                !inner.replace("\\\\", "").replace("\\\"", "").contains('"'),
+                "{out:?}"
+            );
+        }
+        assert_eq!(line("x\nERROR"), " client_id=\"x\\nERROR\"");
+        assert_eq!(line("plain"), " client_id=plain");
+        assert_eq!(line(""), " client_id=\"\"");
+    }
+
+    #[test]
+    fn journal_fields_and_messages_are_escaped_too() {
+        let mut fields = Fields(Vec::new());
+        let _ = fields.visit_pair(Key::from_str("client_id"), Value::from("x\nMESSAGE=forged"));
+        let _ = fields.visit_pair(Key::from_str("other_key"), Value::from("v"));
+        assert_eq!(fields.0[0].0, "AHDAPA_CLIENT_ID");
+        assert_eq!(fields.0[0].1, "x\\nMESSAGE=forged");
+        assert_eq!(fields.0[1].0, "other_key");
+        assert_eq!(escape("tab\there"), "tab\\there");
+        assert!(matches!(escape("nothing to do"), Cow::Borrowed(_)));
     }
 }

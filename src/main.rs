@@ -251,7 +251,7 @@ fn main() -> ExitCode {
             Command::Serve(_) => serve(&cli.config).await.map_err(CommandError::local),
             Command::CheckConfig => check_config(&cli.config).map_err(CommandError::local),
             Command::Client(cmd) => match local_flag(&cmd) {
-                Some(true) => client(&cli.config, cmd).await.map_err(CommandError::local),
+                Some(true) => client(&cli.config, cmd, remote.json).await,
                 _ => remote_client(&remote, cmd).await,
             },
             Command::Keys(cmd) => match &cmd {
@@ -458,6 +458,7 @@ fn load_config(path: &Path) -> Result<Config, String> {
 
 fn check_config(path: &Path) -> Result<(), String> {
     let cfg = load_config(path)?;
+    preflight(path, &cfg)?;
     println!(
         "{}: OK (issuer {}, {} listener(s), {} client(s) in the file)",
         path.display(),
@@ -468,26 +469,41 @@ fn check_config(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The checks of the files the config names, all problems in one message.
+fn preflight(path: &Path, cfg: &Config) -> Result<(), String> {
+    let problems = ahdapa::preflight::check(cfg);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    Err(format!(
+        "{}: {} error(s)\n{}",
+        path.display(),
+        problems.len(),
+        lines.join("\n")
+    ))
+}
+
+/// Checks, binds, and only then opens the store (which may create the database, the
+/// master key and a signing key): a start that fails leaves no state behind.
 async fn serve(path: &Path) -> Result<(), String> {
     let cfg = load_config(path)?;
     logging::init(cfg.log_level);
-    let service = Service::open(&cfg).await.map_err(|e| e.to_string())?;
+    preflight(path, &cfg)?;
     let mut listeners = Vec::new();
     for addr in &cfg.server.listen {
         listeners.push(bind(*addr).await?);
     }
-    let live = web::server::Live::new(service, &cfg.server.transport);
-    let metrics = match cfg.metrics_listen {
-        Some(addr) => {
-            let l = bind(addr).await?;
-            log::info!("metrics on http://{addr}/metrics");
-            Some(tokio::spawn(web::server::serve_metrics(
-                l,
-                Arc::clone(&live),
-            )))
-        }
+    let metrics_listener = match cfg.metrics_listen {
+        Some(addr) => Some((addr, bind(addr).await?)),
         None => None,
     };
+    let service = Service::open(&cfg).await.map_err(|e| e.to_string())?;
+    let live = web::server::Live::new(service, &cfg.server.transport);
+    let metrics = metrics_listener.map(|(addr, l)| {
+        log::info!("metrics on http://{addr}/metrics");
+        tokio::spawn(web::server::serve_metrics(l, Arc::clone(&live)))
+    });
     let scheme = scheme_of(&cfg.server.transport);
     let result = run(live, listeners, scheme, Some((path.to_owned(), cfg))).await;
     if let Some(m) = metrics {
@@ -575,10 +591,20 @@ async fn serve_dev(args: ServeArgs) -> Result<(), String> {
     run(live, vec![listener], "http", None).await
 }
 
+/// A listener with a backlog of 4096 (the kernel caps it at `net.core.somaxconn`): std's
+/// 128 drops handshakes in a burst of new connections, which then wait a whole second
+/// for the SYN to be sent again.
 async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+    let fail = |e: std::io::Error| format!("cannot listen on {addr}: {e}");
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(fail)?;
+    socket.set_reuseaddr(true).map_err(fail)?;
+    socket.bind(addr).map_err(fail)?;
+    socket.listen(4096).map_err(fail)
 }
 
 async fn run(
@@ -659,11 +685,18 @@ fn require_local(local: bool) -> Result<(), String> {
     }
 }
 
-async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
+/// The exit code table of `admin::commands` holds for `--local` too.
+fn conflict(message: String) -> CommandError {
+    CommandError { message, code: 5 }
+}
+
+/// `ahdapa client ... --local` (and `generate-secret`): on the configured store directly.
+/// `--json` prints the same JSON shapes the admin API answers with.
+async fn client(path: &Path, cmd: ClientCommand, json: bool) -> Result<(), CommandError> {
     match cmd {
         ClientCommand::GenerateSecret => {
-            let secret =
-                ClientSecret::generate(&SystemRandom::new()).map_err(|_| "random source failed")?;
+            let secret = ClientSecret::generate(&SystemRandom::new())
+                .map_err(|_| CommandError::local("random source failed"))?;
             println!("client_secret = {}", secret.expose());
             println!(
                 "client_secret_hash = \"{}\"",
@@ -682,27 +715,27 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
             audiences,
             lifetime,
         } => {
-            require_local(local)?;
-            let cfg = load_config(path)?;
+            require_local(local).map_err(CommandError::local)?;
+            let cfg = load_config(path).map_err(CommandError::local)?;
             let method: TokenEndpointAuthMethod = serde_json::from_value(
                 serde_json::Value::String(method.clone()),
             )
             .map_err(|_| {
-                format!(
-                    "--method {method:?}: expected client_secret_basic, client_secret_post or none"
-                )
+                CommandError::local(format!(
+                    "--method {method:?}: expected one of client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth, self_signed_tls_client_auth, kerberos_client_auth or none"
+                ))
             })?;
             if cfg.clients.iter().any(|c| c.client_id == client_id) {
-                return Err(format!(
+                return Err(conflict(format!(
                     "client {client_id:?} is declared in {}; remove it there first",
                     path.display()
-                ));
+                )));
             }
             use TokenEndpointAuthMethod as M;
             let secret = match method {
                 M::ClientSecretBasic | M::ClientSecretPost | M::ClientSecretJwt => Some(
                     ClientSecret::generate(&SystemRandom::new())
-                        .map_err(|_| "random source failed")?,
+                        .map_err(|_| CommandError::local("random source failed"))?,
                 ),
                 M::None
                 | M::KerberosClientAuth
@@ -713,11 +746,16 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
             let jwks = match &jwks_file {
                 None => None,
                 Some(f) => {
-                    let text = std::fs::read_to_string(f)
-                        .map_err(|e| format!("--jwks-file {}: {e}", f.display()))?;
+                    let text = std::fs::read_to_string(f).map_err(|e| {
+                        CommandError::local(format!("--jwks-file {}: {e}", f.display()))
+                    })?;
                     Some(
-                        serde_json::from_str::<serde_json::Value>(&text)
-                            .map_err(|e| format!("--jwks-file {}: not JSON: {e}", f.display()))?,
+                        serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+                            CommandError::local(format!(
+                                "--jwks-file {}: not JSON: {e}",
+                                f.display()
+                            ))
+                        })?,
                     )
                 }
             };
@@ -726,10 +764,11 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                 (Some(s), M::ClientSecretJwt) => {
                     let master =
                         ahdapa::service::load_or_create_master_key(&cfg.keys.master_key_file)
-                            .map_err(|e| e.to_string())?;
+                            .map_err(|e| CommandError::local(e.to_string()))?;
                     let sealed = ahdapa::service::seal_client_secret(&master, &client_id, s)
-                        .map_err(|e| e.to_string())?;
-                    let hmac = HmacSecret::new(s.expose().as_bytes().to_vec())?;
+                        .map_err(|e| CommandError::local(e.to_string()))?;
+                    let hmac = HmacSecret::new(s.expose().as_bytes().to_vec())
+                        .map_err(CommandError::local)?;
                     (None, Some(sealed), Some(hmac))
                 }
                 (Some(s), _) => (Some(SecretHash::of(s).to_stored()), None, None),
@@ -753,16 +792,29 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                     .iter()
                     .map(|p| format!("{}: {}", p.field, p.message))
                     .collect();
-                return Err(format!("invalid client:\n  {}", lines.join("\n  ")));
+                return Err(CommandError {
+                    message: format!("invalid client:\n  {}", lines.join("\n  ")),
+                    code: 6,
+                });
             }
-            let store = open_local_store(&cfg).await?;
+            let store = open_local_store(&cfg).await.map_err(CommandError::local)?;
             store
                 .insert_client(&reg, clock::now_unix())
                 .await
                 .map_err(|e| match e {
-                    StoreError::Conflict(_) => format!("client {client_id:?} already exists"),
-                    other => other.to_string(),
+                    StoreError::Conflict(_) => {
+                        conflict(format!("client {client_id:?} already exists"))
+                    }
+                    other => CommandError::local(other.to_string()),
                 })?;
+            if json {
+                let mut view = ahdapa::admin::view(&reg);
+                if let (serde_json::Value::Object(m), Some(s)) = (&mut view, &secret) {
+                    m.insert("client_secret".into(), s.expose().into());
+                }
+                println!("{view:#}");
+                return Ok(());
+            }
             println!("client_id = {client_id}");
             if let Some(s) = secret {
                 println!("client_secret = {}", s.expose());
@@ -777,9 +829,31 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
             Ok(())
         }
         ClientCommand::List { local } => {
-            require_local(local)?;
-            let cfg = load_config(path)?;
-            let store = open_local_store(&cfg).await?;
+            require_local(local).map_err(CommandError::local)?;
+            let cfg = load_config(path).map_err(CommandError::local)?;
+            let store = open_local_store(&cfg).await.map_err(CommandError::local)?;
+            let stored = store
+                .clients()
+                .await
+                .map_err(|e| CommandError::local(e.to_string()))?;
+            if json {
+                let mut all: Vec<serde_json::Value> = cfg
+                    .clients
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "client_id": c.client_id,
+                            "source": "config",
+                            "token_endpoint_auth_method":
+                                ahdapa::oauth::client_auth::registered_method(&c.credential),
+                            "scope": c.scopes.to_scope_string(),
+                        })
+                    })
+                    .collect();
+                all.extend(stored.iter().map(ahdapa::admin::view));
+                println!("{:#}", serde_json::Value::Array(all));
+                return Ok(());
+            }
             println!(
                 "{:<32} {:<8} {:<20} SCOPES",
                 "CLIENT_ID", "SOURCE", "METHOD"
@@ -794,7 +868,7 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
                     c.scopes.to_scope_string()
                 );
             }
-            for r in store.clients().await.map_err(|e| e.to_string())? {
+            for r in &stored {
                 println!(
                     "{:<32} {:<8} {:<20} {}",
                     r.client_id,
@@ -806,27 +880,43 @@ async fn client(path: &Path, cmd: ClientCommand) -> Result<(), String> {
             Ok(())
         }
         ClientCommand::Remove { local, client_id } => {
-            require_local(local)?;
-            let cfg = load_config(path)?;
-            let store = open_local_store(&cfg).await?;
+            require_local(local).map_err(CommandError::local)?;
+            let cfg = load_config(path).map_err(CommandError::local)?;
+            if cfg.clients.iter().any(|c| c.client_id == client_id) {
+                return Err(conflict(format!(
+                    "client {client_id:?} is declared in {}; remove it there",
+                    path.display()
+                )));
+            }
+            let store = open_local_store(&cfg).await.map_err(CommandError::local)?;
             if store
                 .delete_client(&client_id)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| CommandError::local(e.to_string()))?
             {
-                println!("removed {client_id}");
+                if json {
+                    println!(
+                        "{:#}",
+                        serde_json::json!({"client_id": client_id, "removed": true})
+                    );
+                } else {
+                    println!("removed {client_id}");
+                }
                 Ok(())
             } else {
-                Err(format!("no client {client_id:?} in the store"))
+                Err(CommandError {
+                    message: format!("no client {client_id:?} in the store"),
+                    code: 4,
+                })
             }
         }
         ClientCommand::Show { .. }
         | ClientCommand::Update { .. }
         | ClientCommand::RotateSecret { .. }
         | ClientCommand::Disable { .. }
-        | ClientCommand::Enable { .. } => {
-            Err("this command works through the admin API: pass --server".into())
-        }
+        | ClientCommand::Enable { .. } => Err(CommandError::local(
+            "this command works through the admin API: pass --server",
+        )),
     }
 }
 

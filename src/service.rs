@@ -28,7 +28,7 @@ use crate::directory::Directory;
 use crate::directory::ldap::LdapBackend;
 use crate::fs::create_private_parent;
 use crate::oauth::OAuthError;
-use crate::oauth::client::{Client, ClientRegistry, ClientSource};
+use crate::oauth::client::{Client, ClientRegistration, ClientRegistry, ClientSource};
 use crate::oauth::client::{Credential, JwksSource};
 use crate::oauth::client_auth::jwt_assertion::{AssertionKey, HmacSecret, VerifiedAssertion};
 use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
@@ -98,6 +98,9 @@ pub enum StartError {
 pub struct Service {
     settings: TokenSettings,
     limits: Limits,
+    /// `log.issuance`, and the tokens issued so far (for sampling).
+    issuance_log: crate::config::IssuanceLog,
+    issued_unlogged: AtomicU64,
     algorithm: SigningAlgorithm,
     config_clients: Vec<Client>,
     store: Arc<dyn Store>,
@@ -311,6 +314,8 @@ impl Service {
         Ok(Arc::new(Self {
             settings: config.tokens.clone(),
             limits: config.server.limits,
+            issuance_log: config.log_issuance,
+            issued_unlogged: AtomicU64::new(0),
             algorithm: config.keys.algorithm,
             config_clients: config.clients.clone(),
             store,
@@ -511,7 +516,9 @@ impl Service {
         let jwks_uri = match &presented {
             Presented::ClientAssertion { client_id, .. } => {
                 match registry.get(client_id).map(|c| &c.credential) {
-                    Some(Credential::PrivateKeyJwt(JwksSource::Uri(uri))) => Some(uri.clone()),
+                    Some(Credential::PrivateKeyJwt(JwksSource::Uri { uri, trusted })) => {
+                        Some((uri.clone(), *trusted))
+                    }
                     _ => None,
                 }
             }
@@ -526,11 +533,11 @@ impl Service {
         };
         let authenticated = match &jwks_uri {
             None => client_auth::authenticate(&registry, presented, ctx(None))?,
-            Some(uri) => {
-                let keys = self.jwks(uri, now, false).await?;
+            Some((uri, trusted)) => {
+                let keys = self.jwks(uri, *trusted, now, false).await?;
                 match client_auth::authenticate(&registry, presented.clone(), ctx(Some(&keys))) {
                     Err(e) if e.log_reason().starts_with("no registered key") => {
-                        let keys = self.jwks(uri, now, true).await?;
+                        let keys = self.jwks(uri, *trusted, now, true).await?;
                         client_auth::authenticate(&registry, presented, ctx(Some(&keys)))?
                     }
                     other => other?,
@@ -881,18 +888,47 @@ impl Service {
         self.dpop.require_nonce
     }
 
-    /// A private_key_jwt client's keys from its `jwks_uri` (503 when it cannot be fetched:
-    /// an outage of the client's key server is not the client's authentication failing).
+    /// A private_key_jwt client's keys from its `jwks_uri`: 503 when it cannot be fetched
+    /// (an outage of the client's key server is not the client's authentication failing),
+    /// `invalid_client` when it may not be fetched at all (a wrong registration).
     async fn jwks(
         &self,
         uri: &str,
+        trusted: bool,
         now: u64,
         refresh: bool,
     ) -> Result<Arc<Vec<AssertionKey>>, OAuthError> {
-        self.jwks_fetcher.keys(uri, now, refresh).await.map_err(|reason| {
-            log::warn!(jwks_uri = uri, reason = reason.as_str(); "cannot fetch a client's jwks_uri");
-            OAuthError::TemporarilyUnavailable { reason: format!("jwks_uri: {reason}").into() }
-        })
+        use crate::authn::jwks_fetch::FetchError;
+        self.jwks_fetcher
+            .keys(uri, trusted, now, refresh)
+            .await
+            .map_err(|e| match e {
+                FetchError::Unavailable(reason) => {
+                    log::warn!(jwks_uri = uri, reason = reason.as_str(); "cannot fetch a client's jwks_uri");
+                    OAuthError::TemporarilyUnavailable {
+                        reason: format!("jwks_uri: {reason}").into(),
+                    }
+                }
+                FetchError::Refused(refused) => {
+                    OAuthError::invalid_client(format!("jwks_uri may not be fetched: {refused}"))
+                }
+            })
+    }
+
+    /// Checks a registration's `jwks_uri` the way a fetch will (form, and the addresses
+    /// its host resolves to now), so a registration that can never work is refused when
+    /// it is made. `Err` carries the field and the message.
+    pub async fn check_jwks_uri(&self, reg: &ClientRegistration) -> Result<(), (String, String)> {
+        let Some(uri) = &reg.jwks_uri else {
+            return Ok(());
+        };
+        let refused = |e: crate::authn::outbound::Refused| ("jwks_uri".to_owned(), e.to_string());
+        let policy = self.jwks_fetcher.policy();
+        let target = policy.target(uri).map_err(refused)?;
+        match policy.resolve(&target, reg.jwks_uri_trusted).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(refused(e)),
+        }
     }
 
     /// Records a client assertion's `jti` as used until the assertion expires; a second
@@ -972,6 +1008,20 @@ impl Service {
     }
 
     /// Request limits.
+    /// Whether this issued token gets its `token issued` line (`log.issuance`): `Some`
+    /// with the number of tokens it stands for (1 unless sampled).
+    pub fn issuance_to_log(&self) -> Option<u64> {
+        use crate::config::IssuanceLog;
+        match self.issuance_log {
+            IssuanceLog::All => Some(1),
+            IssuanceLog::None => None,
+            IssuanceLog::Sampled(every) => {
+                let n = self.issued_unlogged.fetch_add(1, Ordering::Relaxed) + 1;
+                (n % every == 0).then_some(every)
+            }
+        }
+    }
+
     pub fn limits(&self) -> Limits {
         self.limits
     }

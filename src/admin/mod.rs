@@ -150,6 +150,10 @@ pub async fn create_client(
     }
     let (reg, secret) = with_secret(service, reg, None)?;
     service
+        .check_jwks_uri(&reg)
+        .await
+        .map_err(|problem| AdminError::Invalid(vec![problem]))?;
+    service
         .store()
         .insert_client(&reg, clock::now_unix())
         .await
@@ -181,6 +185,10 @@ pub async fn replace_client(
         reg.enrolled_principal = old.enrolled_principal.clone();
     }
     let (reg, secret) = with_secret(service, reg, Some(&old))?;
+    service
+        .check_jwks_uri(&reg)
+        .await
+        .map_err(|problem| AdminError::Invalid(vec![problem]))?;
     write(service, &reg).await?;
     audit(actor, "client.update", &reg.client_id, &changes(&old, &reg));
     Ok(Written {

@@ -48,8 +48,9 @@ impl From<AdminError> for RegistrationError {
 }
 
 /// Fields only admins may set.
-const PRIVILEGED: [&str; 6] = [
+const PRIVILEGED: [&str; 7] = [
     "kerberos_principal",
+    "jwks_uri_trusted",
     "kerberos_principal_pattern",
     "directory",
     "introspection_all_tokens",

@@ -61,6 +61,20 @@ impl Acceptor {
         })
     }
 
+    /// Checks that `keytab` holds keys for `principal`, the way [`Acceptor::new`] will
+    /// use them, without a replay cache (nothing is written).
+    pub fn check(principal: &str, keytab: &Path) -> Result<(), String> {
+        let keytab_s = format!("FILE:{}", keytab.display());
+        gss_credstore::acquire_acceptor(Some(principal), &[("keytab", &keytab_s)])
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "cannot use {principal} from keytab {}: {e}",
+                    keytab.display()
+                )
+            })
+    }
+
     /// The pinned service principal.
     pub fn principal(&self) -> &str {
         &self.principal

@@ -2,8 +2,12 @@
 //!
 //! - HTTPS only (plain HTTP only with `assertions.insecure_http_jwks_uri`, for tests),
 //!   verified against the system trust store plus `assertions.jwks_ca_file`;
+//! - only to addresses [`super::outbound`] allows (no loopback, private or link-local
+//!   address unless allowed): the name is resolved once and the connection goes to the
+//!   checked address;
 //! - connect and total timeouts, a size limit, no redirects (a 3xx is an error);
-//! - a cache per URI for `assertions.jwks_cache_secs`; a refetch before that only when
+//! - a cache per URI (and trust: a trusted client's fetch never serves an untrusted one)
+//!   for `assertions.jwks_cache_secs`; a refetch before that only when
 //!   an assertion names an unknown `kid`, and at most once per `jwks_min_refetch_secs`
 //!   per URI, so a stream of bad assertions cannot turn into a stream of fetches.
 
@@ -17,6 +21,7 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
+use super::outbound::{OutboundPolicy, Refused};
 use crate::oauth::client_auth::jwt_assertion::{AssertionKey, keys_from_jwks};
 
 /// Largest JWKS document accepted.
@@ -31,8 +36,19 @@ pub struct FetchRules {
     pub min_refetch_secs: u64,
     /// Connect + request + body time limit.
     pub timeout: Duration,
-    /// Allow `http://` URIs (tests only).
-    pub insecure_http: bool,
+    /// Which URIs and addresses may be fetched.
+    pub policy: OutboundPolicy,
+}
+
+/// Why a client's keys could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The URI may not be fetched at all: the registration is wrong.
+    #[error("{0}")]
+    Refused(#[from] Refused),
+    /// The key server could not be reached or answered badly (perhaps for now).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 struct Entry {
@@ -44,7 +60,7 @@ struct Entry {
 pub struct JwksFetcher {
     rules: FetchRules,
     tls: tokio_rustls::TlsConnector,
-    cache: Mutex<HashMap<String, Entry>>,
+    cache: Mutex<HashMap<(String, bool), Entry>>,
     /// Serialises fetches so concurrent requests for one URI fetch it once.
     fetching: tokio::sync::Mutex<()>,
 }
@@ -69,28 +85,40 @@ impl JwksFetcher {
         })
     }
 
+    /// The rules this fetcher follows.
+    pub fn policy(&self) -> &OutboundPolicy {
+        &self.rules.policy
+    }
+
     /// The keys of `uri`: cached while fresh; `refresh` asks for a refetch (an unknown
-    /// kid), honoured when the last fetch is older than the minimum interval.
+    /// kid), honoured when the last fetch is older than the minimum interval. `trusted`
+    /// (an admin's `jwks_uri_trusted` client) may reach any address but ahdapa's own.
     pub async fn keys(
         &self,
         uri: &str,
+        trusted: bool,
         now: u64,
         refresh: bool,
-    ) -> Result<Arc<Vec<AssertionKey>>, String> {
-        if let Some(keys) = self.cached(uri, now, refresh) {
+    ) -> Result<Arc<Vec<AssertionKey>>, FetchError> {
+        if let Some(keys) = self.cached(uri, trusted, now, refresh) {
             return Ok(keys);
         }
         let _one_at_a_time = self.fetching.lock().await;
-        if let Some(keys) = self.cached(uri, now, refresh) {
+        if let Some(keys) = self.cached(uri, trusted, now, refresh) {
             return Ok(keys);
         }
-        let fetched = tokio::time::timeout(self.rules.timeout, self.fetch(uri))
+        let fetched = tokio::time::timeout(self.rules.timeout, self.fetch(uri, trusted))
             .await
-            .map_err(|_| format!("fetching {uri} took longer than {:?}", self.rules.timeout))??;
+            .map_err(|_| {
+                FetchError::Unavailable(format!(
+                    "fetching {uri} took longer than {:?}",
+                    self.rules.timeout
+                ))
+            })??;
         let keys = Arc::new(fetched);
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(
-                uri.to_owned(),
+                (uri.to_owned(), trusted),
                 Entry {
                     keys: Arc::clone(&keys),
                     fetched_at: now,
@@ -100,49 +128,51 @@ impl JwksFetcher {
         Ok(keys)
     }
 
-    fn cached(&self, uri: &str, now: u64, refresh: bool) -> Option<Arc<Vec<AssertionKey>>> {
+    fn cached(
+        &self,
+        uri: &str,
+        trusted: bool,
+        now: u64,
+        refresh: bool,
+    ) -> Option<Arc<Vec<AssertionKey>>> {
         let cache = self.cache.lock().ok()?;
-        let e = cache.get(uri)?;
+        let e = cache.get(&(uri.to_owned(), trusted))?;
         let age = now.saturating_sub(e.fetched_at);
         let fresh = age < self.rules.cache_secs;
         let may_refetch = age >= self.rules.min_refetch_secs;
         (fresh && !(refresh && may_refetch)).then(|| Arc::clone(&e.keys))
     }
 
-    async fn fetch(&self, uri: &str) -> Result<Vec<AssertionKey>, String> {
-        let parsed: http::Uri = uri.parse().map_err(|_| format!("{uri} is not a URL"))?;
-        let host = parsed
-            .host()
-            .ok_or_else(|| format!("{uri} has no host"))?
-            .to_owned();
-        let https = match parsed.scheme_str() {
-            Some("https") => true,
-            Some("http") if self.rules.insecure_http => false,
-            _ => return Err(format!("{uri}: jwks_uri must be https://")),
-        };
-        let port = parsed.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let tcp = TcpStream::connect((host.as_str(), port))
+    async fn fetch(&self, uri: &str, trusted: bool) -> Result<Vec<AssertionKey>, FetchError> {
+        let unavailable = |e: String| FetchError::Unavailable(format!("{uri}: {e}"));
+        let target = self.rules.policy.target(uri)?;
+        let addresses = self
+            .rules
+            .policy
+            .resolve(&target, trusted)
+            .await?
+            .map_err(unavailable)?;
+        let tcp = TcpStream::connect(addresses.as_slice())
             .await
-            .map_err(|e| format!("{uri}: {e}"))?;
-        let path = parsed
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
-        let body = if https {
-            let name = ServerName::try_from(host.clone()).map_err(|e| format!("{uri}: {e}"))?;
+            .map_err(|e| unavailable(e.to_string()))?;
+        let host = target.host.as_str();
+        let host_header = target.host_header();
+        let body = if target.https {
+            let name =
+                ServerName::try_from(host.to_owned()).map_err(|e| unavailable(e.to_string()))?;
             let tls = self
                 .tls
                 .connect(name, tcp)
                 .await
-                .map_err(|e| format!("{uri}: TLS: {e}"))?;
-            get(TokioIo::new(tls), &host, &path).await
+                .map_err(|e| unavailable(format!("TLS: {e}")))?;
+            get(TokioIo::new(tls), &host_header, &target.path).await
         } else {
-            get(TokioIo::new(tcp), &host, &path).await
+            get(TokioIo::new(tcp), &host_header, &target.path).await
         }
-        .map_err(|e| format!("{uri}: {e}"))?;
+        .map_err(unavailable)?;
         let json: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| format!("{uri}: not JSON: {e}"))?;
-        keys_from_jwks(&json).map_err(|e| format!("{uri}: {e}"))
+            serde_json::from_slice(&body).map_err(|e| unavailable(format!("not JSON: {e}")))?;
+        keys_from_jwks(&json).map_err(unavailable)
     }
 }
 

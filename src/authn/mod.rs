@@ -8,3 +8,4 @@
 pub mod ap_req;
 pub mod gssapi;
 pub mod jwks_fetch;
+pub mod outbound;

@@ -40,6 +40,8 @@ pub struct Config {
     pub tokens: TokenSettings,
     /// The minimum level that is logged.
     pub log_level: log::LevelFilter,
+    /// Which issued tokens get an `info` line (`log.issuance`).
+    pub log_issuance: IssuanceLog,
     /// `[[clients]]`, validated.
     pub clients: Vec<Client>,
     /// `[kerberos]` when Negotiate is on (`kerberos.enabled` or `ipa.gssapi`).
@@ -60,6 +62,19 @@ pub struct Config {
     pub enrollment: Option<EnrollmentConfig>,
     /// `[registration]`, when dynamic registration is on.
     pub registration: Option<RegistrationConfig>,
+}
+
+/// `log.issuance`: which issued tokens get a `token issued` line. Refusals, failures and
+/// audit events are always logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssuanceLog {
+    /// Every issued token (the default).
+    All,
+    /// One token in this many (`log.issuance_sample_every`), with the count since the
+    /// previous line.
+    Sampled(u64),
+    /// None.
+    None,
 }
 
 /// `[registration]`: RFC 7591 dynamic client registration.
@@ -170,10 +185,17 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest request head (HTTP/1) or header list (HTTP/2).
     pub max_header_bytes: usize,
-    /// Time for the TLS handshake, the request head, and the whole request.
+    /// Time for a request head, and for a whole request.
     pub request_timeout: Duration,
+    /// From accept until the TLS handshake is done and the first request has arrived.
+    pub handshake_timeout: Duration,
+    /// How long a kept-alive connection may stay without a request in progress.
+    pub idle_timeout: Duration,
     /// Connections served at once; more are closed on accept.
     pub max_connections: usize,
+    /// Connections served at once from one client address (an IPv6 /64); the proxies of
+    /// `tls.trusted_proxies` are exempt.
+    pub max_connections_per_address: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace: Duration,
 }
@@ -184,7 +206,10 @@ impl Default for Limits {
             max_body_bytes: 16 * 1024,
             max_header_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
+            max_connections_per_address: 256,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -220,7 +245,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             message: message.into(),
@@ -296,6 +321,16 @@ fn take_clients(doc: &mut toml::Table, errors: &mut Vec<ConfigError>) -> Vec<Cli
         ));
         return Vec::new();
     };
+    // jwks_uri forms are checked here, where the index is known; their addresses are
+    // checked at each fetch (a name may resolve differently later).
+    let uri_form = crate::authn::outbound::OutboundPolicy {
+        insecure_http: doc
+            .get("assertions")
+            .and_then(|a| a.get("insecure_http_jwks_uri"))
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false),
+        ..Default::default()
+    };
     let mut out: Vec<Client> = Vec::with_capacity(items.len());
     let mut seen: std::collections::HashSet<String> =
         std::collections::HashSet::with_capacity(items.len());
@@ -309,6 +344,13 @@ fn take_clients(doc: &mut toml::Table, errors: &mut Vec<ConfigError>) -> Vec<Cli
         else {
             continue;
         };
+        if let Some(Err(e)) = reg.jwks_uri.as_deref().map(|u| uri_form.target(u)) {
+            errors.push(ConfigError::new(
+                format!("{prefix}.jwks_uri"),
+                e.to_string(),
+            ));
+            continue;
+        }
         let hmac = match reg.client_secret_file.as_deref() {
             None => None,
             Some(file) => match read_hmac_secret(file) {

@@ -69,7 +69,10 @@ pub struct RawServer {
     pub max_body_bytes: Option<u64>,
     pub max_header_bytes: Option<u64>,
     pub request_timeout_secs: Option<u64>,
+    pub handshake_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
     pub max_connections: Option<u64>,
+    pub max_connections_per_address: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
 }
 
@@ -109,6 +112,8 @@ pub struct RawTokens {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawLog {
     pub level: Option<String>,
+    pub issuance: Option<String>,
+    pub issuance_sample_every: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +141,7 @@ pub struct RawAssertions {
     pub jwks_timeout_secs: Option<u64>,
     pub jwks_ca_file: Option<String>,
     pub insecure_http_jwks_uri: Option<bool>,
+    pub jwks_uri_allowed_networks: Option<Vec<String>>,
 }
 
 /// `[dpop]`: RFC 9449 proofs at the token endpoint.

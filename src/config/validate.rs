@@ -122,6 +122,28 @@ pub fn validate(
         }
     };
 
+    let sample_every = bounded_secs(
+        raw.log.issuance_sample_every,
+        100,
+        1,
+        1_000_000,
+        "log.issuance_sample_every",
+        &mut err,
+    );
+    let log_issuance = match (raw.log.issuance.as_deref().unwrap_or("all"), sample_every) {
+        ("all", _) => Some(super::IssuanceLog::All),
+        ("none", _) => Some(super::IssuanceLog::None),
+        ("sampled", Some(n)) => Some(super::IssuanceLog::Sampled(n)),
+        ("sampled", None) => None,
+        _ => {
+            err(
+                "log.issuance",
+                "expected \"all\", \"sampled\" or \"none\"".into(),
+            );
+            None
+        }
+    };
+
     let kerberos = kerberos(&raw.kerberos, raw.ipa.gssapi, issuer.as_deref(), &mut err);
 
     let assertion_max_lifetime = bounded_secs(
@@ -165,6 +187,28 @@ pub fn validate(
         "assertions.jwks_timeout_secs",
         &mut err,
     );
+    let mut allowed_networks = Vec::new();
+    for (i, n) in raw
+        .assertions
+        .jwks_uri_allowed_networks
+        .iter()
+        .flatten()
+        .enumerate()
+    {
+        match n
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        {
+            Ok(net) => allowed_networks.push(net.trunc()),
+            Err(_) => err(
+                &format!("assertions.jwks_uri_allowed_networks[{i}]"),
+                format!(
+                    "{n:?} is not an address or a network (e.g. \"10.20.0.0/16\", \"fd00::/8\")"
+                ),
+            ),
+        }
+    }
+    let own_addresses: Vec<SocketAddr> = listen.iter().flatten().copied().collect();
     let jwks_ca_file = match raw.assertions.jwks_ca_file.as_deref() {
         None => Some(None),
         Some(f) => absolute(f, "assertions.jwks_ca_file", &mut err).map(Some),
@@ -199,7 +243,24 @@ pub fn validate(
     let metrics_listen = match raw.metrics.listen.as_deref() {
         None => Some(None),
         Some(a) => match a.parse::<SocketAddr>() {
-            Ok(addr) => Some(Some(addr)),
+            Ok(addr) => {
+                let clash = listen.iter().flatten().position(|l| {
+                    l.port() == addr.port()
+                        && (l.ip() == addr.ip()
+                            || l.ip().is_unspecified()
+                            || addr.ip().is_unspecified())
+                });
+                match clash {
+                    Some(i) => {
+                        err(
+                            "metrics.listen",
+                            format!("{a:?} is also server.listen[{i}]: give /metrics its own port"),
+                        );
+                        None
+                    }
+                    None => Some(Some(addr)),
+                }
+            }
             Err(_) => {
                 err(
                     "metrics.listen",
@@ -384,13 +445,18 @@ pub fn validate(
             default_lifetime_secs: lifetime,
         },
         log_level: log_level?,
+        log_issuance: log_issuance?,
         clients,
         kerberos: kerberos?,
         jwks_fetch: crate::authn::jwks_fetch::FetchRules {
             cache_secs: jwks_cache?,
             min_refetch_secs: jwks_refetch?,
             timeout: Duration::from_secs(jwks_timeout?),
-            insecure_http: raw.assertions.insecure_http_jwks_uri.unwrap_or(false),
+            policy: crate::authn::outbound::OutboundPolicy {
+                insecure_http: raw.assertions.insecure_http_jwks_uri.unwrap_or(false),
+                allowed_networks,
+                own_addresses,
+            },
         },
         jwks_ca_file: jwks_ca_file?,
         metrics_listen: metrics_listen?,
@@ -504,10 +570,31 @@ fn limits(server: &RawServer, err: &mut impl FnMut(&str, String)) -> Option<Limi
         1,
         300,
     );
+    let handshake = bounded(
+        "handshake_timeout_secs",
+        server.handshake_timeout_secs,
+        d.handshake_timeout.as_secs(),
+        1,
+        300,
+    );
+    let idle = bounded(
+        "idle_timeout_secs",
+        server.idle_timeout_secs,
+        d.idle_timeout.as_secs(),
+        1,
+        3600,
+    );
     let conns = bounded(
         "max_connections",
         server.max_connections,
         d.max_connections as u64,
+        1,
+        1 << 20,
+    );
+    let per_address = bounded(
+        "max_connections_per_address",
+        server.max_connections_per_address,
+        d.max_connections_per_address as u64,
         1,
         1 << 20,
     );
@@ -522,7 +609,11 @@ fn limits(server: &RawServer, err: &mut impl FnMut(&str, String)) -> Option<Limi
         max_body_bytes: usize::try_from(max_body).unwrap_or(d.max_body_bytes),
         max_header_bytes: usize::try_from(max_header).unwrap_or(d.max_header_bytes),
         request_timeout: Duration::from_secs(timeout),
+        handshake_timeout: Duration::from_secs(handshake),
+        idle_timeout: Duration::from_secs(idle),
         max_connections: usize::try_from(conns).unwrap_or(d.max_connections),
+        max_connections_per_address: usize::try_from(per_address)
+            .unwrap_or(d.max_connections_per_address),
         shutdown_grace: Duration::from_secs(grace),
     })
 }

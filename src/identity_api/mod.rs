@@ -8,13 +8,19 @@
 //! | `GET users?uidNumber=N` | `[user]` (ahdapa's own clients) |
 //! | `GET users[?max=N&after=CURSOR]` | every user by name; with `max`, pages with a `Link: rel="next"` |
 //! | `GET users/{id}` | `user`, 404 when there is none |
-//! | `GET users/{id}/groups` | the user's groups |
+//! | `GET users/{id}/groups` | the user's groups, 404 when there is no such user |
 //! | `GET groups?search=NAME&exact=true` | `[group]` |
 //! | `GET groups?gidNumber=N` | `[group]` |
 //! | `GET groups[?max=N&after=CURSOR]` | every group by name |
 //! | `GET groups/{id}` | `group`, 404 when there is none |
-//! | `GET groups/{id}/members` | the member users, complete (no cap) |
+//! | `GET groups/{id}/members` | the member users, complete (no cap); 404 for no such group |
 //! | `GET initgroups?username=NAME` | `{"user": user, "groups": [group]}` in one call |
+//!
+//! Searches answer `200 []` when nothing matches (SSSD reads only 200 and treats `[]` as
+//! "no such user"); the paths that name an object by id answer 404 when there is none,
+//! as Keycloak does. SSSD only puts ids it got from a search into those paths (its
+//! `keycloak_lookup` searches first, in the same `oidc_child` run), so a 404 there means
+//! the object went away between the two requests, and that one lookup fails.
 //!
 //! A user is `{"id", "username", "enabled", "uidNumber", "gidNumber", "homeDirectory",
 //! "loginShell", "gecos"}`: `id` is the Kerberos principal (path-safe, stable), never a
@@ -160,7 +166,7 @@ pub async fn answer(dir: &Directory, request: Request) -> Result<Answer, Directo
         },
         Request::UserGroups(id) => match dir.users(UserQuery::Id(id)).await?.first() {
             Some(u) => found(groups_json(&dir.groups_of(u).await?)),
-            None => found(json!([])),
+            None => missing(),
         },
         Request::Groups(query, page) => {
             let groups = dir.groups(query).await?;
@@ -180,7 +186,7 @@ pub async fn answer(dir: &Directory, request: Request) -> Result<Answer, Directo
                 let members = dir.members_of(&g).await?;
                 found(Value::Array(members.iter().map(user_json).collect()))
             }
-            None => found(json!([])),
+            None => missing(),
         },
         Request::Initgroups(name) => {
             let users = dir.users(UserQuery::Name { name, exact: true }).await?;

@@ -95,6 +95,10 @@ pub struct ClientRegistration {
     /// For `private_key_jwt`: where to fetch the client's JWKS (https://), instead of `jwks`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// For `private_key_jwt` with `jwks_uri`, set by an admin only (never by dynamic
+    /// registration): the URI may reach loopback, private and link-local addresses.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub jwks_uri_trusted: bool,
     /// For `client_secret_jwt` in the config file: a file holding the shared secret
     /// (readable by ahdapa only). The secret is needed as an HMAC key, so it cannot be
     /// hashed.
@@ -205,7 +209,12 @@ pub enum JwksSource {
     /// Registered inline (`jwks`).
     Inline(Vec<AssertionKey>),
     /// Fetched from `jwks_uri` by the adapter, cached and refetched on an unknown kid.
-    Uri(String),
+    Uri {
+        /// The registered `jwks_uri`.
+        uri: String,
+        /// `jwks_uri_trusted`: an admin allowed it any address.
+        trusted: bool,
+    },
 }
 
 /// Which principals a Kerberos client accepts.
@@ -276,6 +285,11 @@ impl Client {
             foreign("jwks", reg.jwks.is_some(), &[M::PrivateKeyJwt]),
             foreign("jwks_uri", reg.jwks_uri.is_some(), &[M::PrivateKeyJwt]),
             foreign(
+                "jwks_uri_trusted",
+                reg.jwks_uri_trusted,
+                &[M::PrivateKeyJwt],
+            ),
+            foreign(
                 "client_secret_file",
                 reg.client_secret_file.is_some(),
                 &[M::ClientSecretJwt],
@@ -338,7 +352,10 @@ impl Client {
                         if matches!(u.scheme_str(), Some("https" | "http"))
                             && u.host().is_some() =>
                     {
-                        Some(Credential::PrivateKeyJwt(JwksSource::Uri(uri.clone())))
+                        Some(Credential::PrivateKeyJwt(JwksSource::Uri {
+                            uri: uri.clone(),
+                            trusted: reg.jwks_uri_trusted,
+                        }))
                     }
                     _ => {
                         err("jwks_uri", format!("{uri:?} is not an https:// URL"));

@@ -71,17 +71,20 @@ where
     {
         Ok(issued) => {
             service.metrics().token_issued(issued.method);
-            log::info!(
-                outcome = "issued",
-                client_id = issued.client_id.as_str(),
-                subject = issued.subject.as_str(),
-                method = issued.method.as_str(),
-                scope = issued.response.scope.as_str(),
-                jti = issued.jti.as_str(),
-                principal = issued.principal.as_deref().unwrap_or(""),
-                request_id = request_id_of(&parts);
-                "token issued"
-            );
+            if let Some(stands_for) = service.issuance_to_log() {
+                log::info!(
+                        outcome = "issued",
+                    client_id = issued.client_id.as_str(),
+                    subject = issued.subject.as_str(),
+                    method = issued.method.as_str(),
+                    scope = issued.response.scope.as_str(),
+                    jti = issued.jti.as_str(),
+                    principal = issued.principal.as_deref().unwrap_or(""),
+                    request_id = request_id_of(&parts),
+                    sampled = stands_for;
+                    "token issued"
+                );
+            }
             let body = serde_json::to_vec(&issued.response).unwrap_or_default();
             let mut resp = json(StatusCode::OK, body, true);
             if let Some(ap_rep) = &issued.mutual_auth_token {
@@ -376,7 +379,10 @@ fn claimed_client_id(parts: &http::request::Parts, body: &[u8]) -> Option<String
         .map(Authorization::parse)
     {
         let decoded = STANDARD.decode(credentials.trim()).ok()?;
-        let user = decoded.split(|b| *b == b':').next()?;
+        // Without a ':' the whole value may be a secret: name no client at all (the
+        // refusal's reason says the credentials were malformed).
+        let colon = decoded.iter().position(|b| *b == b':')?;
+        let user = decoded.get(..colon)?;
         let user: String = form_urlencoded::parse(&[b"u=", user].concat())
             .next()
             .map(|(_, v)| v.into_owned())?;

@@ -300,10 +300,12 @@ impl HttpsFiles {
             cert = p.cert.display().to_string(),
             key = p.key.display().to_string(),
         );
+        // http.server writes one access line per request to stderr.
+        let access = std::fs::File::create(dir.path().join("access.log")).unwrap();
         let child = Command::new(python())
             .args(["-c", &script])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(access)
             .spawn()
             .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -315,6 +317,14 @@ impl HttpsFiles {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         Self { child, dir, port }
+    }
+
+    /// How many GET requests the server has answered.
+    fn requests(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .matches("\"GET ")
+            .count()
     }
 
     fn put_jwks(&self, keys: &[&Key]) {
@@ -340,9 +350,11 @@ fn jwks_uri_is_fetched_over_https_and_refetched_on_an_unknown_kid() {
     let s = Server::start_tls(&format!(
         "[assertions]\njwks_ca_file = \"{ca}\"\njwks_min_refetch_secs = 0\njwks_timeout_secs = 2\n\
          [[clients]]\nclient_id = \"uri-svc\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n\
-         jwks_uri = \"https://localhost:{port}/jwks.json\"\nscopes = [\"s\"]\n\
+         jwks_uri = \"https://localhost:{port}/jwks.json\"\njwks_uri_trusted = true\nscopes = [\"s\"]\n\
          [[clients]]\nclient_id = \"dead-svc\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n\
-         jwks_uri = \"https://localhost:{dead_port}/jwks.json\"\nscopes = [\"s\"]\n",
+         jwks_uri = \"https://localhost:{dead_port}/jwks.json\"\njwks_uri_trusted = true\nscopes = [\"s\"]\n\
+         [[clients]]\nclient_id = \"ssrf-svc\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n\
+         jwks_uri = \"https://localhost:{port}/jwks.json\"\nscopes = [\"s\"]\n",
         ca = crate::harness::pki().ca.display(),
         port = files.port,
     ));
@@ -378,4 +390,30 @@ fn jwks_uri_is_fetched_over_https_and_refetched_on_an_unknown_kid() {
         (503, Some("temporarily_unavailable"))
     );
     assert!(s.log_text().contains("cannot fetch a client's jwks_uri"));
+
+    // The same loopback URI without jwks_uri_trusted is never fetched: a registration
+    // mistake (401), not an outage, and the key server sees no request.
+    let fetched = files.requests();
+    let r = post(
+        &s,
+        &assertion("EdDSA", &k2.private, "k2", "ssrf-svc", &token_url, "s1", 60),
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{}",
+        r.body
+    );
+    assert!(
+        s.log_text().contains(
+            "jwks_uri may not be fetched: localhost resolves to 127.0.0.1 is a loopback address"
+        ),
+        "{}",
+        s.log_text()
+    );
+    assert_eq!(
+        files.requests(),
+        fetched,
+        "no request reached the loopback key server"
+    );
 }

@@ -316,6 +316,12 @@ fn identity_lookups_by_number_special_names_and_pages() {
     assert_eq!(names, ["alice", "we*ird(1)\\"]);
     let by_id = json("/users/weird@TEST.REALM/groups");
     assert_eq!(by_id[0]["name"], "we*ird(grp)\\");
+    // Paths that name an object by id: 404 for none, as Keycloak answers.
+    for path in ["/users/nobody@TEST.REALM/groups", "/groups/nogroup/members"] {
+        let reply = get(s, &token, &format!("/api/identity{path}"));
+        assert_eq!(reply.status, 404, "{path}: {}", reply.body);
+        assert_eq!(reply.json()["error"], "not_found", "{path}");
+    }
 
     // One call for a user and its groups.
     let init = json("/initgroups?username=alice");

@@ -129,6 +129,8 @@ pub struct Options {
     pub issuer: Option<String>,
     /// `store.postgres_url`: PostgreSQL instead of SQLite.
     pub postgres_url: Option<String>,
+    /// Lines added to the `[server]` section.
+    pub server_keys: String,
 }
 
 impl Default for Options {
@@ -141,6 +143,7 @@ impl Default for Options {
             plain_http_tls: None,
             issuer: None,
             postgres_url: None,
+            server_keys: String::new(),
         }
     }
 }
@@ -230,13 +233,14 @@ impl Server {
             .unwrap_or_default();
         let text = format!(
             "issuer = \"{issuer}\"\n\
-             [server]\nlisten = [\"127.0.0.1:{port}\"]\nrequest_timeout_secs = 5\n\
+             [server]\nlisten = [\"127.0.0.1:{port}\"]\nrequest_timeout_secs = 5\n{server_keys}\
              {transport}\
              [store]\nsqlite_path = \"{}/ahdapa.db\"\n{postgres}\
              [keys]\nalgorithm = \"{algorithm}\"\nmaster_key_file = \"{}/master.key\"\n\
              [log]\nlevel = \"debug\"\n{extra}",
             state.display(),
-            state.display()
+            state.display(),
+            server_keys = opts.server_keys,
         );
         let config = dir.path().join("ahdapa.toml");
         std::fs::write(&config, text).unwrap();

@@ -17,6 +17,7 @@ mod assertions;
 mod directory;
 mod dpop;
 mod harness;
+mod hostile;
 mod interop;
 mod kdc;
 mod kerberos;

@@ -15,9 +15,12 @@ pub fn decode(credentials: &str) -> Result<(String, ClientSecret), OAuthError> {
         .map_err(|_| OAuthError::invalid_client("Basic credentials are not base64"))?;
     let text = String::from_utf8(raw)
         .map_err(|_| OAuthError::invalid_client("Basic credentials are not UTF-8"))?;
-    let (id, secret) = text
-        .split_once(':')
-        .ok_or_else(|| OAuthError::invalid_client("Basic credentials lack ':'"))?;
+    let (id, secret) = text.split_once(':').ok_or_else(|| {
+        OAuthError::invalid_client(format!(
+            "Basic credentials lack ':' ({} bytes, not logged)",
+            text.len()
+        ))
+    })?;
     let id = form_decode(id);
     let secret = form_decode(secret);
     if id.is_empty() {

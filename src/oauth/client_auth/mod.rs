@@ -307,7 +307,7 @@ pub fn authenticate(
         (Credential::PrivateKeyJwt(source), Presented::ClientAssertion { assertion, .. }) => {
             let keys: &[jwt_assertion::AssertionKey] = match source {
                 JwksSource::Inline(keys) => keys,
-                JwksSource::Uri(_) => ctx.fetched_keys.ok_or_else(|| {
+                JwksSource::Uri { .. } => ctx.fetched_keys.ok_or_else(|| {
                     OAuthError::server_error("jwks_uri keys were not fetched before authentication")
                 })?,
             };
