@@ -30,7 +30,8 @@ pub fn check(config: &Config) -> Vec<ConfigError> {
                 if let Err(m) =
                     crate::authn::gssapi::Acceptor::check(&k.service_principal, &k.keytab)
                 {
-                    problem("kerberos.service_principal", m);
+                    // Either may be wrong: the keytab lacks the principal.
+                    problem("kerberos.keytab / kerberos.service_principal", m);
                 }
             }
         }

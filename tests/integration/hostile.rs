@@ -528,7 +528,7 @@ fn check_config_sees_what_serve_would_fail_on_and_serve_writes_nothing_first() {
                 &db,
                 &metrics,
             ),
-            "kerberos.service_principal: cannot use HTTP/elsewhere@TEST.REALM",
+            "kerberos.keytab / kerberos.service_principal: cannot use HTTP/elsewhere@TEST.REALM",
         ),
         (
             write(
