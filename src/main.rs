@@ -229,7 +229,13 @@ enum ClientCommand {
         client_id: String,
     },
     /// Print a new secret and the `client_secret_hash` line for a [[clients]] table.
-    GenerateSecret,
+    GenerateSecret {
+        /// Hash the secret given on the first line of standard input instead of making a
+        /// new one (moving a client from another IdP). It must have at least 128 bits of
+        /// entropy's worth of length: 22 or more characters.
+        #[arg(long)]
+        from_stdin: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -301,7 +307,7 @@ fn local_flag(cmd: &ClientCommand) -> Option<bool> {
         ClientCommand::Add { local, .. }
         | ClientCommand::List { local }
         | ClientCommand::Remove { local, .. } => Some(*local),
-        ClientCommand::GenerateSecret => Some(true),
+        ClientCommand::GenerateSecret { .. } => Some(true),
         _ => None,
     }
 }
@@ -425,7 +431,7 @@ async fn remote_client(remote: &RemoteArgs, cmd: ClientCommand) -> Result<(), Co
         ClientCommand::Remove { client_id, .. } => {
             commands::client_action(&api, &client_id, "remove", json).await
         }
-        ClientCommand::GenerateSecret => Ok(()),
+        ClientCommand::GenerateSecret { .. } => Ok(()),
     }
 }
 
@@ -694,7 +700,26 @@ fn conflict(message: String) -> CommandError {
 /// `--json` prints the same JSON shapes the admin API answers with.
 async fn client(path: &Path, cmd: ClientCommand, json: bool) -> Result<(), CommandError> {
     match cmd {
-        ClientCommand::GenerateSecret => {
+        ClientCommand::GenerateSecret { from_stdin: true } => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| CommandError::local(format!("cannot read standard input: {e}")))?;
+            let given = line.trim_end_matches(['\r', '\n']);
+            // The stored hash is a fast one (right for high-entropy secrets only).
+            if given.chars().count() < 22 {
+                return Err(CommandError::local(
+                    "the secret on standard input is shorter than 22 characters: too weak for a fast hash; generate a new one",
+                ));
+            }
+            let secret = ClientSecret::new(given.to_owned());
+            println!(
+                "client_secret_hash = \"{}\"",
+                SecretHash::of(&secret).to_stored()
+            );
+            Ok(())
+        }
+        ClientCommand::GenerateSecret { from_stdin: false } => {
             let secret = ClientSecret::generate(&SystemRandom::new())
                 .map_err(|_| CommandError::local("random source failed"))?;
             println!("client_secret = {}", secret.expose());

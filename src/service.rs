@@ -1494,18 +1494,69 @@ pub fn load_or_create_master_key(path: &Path) -> Result<MasterKey, StartError> {
             create_private_parent(path).map_err(|e| err(e.to_string()))?;
             let bytes =
                 MasterKey::generate_bytes(&SystemRandom::new()).map_err(|e| err(e.to_string()))?;
-            let mut file = std::fs::OpenOptions::new()
+            // Written under a private name, then linked into place: the key file appears
+            // whole or not at all, and when another node (sharing the path) got there
+            // first, its key is the one to use.
+            let mut tag = [0u8; 8];
+            SystemRandom::new()
+                .fill(&mut tag)
+                .map_err(|_| err("random source failed".into()))?;
+            let partial = path.with_extension(format!("new-{:016x}", u64::from_be_bytes(tag)));
+            let written = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(path)
-                .map_err(|e| err(format!("cannot create: {e}")))?;
-            file.write_all(&bytes)
-                .and_then(|()| file.sync_all())
-                .map_err(|e| err(format!("cannot write: {e}")))?;
-            log::info!(path = path.display().to_string().as_str(); "created a new master key");
-            MasterKey::from_bytes(&bytes).map_err(|e| err(e.to_string()))
+                .open(&partial)
+                .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()));
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&partial);
+                return Err(err(format!("cannot create: {e}")));
+            }
+            let linked = std::fs::hard_link(&partial, path);
+            let _ = std::fs::remove_file(&partial);
+            match linked {
+                Ok(()) => {
+                    log::info!(path = path.display().to_string().as_str(); "created a new master key");
+                    MasterKey::from_bytes(&bytes).map_err(|e| err(e.to_string()))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let theirs =
+                        std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+                    MasterKey::from_bytes(&theirs).map_err(|e| err(e.to_string()))
+                }
+                Err(e) => Err(err(format!("cannot create: {e}"))),
+            }
         }
         Err(e) => Err(err(format!("cannot read: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_starting_at_once_share_one_new_master_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/master.key");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let keys: Vec<[u8; 32]> = (0..8)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), std::sync::Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let key = load_or_create_master_key(&path).expect("every node starts");
+                    key.derive_key(b"same?").unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] == w[1]), "one key for all");
+        let on_disk = MasterKey::from_bytes(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(on_disk.derive_key(b"same?").unwrap(), keys[0]);
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no partial files are left: {names:?}");
     }
 }

@@ -322,3 +322,49 @@ fn verify_with_jsonwebtoken(jwt: &str, jwks: &serde_json::Value, issuer: &str) {
     v.set_audience(&[issuer]);
     jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &v).expect("token verifies");
 }
+
+#[test]
+fn an_existing_secret_from_another_idp_is_hashed_from_stdin() {
+    use std::io::Write;
+    let secret = "migrated-from-keycloak-0123456789abcdef";
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .args(["client", "generate-secret", "--from-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains(secret), "the secret is not echoed: {text}");
+    let hash_line = text
+        .lines()
+        .find(|l| l.starts_with("client_secret_hash = "))
+        .unwrap();
+    let s = crate::harness::Server::start_tls(&format!(
+        "[[clients]]\nclient_id = \"migrated\"\ntoken_endpoint_auth_method = \"client_secret_basic\"\n{hash_line}\nscopes = [\"s\"]\n"
+    ));
+    let r = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("migrated:{secret}"),
+            "-d",
+            "grant_type=client_credentials",
+        ],
+        "/token",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A short secret is refused (the stored hash is a fast one).
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .args(["client", "generate-secret", "--from-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "hunter2").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than 22"));
+}
