@@ -8,6 +8,12 @@ use serde::Serialize;
 
 use crate::token::keys::SigningAlgorithm;
 
+/// The algorithms client assertions may be signed with, at every endpoint that takes
+/// them.
+const ASSERTION_ALGS: [&str; 9] = [
+    "EdDSA", "Ed25519", "ES256", "ES384", "RS256", "PS256", "HS256", "HS384", "HS512",
+];
+
 /// The metadata document.
 #[derive(Debug, Clone, Serialize)]
 pub struct Metadata {
@@ -29,8 +35,13 @@ pub struct Metadata {
     pub grant_types_supported: Vec<&'static str>,
     /// Client authentication methods implemented at `/token`.
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
-    /// Algorithms accepted in private_key_jwt and client_secret_jwt assertions.
+    /// Algorithms accepted in private_key_jwt and client_secret_jwt assertions (RFC 9864
+    /// `Ed25519` beside the older `EdDSA`).
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 8414 §2: the same assertion algorithms at `/introspect`.
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 8414 §2: the same assertion algorithms at `/revoke`.
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// RFC 9449 §5.1: the algorithms accepted in DPoP proofs.
     pub dpop_signing_alg_values_supported: Vec<&'static str>,
     /// RFC 8705 §3.3: certificate-bound access tokens are issued (over TLS).
@@ -70,9 +81,9 @@ impl Metadata {
             revocation_endpoint_auth_methods_supported: methods.clone(),
             grant_types_supported: vec!["client_credentials"],
             token_endpoint_auth_methods_supported: methods,
-            token_endpoint_auth_signing_alg_values_supported: vec![
-                "EdDSA", "ES256", "ES384", "RS256", "PS256", "HS256", "HS384", "HS512",
-            ],
+            token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),
+            introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),
+            revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),
             tls_client_certificate_bound_access_tokens: mtls,
             dpop_signing_alg_values_supported: crate::token::dpop::ALLOWED_ALGS.to_vec(),
             response_types_supported: vec![],

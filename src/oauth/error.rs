@@ -3,8 +3,8 @@
 //! Every refusal the protocol core makes is an [`OAuthError`]. The core never renders
 //! HTTP; `web::error` turns these into status codes, headers and JSON bodies. The
 //! `description` is safe to show to the client: it never contains a secret, and for
-//! authentication failures it never says *which* check failed (that goes to the log
-//! through [`OAuthError::log_reason`]).
+//! authentication failures it says *which* check failed only for a registered client's
+//! assertion (otherwise that goes to the log only, through [`OAuthError::log_reason`]).
 
 use std::borrow::Cow;
 
@@ -36,8 +36,12 @@ pub enum OAuthError {
     /// Client authentication failed (unknown client, wrong secret, wrong method...).
     #[error("invalid_client: {reason}")]
     InvalidClient {
-        /// Logged, never shown: why authentication failed.
+        /// Logged: why authentication failed.
         reason: Cow<'static, str>,
+        /// Shown, when saying why helps the client and no attacker: a registered
+        /// client's assertion that is merely wrong (too long-lived, wrong `aud`, stale
+        /// `iat`). Never for secrets or unknown clients.
+        shown: Option<Cow<'static, str>>,
         /// The challenges to send with the 401.
         challenges: Challenges,
     },
@@ -103,6 +107,18 @@ impl OAuthError {
     pub fn invalid_client(reason: impl Into<Cow<'static, str>>) -> Self {
         Self::InvalidClient {
             reason: reason.into(),
+            shown: None,
+            challenges: Challenges::TOKEN_ENDPOINT,
+        }
+    }
+
+    /// `invalid_client` whose reason is also the `error_description`: only for a known
+    /// client's own mistake that reveals nothing (see [`OAuthError::InvalidClient`]).
+    pub fn invalid_client_explained(reason: impl Into<Cow<'static, str>>) -> Self {
+        let reason = reason.into();
+        Self::InvalidClient {
+            shown: Some(reason.clone()),
+            reason,
             challenges: Challenges::TOKEN_ENDPOINT,
         }
     }
@@ -156,7 +172,9 @@ impl OAuthError {
             Self::UseDpopNonce { .. } => {
                 Some("the DPoP proof must carry the nonce from the DPoP-Nonce header")
             }
-            Self::InvalidClient { .. } => Some("client authentication failed"),
+            Self::InvalidClient { shown, .. } => {
+                Some(shown.as_deref().unwrap_or("client authentication failed"))
+            }
             Self::TemporarilyUnavailable { .. } => Some("try again later"),
             Self::ServerError { .. } => None,
         }

@@ -12,12 +12,12 @@
 use aws_lc_rs::{digest, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 /// Algorithms a proof may use (asymmetric only).
-pub const ALLOWED_ALGS: [&str; 5] = ["ES256", "ES384", "EdDSA", "RS256", "PS256"];
+pub const ALLOWED_ALGS: [&str; 6] = ["ES256", "ES384", "EdDSA", "Ed25519", "RS256", "PS256"];
 
 /// Largest proof accepted.
 const MAX_PROOF_BYTES: usize = 8 * 1024;
@@ -75,24 +75,22 @@ pub fn verify(
     if proof.len() > MAX_PROOF_BYTES {
         return Err("DPoP proof too large".into());
     }
-    let header_b64 = proof.split('.').next().unwrap_or_default();
-    let header: serde_json::Value = URL_SAFE_NO_PAD
-        .decode(header_b64)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or("DPoP proof header is not base64url JSON")?;
-    if header.get("typ").and_then(|t| t.as_str()) != Some("dpop+jwt") {
+    let jws = super::jws::split(proof).map_err(|e| match e {
+        super::jws::JwsError::Algorithm(name) => {
+            format!("DPoP proof alg {name:?} is not allowed (use one of {ALLOWED_ALGS:?})")
+        }
+        other => format!("DPoP proof: {other}"),
+    })?;
+    let header = &jws.header;
+    if jws.header_str("typ") != Some("dpop+jwt") {
         return Err("DPoP proof typ must be dpop+jwt".into());
     }
-    let alg_name = header.get("alg").and_then(|a| a.as_str()).unwrap_or("none");
+    let alg_name = jws.alg_name();
     if !ALLOWED_ALGS.contains(&alg_name) {
         return Err(format!(
             "DPoP proof alg {alg_name:?} is not allowed (use one of {ALLOWED_ALGS:?})"
         ));
     }
-    let alg: Algorithm = alg_name
-        .parse()
-        .map_err(|_| "DPoP proof alg is unknown".to_string())?;
     let jwk_value = header
         .get("jwk")
         .filter(|j| j.is_object())
@@ -107,14 +105,9 @@ pub fn verify(
     let jwk: Jwk =
         serde_json::from_value(jwk_value.clone()).map_err(|e| format!("DPoP proof jwk: {e}"))?;
     let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("DPoP proof jwk: {e}"))?;
-    let mut v = Validation::new(alg);
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<Claims>(proof, &key, &v)
-        .map_err(|e| format!("DPoP proof signature: {e}"))?
-        .claims;
+    let claims: Claims = jws
+        .verify(&key)
+        .map_err(|e| format!("DPoP proof signature: {e}"))?;
 
     let jti = claims
         .jti
@@ -225,6 +218,7 @@ mod tests {
     use super::*;
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use jsonwebtoken::Algorithm;
     use jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::json;
 

@@ -8,6 +8,7 @@
 pub mod access_token;
 pub mod dpop;
 pub mod jwk;
+pub mod jws;
 pub mod keys;
 pub mod rotation;
 pub mod seal;

@@ -30,8 +30,16 @@ if cmd == "keygen":
     print(json.dumps({"private": pem, "jwk": jwk}))
 else:
     alg, key, claims, kid = sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), sys.argv[5]
-    headers = {"kid": kid} if kid else None
-    print(jwt.encode(claims, key, algorithm=alg, headers=headers))
+    headers = {"kid": kid} if kid else {}
+    if ":" in alg:  # "EdDSA:Ed25519": an Ed25519 signature named as RFC 9864 does
+        import base64
+        b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+        header = dict(headers, alg=alg.split(":")[1], typ="JWT")
+        signing_input = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+        private = serialization.load_pem_private_key(key.encode(), None)
+        print(signing_input + "." + b64(private.sign(signing_input.encode())))
+    else:
+        print(jwt.encode(claims, key, algorithm=alg, headers=headers or None))
 "#;
 
 fn py(args: &[&str]) -> String {
@@ -52,6 +60,13 @@ fn py(args: &[&str]) -> String {
 pub(crate) struct Key {
     pub(crate) private: String,
     jwk: serde_json::Value,
+}
+
+impl Key {
+    /// The public JWK (with its kid).
+    pub(crate) fn jwk(&self) -> &serde_json::Value {
+        &self.jwk
+    }
 }
 
 pub(crate) fn keygen(alg: &str, kid: &str) -> Key {
@@ -415,5 +430,130 @@ fn jwks_uri_is_fetched_over_https_and_refetched_on_an_unknown_kid() {
         files.requests(),
         fetched,
         "no request reached the loopback key server"
+    );
+}
+
+#[test]
+fn rfc_9864_ed25519_assertions_and_refusals_that_say_why() {
+    let ed = keygen("EdDSA", "ed-9864");
+    let s = Server::start_tls(&pkjwt_client("ed9864-svc", &[&ed]));
+    let token_url = format!("{}/token", s.base_url);
+    // oauth4webapi and openid-client name Ed25519 signatures "Ed25519".
+    let r = post(
+        &s,
+        &assertion(
+            "EdDSA:Ed25519",
+            &ed.private,
+            "ed-9864",
+            "ed9864-svc",
+            &token_url,
+            "n1",
+            60,
+        ),
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.body, s.log_text());
+    let r = post(
+        &s,
+        &assertion(
+            "EdDSA",
+            &ed.private,
+            "ed-9864",
+            "ed9864-svc",
+            &token_url,
+            "n2",
+            60,
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let discovery = curl(&s.base_url, &[], "/.well-known/oauth-authorization-server").json();
+    for field in [
+        "token_endpoint_auth_signing_alg_values_supported",
+        "introspection_endpoint_auth_signing_alg_values_supported",
+        "revocation_endpoint_auth_signing_alg_values_supported",
+    ] {
+        let algs = discovery[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("{field} missing"));
+        assert!(
+            algs.contains(&"Ed25519".into()) && algs.contains(&"EdDSA".into()),
+            "{field}: {algs:?}"
+        );
+    }
+    // A registered client's assertion that is merely wrong says why (authlib signs
+    // exp = iat + 3600 by default).
+    for (jws, why) in [
+        (
+            assertion(
+                "EdDSA",
+                &ed.private,
+                "ed-9864",
+                "ed9864-svc",
+                &token_url,
+                "n3",
+                3600,
+            ),
+            "exp is more than 300 s ahead",
+        ),
+        (
+            assertion(
+                "EdDSA",
+                &ed.private,
+                "ed-9864",
+                "ed9864-svc",
+                "https://elsewhere/token",
+                "n4",
+                60,
+            ),
+            "aud must be one of",
+        ),
+        (
+            assertion(
+                "EdDSA",
+                &ed.private,
+                "ed-9864",
+                "ed9864-svc",
+                &token_url,
+                "n5",
+                -600,
+            ),
+            "expired",
+        ),
+        (
+            assertion(
+                "EdDSA",
+                &ed.private,
+                "other-kid",
+                "ed9864-svc",
+                &token_url,
+                "n6",
+                60,
+            ),
+            "no registered key",
+        ),
+    ] {
+        let r = post(&s, &jws);
+        assert_eq!(r.status, 401, "{}", r.body);
+        let d = r.json()["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(d.contains(why), "want {why:?}, got {d:?}");
+    }
+    // An unknown client learns nothing.
+    let r = post(
+        &s,
+        &assertion(
+            "EdDSA",
+            &ed.private,
+            "ed-9864",
+            "nobody",
+            &token_url,
+            "n7",
+            3600,
+        ),
+    );
+    assert_eq!(
+        (r.status, r.json()["error_description"].as_str()),
+        (401, Some("client authentication failed"))
     );
 }

@@ -21,7 +21,13 @@ if sys.argv[1] == "keygen":
     print(json.dumps({"private": pem, "jwk": jwk, "jkt": jkt}))
 else:
     pem, header, claims = sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
-    print(jwt.encode(claims, pem, algorithm=header.pop("alg", "ES256"), headers=header))
+    if header.pop("raw_ed25519", False):  # an Ed25519 signature under any alg name
+        b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+        signing_input = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+        private = serialization.load_pem_private_key(pem.encode(), None)
+        print(signing_input + "." + b64(private.sign(signing_input.encode())))
+    else:
+        print(jwt.encode(claims, pem, algorithm=header.pop("alg", "ES256"), headers=header))
 "#;
 
 fn py(args: &[&str]) -> String {
@@ -199,4 +205,35 @@ fn server_nonces_are_demanded_and_honoured() {
         Some(&proof(&k, &htu, |_, c| c["nonce"] = "forged".into())),
     );
     assert_eq!(r.json()["error"], "use_dpop_nonce");
+}
+
+#[test]
+fn rfc_9864_ed25519_proofs_are_accepted() {
+    let (secret, table) = secret_client("dpop-ed", "");
+    let s = Server::start_tls(&table);
+    let htu = format!("{}/token", s.base_url);
+    let ed = crate::assertions::keygen("EdDSA", "unused");
+    let mut jwk = ed.jwk().clone();
+    jwk.as_object_mut().unwrap().remove("kid");
+    let k = Key {
+        private: ed.private.clone(),
+        jwk,
+        jkt: String::new(),
+    };
+    for alg in ["Ed25519", "EdDSA"] {
+        let p = proof(&k, &htu, |h, _| {
+            h["alg"] = alg.into();
+            h["raw_ed25519"] = true.into();
+        });
+        let r = token(&s, "dpop-ed", &secret, Some(&p));
+        assert_eq!(r.status, 200, "{alg}: {}\n{}", r.body, s.log_text());
+        assert_eq!(r.json()["token_type"], "DPoP");
+    }
+    let discovery = curl(&s.base_url, &[], "/.well-known/oauth-authorization-server").json();
+    assert!(
+        discovery["dpop_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"Ed25519".into())
+    );
 }

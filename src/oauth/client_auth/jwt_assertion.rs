@@ -15,7 +15,7 @@ use std::fmt;
 
 use aws_lc_rs::digest;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
 use crate::oauth::error::OAuthError;
@@ -231,7 +231,8 @@ pub fn claimed_client_id(assertion: &str) -> Result<String, OAuthError> {
         .ok_or_else(|| OAuthError::invalid_client("client_assertion has no sub or iss"))
 }
 
-/// Verifies an assertion for `client_id`.
+/// Verifies an assertion for `client_id` (a registered client: every refusal here says
+/// why in `error_description`, since the claims are the client's own).
 pub fn verify(
     assertion: &str,
     client_id: &str,
@@ -239,37 +240,41 @@ pub fn verify(
     rules: &AssertionRules,
     now: u64,
 ) -> Result<VerifiedAssertion, OAuthError> {
-    let header = jsonwebtoken::decode_header(assertion).map_err(|e| {
-        OAuthError::invalid_client(format!(
-            "client_assertion header: {e} (alg none is never accepted)"
+    let refused = |m: String| OAuthError::invalid_client_explained(m);
+    let jws = crate::token::jws::split(assertion).map_err(|e| {
+        refused(format!(
+            "client_assertion: {e} (alg none is never accepted)"
         ))
     })?;
-    let alg = header.alg;
+    let alg = jws.alg;
     let claims: Claims = match verifier {
         Verifier::Secret(secret) => {
             if !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
-                return Err(OAuthError::invalid_client(format!(
-                    "client_secret_jwt requires HS256/384/512, got {alg:?}"
+                return Err(refused(format!(
+                    "client_secret_jwt requires HS256/384/512, got {}",
+                    jws.alg_name()
                 )));
             }
-            decode(assertion, &DecodingKey::from_secret(secret.expose()), alg)?
+            jws.verify(&DecodingKey::from_secret(secret.expose()))
+                .map_err(|e| refused(format!("client_assertion: {e}")))?
         }
         Verifier::Keys(keys) => {
+            let kid = jws.header_str("kid");
             let candidates: Vec<&AssertionKey> = keys
                 .iter()
                 .filter(|k| k.algorithms.contains(&alg))
-                .filter(|k| header.kid.is_none() || k.kid == header.kid)
+                .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
                 .collect();
             if candidates.is_empty() {
-                return Err(OAuthError::invalid_client(format!(
-                    "no registered key for alg {alg:?} and kid {:?} (HMAC is never accepted for private_key_jwt)",
-                    header.kid
+                return Err(refused(format!(
+                    "no registered key for alg {} and kid {kid:?} (HMAC is never accepted for private_key_jwt)",
+                    jws.alg_name()
                 )));
             }
             let mut last = None;
             let mut verified = None;
             for k in candidates {
-                match decode(assertion, &k.key, alg) {
+                match jws.verify(&k.key) {
                     Ok(c) => {
                         verified = Some(c);
                         break;
@@ -279,26 +284,12 @@ pub fn verify(
             }
             match (verified, last) {
                 (Some(c), _) => c,
-                (None, Some(e)) => return Err(e),
-                (None, None) => {
-                    return Err(OAuthError::invalid_client("no key verified the assertion"));
-                }
+                (None, Some(e)) => return Err(refused(format!("client_assertion: {e}"))),
+                (None, None) => return Err(refused("no key verified the assertion".into())),
             }
         }
     };
     check_claims(&claims, client_id, rules, now)
-}
-
-fn decode(assertion: &str, key: &DecodingKey, alg: Algorithm) -> Result<Claims, OAuthError> {
-    let mut v = Validation::new(alg);
-    // Time and audience are checked below against the caller's clock and rules.
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    jsonwebtoken::decode::<Claims>(assertion, key, &v)
-        .map(|d| d.claims)
-        .map_err(|e| OAuthError::invalid_client(format!("client_assertion signature: {e}")))
 }
 
 fn check_claims(
@@ -307,7 +298,7 @@ fn check_claims(
     rules: &AssertionRules,
     now: u64,
 ) -> Result<VerifiedAssertion, OAuthError> {
-    let bad = |m: String| Err(OAuthError::invalid_client(m));
+    let bad = |m: String| Err(OAuthError::invalid_client_explained(m));
     if c.iss.as_deref() != Some(client_id) || c.sub.as_deref() != Some(client_id) {
         return bad(format!(
             "client_assertion iss and sub must both be the client_id {client_id}"
