@@ -79,6 +79,9 @@ pub fn verify(
         super::jws::JwsError::Algorithm(name) => {
             format!("DPoP proof alg {name:?} is not allowed (use one of {ALLOWED_ALGS:?})")
         }
+        super::jws::JwsError::Malformed(why) => {
+            format!("DPoP proof is not a compact JWS with a base64url JSON header ({why})")
+        }
         other => format!("DPoP proof: {other}"),
     })?;
     let header = &jws.header;

@@ -303,6 +303,11 @@ impl Server {
         }
     }
 
+    /// The process id of the running server.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("not running").id()
+    }
+
     /// Sends a signal (`-HUP`, ...) to the running process.
     pub fn signal(&self, sig: &str) {
         let pid = self.child.as_ref().expect("not running").id().to_string();

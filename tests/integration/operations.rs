@@ -495,3 +495,37 @@ fn sigterm_answers_every_accepted_request() {
         "new connections are refused after shutdown"
     );
 }
+
+/// The unit's `ExecReload=` as systemd runs it: it must need nothing the package does not
+/// depend on (a minimal Debian has no /bin/kill), and it must reload the server.
+#[test]
+fn the_units_reload_command_works_on_a_minimal_system() {
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/ahdapa.service"),
+    )
+    .unwrap();
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecReload="))
+        .expect("the unit has ExecReload=");
+    // systemd's quoting, for the one shape the unit uses: PROGRAM ARG 'QUOTED ARG'.
+    let (program, rest) = line.split_once(' ').unwrap();
+    assert!(
+        ["/bin/sh", "/usr/bin/ahdapa"].contains(&program),
+        "ExecReload runs {program}, which a minimal system may lack"
+    );
+    let (flag, script) = rest.split_once(' ').unwrap();
+    let script = script.trim_matches('\'');
+    let mut s = Server::start_tls("");
+    let before = s.log_text().matches("configuration reloaded").count();
+    // As systemd runs it: MAINPID set, and no PATH to find a kill program with.
+    let status = Command::new(program)
+        .env_clear()
+        .env("MAINPID", s.pid().to_string())
+        .args([flag, script])
+        .status()
+        .unwrap();
+    assert!(status.success(), "{line}");
+    s.wait_for_log("configuration reloaded", before + 1);
+    assert!(s.running());
+}
