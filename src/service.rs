@@ -34,8 +34,10 @@ use crate::oauth::client_auth::jwt_assertion::{AssertionKey, HmacSecret, Verifie
 use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
 use crate::oauth::client_auth::{self, AuthContext, Authenticated, Authorization, Presented};
 use crate::oauth::discovery::Metadata;
+use crate::oauth::grant::{Grant, client_credentials};
+use crate::oauth::issue::{self, Binding, Issued};
 use crate::oauth::secret::ClientSecret;
-use crate::oauth::token_endpoint::{self, Binding, Issued, TokenSettings};
+use crate::oauth::token_endpoint::TokenSettings;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Durability, KeyRecord, Store, StoreError};
 use crate::token::access_token;
@@ -369,11 +371,8 @@ impl Service {
             .new_jti()
             .map_err(|_| OAuthError::server_error("random source failed"))?;
         let now = clock::now_unix();
-        let parsed = token_endpoint::parse(authorization, body)?;
-        let scope = parsed.requested_scope.clone();
-        let (authenticated, mutual) = self
-            .authenticate(parsed.presented, certificate, now)
-            .await?;
+        let request = crate::oauth::request::parse(authorization, body)?;
+        let (authenticated, mutual) = self.authenticate(request.client, certificate, now).await?;
         let proof = match dpop {
             Some(p) => Some(self.verify_dpop(p, now).await?),
             None => None,
@@ -383,11 +382,14 @@ impl Service {
             dpop_jkt: proof.as_ref().map(|p| p.jkt.as_str()),
         };
         let extra = self.directory_claims(&authenticated).await?;
-        let mut issued = token_endpoint::grant(
+        let scope = match &request.grant {
+            Grant::ClientCredentials(g) => client_credentials::authorize(&authenticated.client, g)?,
+        };
+        let mut issued = issue::issue(
             &self.settings,
             &self.keys.load(),
             authenticated,
-            scope.as_ref(),
+            &scope,
             binding,
             extra.as_ref(),
             now,

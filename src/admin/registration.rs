@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Actor, AdminError, Written};
 use crate::oauth::client::{ClientRegistration, TokenEndpointAuthMethod};
+use crate::oauth::grant::GrantType;
 use crate::oauth::secret::{ClientSecret, SecretHash};
 use crate::service::Service;
 
@@ -243,15 +244,7 @@ fn to_registration(
             "jwks and jwks_uri must not both be given (RFC 7591 §2)".into(),
         ));
     }
-    match m.get("grant_types") {
-        None => {}
-        Some(Value::Array(g)) if g == &[json!("client_credentials")] => {}
-        Some(_) => {
-            return Err(RegistrationError::InvalidMetadata(
-                "grant_types: only [\"client_credentials\"] is supported".into(),
-            ));
-        }
-    }
+    let grant_types = grant_types(m.get("grant_types"))?;
     if m.get("response_types")
         .is_some_and(|r| r.as_array().is_none_or(|a| !a.is_empty()))
     {
@@ -311,8 +304,40 @@ fn to_registration(
     known.insert("client_id".into(), client_id.into());
     known.insert("token_endpoint_auth_method".into(), json!(method.as_str()));
     known.insert("scopes".into(), json!(scopes));
-    serde_json::from_value(Value::Object(known))
-        .map_err(|e| RegistrationError::InvalidMetadata(e.to_string()))
+    let mut reg: ClientRegistration = serde_json::from_value(Value::Object(known))
+        .map_err(|e| RegistrationError::InvalidMetadata(e.to_string()))?;
+    reg.grant_types = grant_types;
+    Ok(reg)
+}
+
+/// RFC 7591 §2 `grant_types`: each one a grant ahdapa serves; absent is the default.
+fn grant_types(value: Option<&Value>) -> Result<Option<Vec<GrantType>>, RegistrationError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let refused = |m: String| RegistrationError::InvalidMetadata(format!("grant_types: {m}"));
+    let names = value
+        .as_array()
+        .ok_or_else(|| refused("must be an array of strings".into()))?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let name = name
+            .as_str()
+            .ok_or_else(|| refused("must be an array of strings".into()))?;
+        let grant = GrantType::from_name(name).ok_or_else(|| {
+            refused(format!(
+                "{name:?} is not supported (supported: {})",
+                GrantType::supported_names().join(", ")
+            ))
+        })?;
+        if !out.contains(&grant) {
+            out.push(grant);
+        }
+    }
+    if out.is_empty() {
+        return Err(refused("must name at least one grant".into()));
+    }
+    Ok(Some(out))
 }
 
 /// A registration as RFC 7591 §3.2.1 metadata.
@@ -332,7 +357,14 @@ fn to_metadata(w: &Written, service: &Service) -> Value {
         "token_endpoint_auth_method".into(),
         r.token_endpoint_auth_method.as_str().into(),
     );
-    m.insert("grant_types".into(), json!(["client_credentials"]));
+    let grants: Vec<&str> = r
+        .grant_types
+        .as_deref()
+        .unwrap_or(&GrantType::DEFAULT)
+        .iter()
+        .map(|g| g.as_str())
+        .collect();
+    m.insert("grant_types".into(), json!(grants));
     m.insert("scope".into(), r.scopes.join(" ").into());
     if let Value::Object(view) = serde_json::to_value(r).unwrap_or(Value::Null) {
         for k in KNOWN.iter().skip(5) {

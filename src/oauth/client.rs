@@ -142,6 +142,10 @@ pub struct ClientRegistration {
     /// The scopes the client may be granted (DESIGN.md: the request is intersected).
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// RFC 7591 §2 `grant_types`: the grants it may use; absent means
+    /// `["client_credentials"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<crate::oauth::grant::GrantType>>,
     /// `aud` of its tokens; empty means `tokens.default_audience`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audience: Vec<String>,
@@ -235,6 +239,8 @@ pub struct Client {
     pub credential: Credential,
     /// What it may be granted.
     pub scopes: Scopes,
+    /// The grants it may use (never empty).
+    pub grant_types: Vec<crate::oauth::grant::GrantType>,
     /// `aud` of its tokens; empty means the server default.
     pub audience: Vec<String>,
     /// Lifetime override in seconds.
@@ -267,6 +273,12 @@ impl Client {
 
         if let Err(msg) = check_client_id(&reg.client_id) {
             err("client_id", msg);
+        }
+        if reg.grant_types.as_ref().is_some_and(Vec::is_empty) {
+            err(
+                "grant_types",
+                "must name at least one grant (leave it out for [\"client_credentials\"])".into(),
+            );
         }
         let kerberos_fields =
             reg.kerberos_principal.is_some() || reg.kerberos_principal_pattern.is_some();
@@ -551,6 +563,10 @@ impl Client {
                 client_id: reg.client_id.clone(),
                 credential,
                 scopes: Scopes::from_registered(dedup(&reg.scopes)),
+                grant_types: reg
+                    .grant_types
+                    .clone()
+                    .unwrap_or_else(|| crate::oauth::grant::GrantType::DEFAULT.to_vec()),
                 audience: reg.audience.clone(),
                 token_lifetime_secs: reg.token_lifetime_secs,
                 certificate_bound,

@@ -79,7 +79,7 @@ impl Metadata {
             revocation_endpoint: format!("{issuer}/revoke"),
             introspection_endpoint_auth_methods_supported: methods.clone(),
             revocation_endpoint_auth_methods_supported: methods.clone(),
-            grant_types_supported: vec!["client_credentials"],
+            grant_types_supported: crate::oauth::grant::GrantType::supported_names(),
             token_endpoint_auth_methods_supported: methods,
             token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),
             introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),

@@ -1,11 +1,13 @@
 //! The OAuth 2.0 protocol core: no sockets, no files, no clock.
 //!
 //! ```text
-//!   POST /token body + Authorization ──► form::Form::parse ──► client_auth::presented
+//!   POST /token body + Authorization ──► request::parse ──► TokenRequest { client, grant }
 //!                                                     │
-//!            ClientRegistry ──► client_auth::authenticate ──► token_endpoint (grant)
+//!            ClientRegistry ──► client_auth::authenticate (client: Presented)
 //!                                                     │
-//!                       token::mint (KeySet, now, jti, rng) ──► TokenResponse
+//!                       grant/<grant>.rs: the grant's rules, the scope granted
+//!                                                     │
+//!            issue::issue (KeySet, binding, now, jti, rng) ──► TokenResponse
 //! ```
 //!
 //! Everything the core needs from the outside world — the time, a fresh `jti`, the random
@@ -18,7 +20,10 @@ pub mod directory_policy;
 pub mod discovery;
 pub mod error;
 pub mod form;
+pub mod grant;
+pub mod issue;
 pub mod principal;
+pub mod request;
 pub mod scope;
 pub mod secret;
 pub mod token_endpoint;

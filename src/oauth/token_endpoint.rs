@@ -1,24 +1,18 @@
-//! `POST /token` (RFC 6749 §3.2, §4.4): the client_credentials grant and RFC 9068
-//! access tokens.
+//! `POST /token` (RFC 6749 §3.2): the server-wide token settings, and the whole flow for
+//! what the core can check alone ([`token`]: tier-(a) tests; the service runs the same
+//! steps with its adapters in between).
 //!
-//! Order of checks: the body parses (no repeated parameter), `grant_type` is present and
-//! supported, the client authenticates with exactly one method, the client may use the
-//! grant, the scope is granted, and the token is signed. No refresh token is issued for
-//! client_credentials (§4.4.3).
+//! The steps: [`super::request::parse`] (form, credential, grant), client authentication
+//! (`client_auth`), the grant's rules (`grant/`), then [`super::issue::issue`].
 
 use aws_lc_rs::rand::SecureRandom;
-use serde::Serialize;
 
-use super::client::TokenEndpointAuthMethod;
-use super::client::{ClientRegistry, Credential};
+use super::client::ClientRegistry;
 use super::client_auth::jwt_assertion::AssertionRules;
-use super::client_auth::tls_client_auth::PresentedCertificate;
-use super::client_auth::{self, AuthContext, Authenticated, Authorization, Presented};
+use super::client_auth::{self, AuthContext, Authorization};
 use super::error::OAuthError;
-use super::form::Form;
-use super::principal::host_of;
-use super::scope::Scopes;
-use crate::token::access_token::{AccessTokenClaims, Audience, Confirmation, mint};
+use super::grant::{Grant, client_credentials};
+use super::issue::{Binding, Issued};
 use crate::token::keys::KeySet;
 
 /// Server-wide token settings, validated from the config.
@@ -47,52 +41,8 @@ pub struct TokenRequest<'a> {
     pub jti: &'a str,
 }
 
-/// A token request whose form, grant type and scope syntax are good, and whose client
-/// credential has been read but not yet checked.
-#[derive(Debug, Clone)]
-pub struct ParsedTokenRequest {
-    /// The one credential presented.
-    pub presented: Presented,
-    /// The `scope` parameter, if any.
-    pub requested_scope: Option<Scopes>,
-}
-
-/// RFC 6749 §5.1 successful response.
-#[derive(Debug, Clone, Serialize)]
-pub struct TokenResponse {
-    /// The JWT.
-    pub access_token: String,
-    /// `Bearer` (DPoP comes later).
-    pub token_type: &'static str,
-    /// Seconds until expiry.
-    pub expires_in: u64,
-    /// The granted scope.
-    pub scope: String,
-}
-
-/// A successful issuance, with what the audit log needs.
-#[derive(Debug, Clone)]
-pub struct Issued {
-    /// What the client receives.
-    pub response: TokenResponse,
-    /// The authenticated client.
-    pub client_id: String,
-    /// The token's `sub`.
-    pub subject: String,
-    /// How the client authenticated.
-    pub method: TokenEndpointAuthMethod,
-    /// The token's `jti`.
-    pub jti: String,
-    /// The Kerberos principal, for kerberos_client_auth.
-    pub principal: Option<String>,
-    /// For Negotiate: the AP-REP to return in `WWW-Authenticate` (set by the adapter).
-    pub mutual_auth_token: Option<Vec<u8>>,
-}
-
 /// Handles a token request end to end, for credentials the core can check alone and
-/// without replay records (tests). The service runs the steps itself: [`parse`], the
-/// GSSAPI adapter for Negotiate, `client_auth::authenticate`, the replay record for
-/// assertions, then [`grant`].
+/// without replay records (tests).
 pub fn token(
     settings: &TokenSettings,
     registry: &ClientRegistry,
@@ -100,8 +50,7 @@ pub fn token(
     request: TokenRequest<'_>,
     rng: &dyn SecureRandom,
 ) -> Result<Issued, OAuthError> {
-    let parsed = parse(request.authorization, request.body)?;
-    let scope = parsed.requested_scope.clone();
+    let parsed = super::request::parse(request.authorization, request.body)?;
     let ctx = AuthContext {
         verified_principal: None,
         now: request.now,
@@ -109,140 +58,21 @@ pub fn token(
         certificate: None,
         fetched_keys: None,
     };
-    let authenticated = client_auth::authenticate(registry, parsed.presented, ctx)?;
-    grant(
+    let authenticated = client_auth::authenticate(registry, parsed.client, ctx)?;
+    let scope = match &parsed.grant {
+        Grant::ClientCredentials(g) => client_credentials::authorize(&authenticated.client, g)?,
+    };
+    super::issue::issue(
         settings,
         keys,
         authenticated,
-        scope.as_ref(),
+        &scope,
         Binding::default(),
         None,
         request.now,
         request.jti,
         rng,
     )
-}
-
-/// Reads the form, the grant type, the scope and the presented credential.
-pub fn parse(
-    authorization: Option<Authorization<'_>>,
-    body: &[u8],
-) -> Result<ParsedTokenRequest, OAuthError> {
-    let mut form = Form::parse(body)?;
-    let presented = client_auth::presented(authorization, &mut form)?;
-    match form.get("grant_type") {
-        None => return Err(OAuthError::invalid_request("grant_type is required")),
-        Some("client_credentials") => {}
-        Some(other) => {
-            return Err(OAuthError::UnsupportedGrantType {
-                description: format!(
-                    "grant_type {:?} is not supported",
-                    other.chars().take(60).collect::<String>()
-                )
-                .into(),
-            });
-        }
-    }
-    let requested_scope = form.get("scope").map(Scopes::parse).transpose()?;
-    Ok(ParsedTokenRequest {
-        presented,
-        requested_scope,
-    })
-}
-
-/// What the issued token is bound to.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Binding<'a> {
-    /// The client certificate of the connection (RFC 8705 §3).
-    pub certificate: Option<&'a PresentedCertificate>,
-    /// The RFC 7638 thumbprint of a verified DPoP proof's key (RFC 9449 §6).
-    pub dpop_jkt: Option<&'a str>,
-}
-
-/// Checks that the client may use client_credentials, grants the scope and signs the
-/// token.
-#[allow(clippy::too_many_arguments)]
-pub fn grant(
-    settings: &TokenSettings,
-    keys: &KeySet,
-    authenticated: Authenticated,
-    requested_scope: Option<&Scopes>,
-    binding: Binding<'_>,
-    extra_claims: Option<&serde_json::Map<String, serde_json::Value>>,
-    now: u64,
-    jti: &str,
-    rng: &dyn SecureRandom,
-) -> Result<Issued, OAuthError> {
-    let client = &authenticated.client;
-    // RFC 8705 §3: certificate-bound tokens carry the thumbprint of the client certificate.
-    let x5t = match (client.certificate_bound, binding.certificate) {
-        (false, _) => None,
-        (true, Some(cert)) => Some(cert.x5t_s256()),
-        (true, None) => {
-            return Err(OAuthError::invalid_request(
-                "this client's tokens are certificate-bound: connect with its client certificate",
-            ));
-        }
-    };
-    if matches!(client.credential, Credential::Public) {
-        // DESIGN.md: public clients may not use client_credentials (RFC 6749 §4.4).
-        return Err(OAuthError::unauthorized_client(
-            "public clients cannot use client_credentials",
-        ));
-    }
-    let scope = Scopes::grant(&client.scopes, requested_scope)?.to_scope_string();
-    let lifetime = client
-        .token_lifetime_secs
-        .unwrap_or(settings.default_lifetime_secs);
-    let audience = if client.audience.is_empty() {
-        &settings.default_audience
-    } else {
-        &client.audience
-    };
-    // RFC 9449 §5.2: a client registered for DPoP must send a proof.
-    if client.dpop_bound && binding.dpop_jkt.is_none() {
-        return Err(OAuthError::InvalidDpopProof {
-            description: "this client must send a DPoP proof".into(),
-        });
-    }
-    let principal = authenticated.principal.as_deref();
-    let claims = AccessTokenClaims {
-        iss: &settings.issuer,
-        sub: &authenticated.subject,
-        aud: Audience::of(audience),
-        exp: now.saturating_add(lifetime),
-        iat: now,
-        jti,
-        client_id: &client.client_id,
-        scope: &scope,
-        krb5_principal: principal,
-        host: principal.and_then(host_of),
-        cnf: (x5t.is_some() || binding.dpop_jkt.is_some()).then_some(Confirmation {
-            x5t_s256: x5t.as_deref(),
-            jkt: binding.dpop_jkt,
-        }),
-        extra: extra_claims,
-    };
-    let access_token = mint(keys.active(), &claims, rng)
-        .map_err(|e| OAuthError::server_error(format!("minting failed: {e}")))?;
-    Ok(Issued {
-        response: TokenResponse {
-            access_token,
-            token_type: if binding.dpop_jkt.is_some() {
-                "DPoP"
-            } else {
-                "Bearer"
-            },
-            expires_in: lifetime,
-            scope,
-        },
-        client_id: client.client_id.clone(),
-        subject: authenticated.subject,
-        method: authenticated.method,
-        jti: jti.to_owned(),
-        principal: authenticated.principal.clone(),
-        mutual_auth_token: None,
-    })
 }
 
 #[cfg(test)]
@@ -254,7 +84,7 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     use super::*;
-    use crate::oauth::client::{Client, ClientRegistration, ClientSource};
+    use crate::oauth::client::{Client, ClientRegistration, ClientSource, TokenEndpointAuthMethod};
     use crate::oauth::client_auth::client_secret_basic;
     use crate::oauth::secret::{ClientSecret, SecretHash};
     use crate::token::keys::{SigningAlgorithm, SigningKey};

@@ -368,3 +368,44 @@ fn an_existing_secret_from_another_idp_is_hashed_from_stdin() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than 22"));
 }
+
+#[test]
+fn grant_types_are_part_of_a_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grants.toml");
+    std::fs::write(
+        &path,
+        "issuer = \"https://idp.example.com\"\n\
+         [[clients]]\nclient_id = \"a\"\ntoken_endpoint_auth_method = \"none\"\ngrant_types = [\"implicit\"]\nscopes = [\"s\"]\n\
+         [[clients]]\nclient_id = \"b\"\ntoken_endpoint_auth_method = \"none\"\ngrant_types = []\nscopes = [\"s\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::harness::BIN)
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("clients[0].grant_types"), "{err}");
+    assert!(
+        err.contains("clients[1].grant_types: must name at least one grant"),
+        "{err}"
+    );
+    // Explicitly registered for client_credentials: served; discovery lists the grants.
+    let (secret, table) =
+        crate::harness::secret_client("granted", "grant_types = [\"client_credentials\"]\n");
+    let s = Server::start_tls(&table);
+    let r = curl(
+        &s.base_url,
+        &["-u", &basic("granted", &secret), "-d", CC],
+        "/token",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let d = curl(&s.base_url, &[], "/.well-known/openid-configuration").json();
+    assert_eq!(
+        d["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+}
