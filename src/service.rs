@@ -20,7 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::authn::ap_req;
-use crate::authn::gssapi::{Accepted, Acceptor};
+use crate::authn::gssapi::Acceptor;
 use crate::authn::jwks_fetch::JwksFetcher;
 use crate::clock;
 use crate::config::{Config, Limits};
@@ -29,19 +29,18 @@ use crate::directory::ldap::LdapBackend;
 use crate::fs::create_private_parent;
 use crate::oauth::OAuthError;
 use crate::oauth::client::{Client, ClientRegistration, ClientRegistry, ClientSource};
-use crate::oauth::client::{Credential, JwksSource};
-use crate::oauth::client_auth::jwt_assertion::{AssertionKey, HmacSecret, VerifiedAssertion};
+use crate::oauth::client_auth::jwt_assertion::HmacSecret;
 use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
-use crate::oauth::client_auth::{self, AuthContext, Authenticated, Authorization, Presented};
+use crate::oauth::client_auth::{self, Authenticated, Authorization, Presented};
 use crate::oauth::discovery::Metadata;
-use crate::oauth::grant::{Grant, client_credentials};
-use crate::oauth::issue::{self, Binding, Issued};
+use crate::oauth::issue::Issued;
+use crate::oauth::ports::{AcceptedTicket, DirectoryLookup, NegotiateAcceptor, ReplayCache};
 use crate::oauth::secret::ClientSecret;
-use crate::oauth::token_endpoint::TokenSettings;
+use crate::oauth::token_endpoint::{self, TokenSettings};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Durability, KeyRecord, Store, StoreError};
 use crate::token::access_token;
-use crate::token::dpop::{self, VerifiedProof};
+use crate::token::dpop;
 use crate::token::keys::{KeySet, SigningAlgorithm, SigningKey};
 use crate::token::rotation::{self, KeyTimes};
 use crate::token::seal::{MasterKey, SealError};
@@ -180,6 +179,49 @@ struct Kerberos {
     replay_window_secs: u64,
 }
 
+/// The replay cache port on the store (with the store latency and replay metrics).
+#[async_trait::async_trait]
+impl ReplayCache for Service {
+    async fn first_use(
+        &self,
+        namespace: &'static str,
+        key: &[u8],
+        until: u64,
+        now: u64,
+    ) -> Result<bool, OAuthError> {
+        Service::first_use(self, namespace, key, until, now).await
+    }
+}
+
+/// The Negotiate port: AP-REQ inspection (Kerberos only: no NTLM, no garbage, no second
+/// round), then GSSAPI off the async executor, bounded in concurrency.
+#[async_trait::async_trait]
+impl NegotiateAcceptor for Kerberos {
+    async fn accept(&self, token: &[u8]) -> Result<AcceptedTicket, OAuthError> {
+        let replay_key =
+            ap_req::replay_digest(token).map_err(|e| OAuthError::invalid_client(e.reason()))?;
+        let acceptor = self.acceptor.clone();
+        let token = token.to_vec();
+        let _permit = self
+            .accepting
+            .acquire()
+            .await
+            .map_err(|_| OAuthError::server_error("acceptor closed"))?;
+        let accepted = tokio::task::spawn_blocking(move || acceptor.accept(&token))
+            .await
+            .map_err(|e| OAuthError::server_error(format!("GSSAPI task failed: {e}")))?
+            .map_err(|reason| {
+                OAuthError::invalid_client(format!("GSSAPI refused the token: {reason}"))
+            })?;
+        Ok(AcceptedTicket {
+            principal: accepted.principal,
+            mutual_token: accepted.mutual_token,
+            replay_key,
+            replay_window_secs: self.replay_window_secs,
+        })
+    }
+}
+
 /// Concurrent GSSAPI accepts allowed per CPU core (measured: 1 per core reaches about
 /// half the throughput of 8 per core on the benchmark machine).
 const ACCEPTS_PER_CORE: usize = 8;
@@ -192,15 +234,6 @@ fn revocation_key(jti: &str) -> Vec<u8> {
         .as_ref()
         .to_vec()
 }
-
-/// The replay-record namespace of used DPoP proof `jti`s.
-const DPOP_NAMESPACE: &str = "dpop-jti";
-
-/// The replay-record namespace of used client assertion `jti`s.
-const ASSERTION_NAMESPACE: &str = "assertion-jti";
-
-/// The replay-record namespace of accepted AP-REQs.
-const AP_REQ_NAMESPACE: &str = "krb5-ap-req";
 
 impl Service {
     /// Opens the configured SQLite store and master key, then loads everything.
@@ -359,7 +392,8 @@ impl Service {
         }))
     }
 
-    /// `POST /token`.
+    /// `POST /token`: the core's one token flow ([`token_endpoint::token`]) with this
+    /// service's adapters.
     pub async fn token(
         &self,
         authorization: Option<Authorization<'_>>,
@@ -370,63 +404,44 @@ impl Service {
         let jti = self
             .new_jti()
             .map_err(|_| OAuthError::server_error("random source failed"))?;
-        let now = clock::now_unix();
-        let request = crate::oauth::request::parse(authorization, body)?;
-        let (authenticated, mutual) = self.authenticate(request.client, certificate, now).await?;
-        let proof = match dpop {
-            Some(p) => Some(self.verify_dpop(p, now).await?),
-            None => None,
-        };
-        let binding = Binding {
+        let (registry, keys) = (self.registry.load(), self.keys.load());
+        let ctx = self.context(&registry, &keys, clock::now_unix());
+        let request = token_endpoint::TokenRequest {
+            authorization,
+            body,
             certificate,
-            dpop_jkt: proof.as_ref().map(|p| p.jkt.as_str()),
+            dpop,
+            jti: &jti,
         };
-        let extra = self.directory_claims(&authenticated).await?;
-        let scope = match &request.grant {
-            Grant::ClientCredentials(g) => client_credentials::authorize(&authenticated.client, g)?,
-        };
-        let mut issued = issue::issue(
-            &self.settings,
-            &self.keys.load(),
-            authenticated,
-            &scope,
-            binding,
-            extra.as_ref(),
-            now,
-            &jti,
-            &self.rng,
-        )?;
-        issued.mutual_auth_token = mutual;
-        Ok(issued)
+        token_endpoint::token(request, &ctx).await
     }
 
-    /// Applies the client's directory requirements to the authenticated principal and
-    /// returns the claims the entry adds. A directory outage is `temporarily_unavailable`.
-    async fn directory_claims(
-        &self,
-        authenticated: &Authenticated,
-    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, OAuthError> {
-        let (Some(policy), Some(principal)) = (
-            authenticated.client.directory.as_ref(),
-            authenticated.principal.as_deref(),
-        ) else {
-            return Ok(None);
-        };
-        let Some(directory) = &self.directory else {
-            return Err(OAuthError::server_error(format!(
-                "client {} has directory requirements but no [directory] is configured",
-                authenticated.client.client_id
-            )));
-        };
-        let entry = directory.principal(principal).await.map_err(|e| {
-            OAuthError::TemporarilyUnavailable {
-                reason: e.to_string().into(),
-            }
-        })?;
-        let claims = policy.evaluate(principal, entry.as_deref())?;
-        match serde_json::to_value(claims) {
-            Ok(serde_json::Value::Object(map)) if !map.is_empty() => Ok(Some(map)),
-            _ => Ok(None),
+    /// The core's view of this service for one request: settings, the registry and keys
+    /// the caller loaded, and the adapters (this service for replay records, the Kerberos
+    /// acceptor, the jwks_uri fetcher, the directory).
+    fn context<'a>(
+        &'a self,
+        registry: &'a ClientRegistry,
+        keys: &'a KeySet,
+        now: u64,
+    ) -> token_endpoint::Context<'a> {
+        token_endpoint::Context {
+            settings: &self.settings,
+            registry,
+            keys,
+            dpop: token_endpoint::DpopRules {
+                token_url: &self.token_url,
+                max_age_secs: self.dpop.proof_max_age_secs,
+                require_nonce: self.dpop.require_nonce,
+                nonce_key: &self.dpop_nonce_key,
+                nonce_lifetime_secs: self.dpop.nonce_lifetime_secs,
+            },
+            replay: self,
+            negotiate: self.kerberos.as_ref().map(|k| k as &dyn NegotiateAcceptor),
+            client_keys: &self.jwks_fetcher,
+            directory: self.directory.as_deref().map(|d| d as &dyn DirectoryLookup),
+            now,
+            rng: &self.rng,
         }
     }
 
@@ -436,7 +451,9 @@ impl Service {
         &self,
         token: &[u8],
     ) -> Result<(String, Option<Vec<u8>>), OAuthError> {
-        let accepted = self.verify_negotiate(token, clock::now_unix()).await?;
+        let (registry, keys) = (self.registry.load(), self.keys.load());
+        let ctx = self.context(&registry, &keys, clock::now_unix());
+        let accepted = token_endpoint::accept_negotiate(token, &ctx).await?;
         Ok((accepted.principal, accepted.mutual_token))
     }
 
@@ -498,59 +515,17 @@ impl Service {
         self.directory.as_ref()
     }
 
-    /// Authenticates the caller of `/token`, `/introspect` or `/revoke` with whatever it
-    /// presented: Negotiate is accepted by GSSAPI first, a private_key_jwt client's
-    /// `jwks_uri` is fetched (and refetched once on an unknown kid), and a verified
-    /// assertion's `jti` is recorded as used. Returns the AP-REP for Negotiate.
+    /// Authenticates the caller of `/introspect` or `/revoke` the way `/token` does
+    /// ([`token_endpoint::authenticate`]). Returns the AP-REP for Negotiate.
     pub async fn authenticate(
         &self,
         presented: Presented,
         certificate: Option<&PresentedCertificate>,
         now: u64,
     ) -> Result<(Authenticated, Option<Vec<u8>>), OAuthError> {
-        let accepted = match &presented {
-            Presented::Negotiate { token, .. } => {
-                Some(self.verify_negotiate(token.bytes(), now).await?)
-            }
-            _ => None,
-        };
-        let registry = self.registry.load();
-        let jwks_uri = match &presented {
-            Presented::ClientAssertion { client_id, .. } => {
-                match registry.get(client_id).map(|c| &c.credential) {
-                    Some(Credential::PrivateKeyJwt(JwksSource::Uri { uri, trusted })) => {
-                        Some((uri.clone(), *trusted))
-                    }
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        let ctx = |fetched_keys| AuthContext {
-            verified_principal: accepted.as_ref().map(|a| a.principal.as_str()),
-            now,
-            assertion_rules: &self.settings.assertions,
-            certificate,
-            fetched_keys,
-        };
-        let authenticated = match &jwks_uri {
-            None => client_auth::authenticate(&registry, presented, ctx(None))?,
-            Some((uri, trusted)) => {
-                let keys = self.jwks(uri, *trusted, now, false).await?;
-                match client_auth::authenticate(&registry, presented.clone(), ctx(Some(&keys))) {
-                    Err(e) if e.log_reason().starts_with("no registered key") => {
-                        let keys = self.jwks(uri, *trusted, now, true).await?;
-                        client_auth::authenticate(&registry, presented, ctx(Some(&keys)))?
-                    }
-                    other => other?,
-                }
-            }
-        };
-        if let Some(assertion) = &authenticated.assertion {
-            self.record_assertion(&authenticated.client.client_id, assertion, now)
-                .await?;
-        }
-        Ok((authenticated, accepted.and_then(|a| a.mutual_token)))
+        let (registry, keys) = (self.registry.load(), self.keys.load());
+        let ctx = self.context(&registry, &keys, now);
+        token_endpoint::authenticate(presented, certificate, &ctx).await
     }
 
     /// `POST /introspect` (RFC 7662): the caller authenticates as a client; a token is
@@ -777,58 +752,6 @@ impl Service {
         Ok(first)
     }
 
-    /// Verifies a DPoP proof for `target` and records its `jti` as used; at the token
-    /// endpoint (`token_endpoint`), also demands the server nonce when configured.
-    async fn check_proof(
-        &self,
-        proof: &str,
-        target: dpop::ProofTarget<'_>,
-        now: u64,
-        token_endpoint: bool,
-    ) -> Result<VerifiedProof, OAuthError> {
-        let invalid = |d: String| OAuthError::InvalidDpopProof {
-            description: d.into(),
-        };
-        let rules = dpop::ProofRules {
-            max_age_secs: self.dpop.proof_max_age_secs,
-            leeway_secs: 5,
-        };
-        let verified = dpop::verify(proof, target, rules, now).map_err(invalid)?;
-        if token_endpoint && self.dpop.require_nonce {
-            let ok = verified.nonce.as_deref().is_some_and(|n| {
-                dpop::check_nonce(&self.dpop_nonce_key, n, now, self.dpop.nonce_lifetime_secs)
-            });
-            if !ok {
-                return Err(OAuthError::UseDpopNonce {
-                    nonce: self.dpop_nonce(now),
-                });
-            }
-        }
-        if !self
-            .first_use(
-                DPOP_NAMESPACE,
-                &verified.replay_key,
-                verified.replay_until,
-                now,
-            )
-            .await?
-        {
-            return Err(invalid("DPoP proof jti was already used".into()));
-        }
-        Ok(verified)
-    }
-
-    /// Verifies a DPoP proof for `POST {issuer}/token`: the proof itself, the server
-    /// nonce when required, and its `jti` as single-use across nodes.
-    async fn verify_dpop(&self, proof: &str, now: u64) -> Result<VerifiedProof, OAuthError> {
-        let target = dpop::ProofTarget {
-            htm: "POST",
-            htu: &self.token_url,
-            access_token: None,
-        };
-        self.check_proof(proof, target, now, true).await
-    }
-
     /// Verifies a DPoP proof at a protected endpoint and records its jti; returns the
     /// proof key's thumbprint.
     pub async fn verify_resource_proof(
@@ -837,7 +760,9 @@ impl Service {
         target: dpop::ProofTarget<'_>,
         now: u64,
     ) -> Result<String, OAuthError> {
-        self.check_proof(proof, target, now, false)
+        let (registry, keys) = (self.registry.load(), self.keys.load());
+        let ctx = self.context(&registry, &keys, now);
+        token_endpoint::check_proof(proof, target, false, &ctx)
             .await
             .map(|v| v.jkt)
     }
@@ -890,33 +815,6 @@ impl Service {
         self.dpop.require_nonce
     }
 
-    /// A private_key_jwt client's keys from its `jwks_uri`: 503 when it cannot be fetched
-    /// (an outage of the client's key server is not the client's authentication failing),
-    /// `invalid_client` when it may not be fetched at all (a wrong registration).
-    async fn jwks(
-        &self,
-        uri: &str,
-        trusted: bool,
-        now: u64,
-        refresh: bool,
-    ) -> Result<Arc<Vec<AssertionKey>>, OAuthError> {
-        use crate::authn::jwks_fetch::FetchError;
-        self.jwks_fetcher
-            .keys(uri, trusted, now, refresh)
-            .await
-            .map_err(|e| match e {
-                FetchError::Unavailable(reason) => {
-                    log::warn!(jwks_uri = uri, reason = reason.as_str(); "cannot fetch a client's jwks_uri");
-                    OAuthError::TemporarilyUnavailable {
-                        reason: format!("jwks_uri: {reason}").into(),
-                    }
-                }
-                FetchError::Refused(refused) => {
-                    OAuthError::invalid_client(format!("jwks_uri may not be fetched: {refused}"))
-                }
-            })
-    }
-
     /// Checks a registration's `jwks_uri` the way a fetch will (form, and the addresses
     /// its host resolves to now), so a registration that can never work is refused when
     /// it is made. `Err` carries the field and the message.
@@ -931,62 +829,6 @@ impl Service {
             Ok(_) => Ok(()),
             Err(e) => Err(refused(e)),
         }
-    }
-
-    /// Records a client assertion's `jti` as used until the assertion expires; a second
-    /// use — on this node or any other sharing the store — is refused.
-    async fn record_assertion(
-        &self,
-        client_id: &str,
-        a: &VerifiedAssertion,
-        now: u64,
-    ) -> Result<(), OAuthError> {
-        if self
-            .first_use(ASSERTION_NAMESPACE, &a.replay_key, a.replay_until, now)
-            .await?
-        {
-            return Ok(());
-        }
-        Err(OAuthError::invalid_client(format!(
-            "client_assertion jti {:?} of {client_id} was already used",
-            a.jti.chars().take(64).collect::<String>()
-        )))
-    }
-
-    /// Proves a Negotiate token: a Kerberos AP-REQ (not NTLM, not garbage), accepted by
-    /// GSSAPI off the async executor, and never seen before by any node sharing the store.
-    async fn verify_negotiate(&self, token: &[u8], now: u64) -> Result<Accepted, OAuthError> {
-        let Some(kerberos) = &self.kerberos else {
-            return Err(OAuthError::invalid_client(
-                "Negotiate is not enabled (kerberos.enabled = false)",
-            ));
-        };
-        let digest =
-            ap_req::replay_digest(token).map_err(|e| OAuthError::invalid_client(e.reason()))?;
-        let acceptor = kerberos.acceptor.clone();
-        let token = token.to_vec();
-        let _permit = kerberos
-            .accepting
-            .acquire()
-            .await
-            .map_err(|_| OAuthError::server_error("acceptor closed"))?;
-        let accepted = tokio::task::spawn_blocking(move || acceptor.accept(&token))
-            .await
-            .map_err(|e| OAuthError::server_error(format!("GSSAPI task failed: {e}")))?
-            .map_err(|reason| {
-                OAuthError::invalid_client(format!("GSSAPI refused the token: {reason}"))
-            })?;
-        let expires = now.saturating_add(kerberos.replay_window_secs);
-        if self
-            .first_use(AP_REQ_NAMESPACE, &digest, expires, now)
-            .await?
-        {
-            return Ok(accepted);
-        }
-        Err(OAuthError::invalid_client(format!(
-            "replayed AP-REQ of {} (already accepted by this or another node)",
-            accepted.principal
-        )))
     }
 
     /// The proxy client-certificate settings, if configured.

@@ -197,3 +197,32 @@ where
         Ok(body)
     }
 }
+
+/// The client-keys port: a fetch that cannot happen now is 503 `temporarily_unavailable`
+/// (an outage of the client's key server is not the client's authentication failing),
+/// one that may never happen is `invalid_client` (a wrong registration).
+#[async_trait::async_trait]
+impl crate::oauth::ports::ClientKeySource for JwksFetcher {
+    async fn keys(
+        &self,
+        uri: &str,
+        trusted: bool,
+        refresh: bool,
+        now: u64,
+    ) -> Result<Arc<Vec<AssertionKey>>, crate::oauth::OAuthError> {
+        use crate::oauth::OAuthError;
+        JwksFetcher::keys(self, uri, trusted, now, refresh)
+            .await
+            .map_err(|e| match e {
+                FetchError::Unavailable(reason) => {
+                    log::warn!(jwks_uri = uri, reason = reason.as_str(); "cannot fetch a client's jwks_uri");
+                    OAuthError::TemporarilyUnavailable {
+                        reason: format!("jwks_uri: {reason}").into(),
+                    }
+                }
+                FetchError::Refused(refused) => {
+                    OAuthError::invalid_client(format!("jwks_uri may not be fetched: {refused}"))
+                }
+            })
+    }
+}

@@ -378,6 +378,22 @@ fn unescape_dn_value(v: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The directory port of the token flow: an outage is `temporarily_unavailable`, never a
+/// refusal of the client.
+#[async_trait::async_trait]
+impl crate::oauth::ports::DirectoryLookup for Directory {
+    async fn principal(
+        &self,
+        principal: &str,
+    ) -> Result<Option<Arc<PrincipalEntry>>, crate::oauth::OAuthError> {
+        Directory::principal(self, principal).await.map_err(|e| {
+            crate::oauth::OAuthError::TemporarilyUnavailable {
+                reason: e.to_string().into(),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;

@@ -22,10 +22,13 @@ pub mod error;
 pub mod form;
 pub mod grant;
 pub mod issue;
+pub mod ports;
 pub mod principal;
 pub mod request;
 pub mod scope;
 pub mod secret;
+#[cfg(test)]
+pub mod testing;
 pub mod token_endpoint;
 
 pub use error::OAuthError;

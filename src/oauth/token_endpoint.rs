@@ -1,19 +1,42 @@
-//! `POST /token` (RFC 6749 §3.2): the server-wide token settings, and the whole flow for
-//! what the core can check alone ([`token`]: tier-(a) tests; the service runs the same
-//! steps with its adapters in between).
+//! `POST /token` (RFC 6749 §3.2): the one token flow, for production and tests alike.
 //!
-//! The steps: [`super::request::parse`] (form, credential, grant), client authentication
-//! (`client_auth`), the grant's rules (`grant/`), then [`super::issue::issue`].
+//! ```text
+//!   request::parse ──► TokenRequest { client: Presented, grant: Grant }
+//!        │
+//!   authenticate: Negotiate ──► ports::NegotiateAcceptor, then the AP-REQ replay record
+//!                 jwks_uri  ──► ports::ClientKeySource (refetched once on an unknown kid)
+//!                 client_auth::authenticate (registry), then the assertion jti record
+//!        │
+//!   DPoP proof (token::dpop), server nonce, proof jti record ──► ports::ReplayCache
+//!        │
+//!   directory requirements ──► ports::DirectoryLookup, directory_policy
+//!        │
+//!   grant/<grant>.rs: the grant's rules and scope ──► issue::issue ──► Issued
+//! ```
+//!
+//! The caller (`service`) hands in the settings, the registry and keys of the moment,
+//! the clock reading, a fresh `jti`, the random source and the adapters; tier-(a) tests
+//! hand in `oauth::testing` fakes. Nothing here does I/O of its own.
 
 use aws_lc_rs::rand::SecureRandom;
 
-use super::client::ClientRegistry;
-use super::client_auth::jwt_assertion::AssertionRules;
-use super::client_auth::{self, AuthContext, Authorization};
+use super::client::{ClientRegistry, Credential, JwksSource};
+use super::client_auth::jwt_assertion::{AssertionRules, VerifiedAssertion};
+use super::client_auth::tls_client_auth::PresentedCertificate;
+use super::client_auth::{self, AuthContext, Authenticated, Authorization, Presented};
 use super::error::OAuthError;
 use super::grant::{Grant, client_credentials};
 use super::issue::{Binding, Issued};
+use super::ports::{ClientKeySource, DirectoryLookup, NegotiateAcceptor, ReplayCache};
+use crate::token::dpop::{self, ProofTarget, VerifiedProof};
 use crate::token::keys::KeySet;
+
+/// Replay namespace of client assertion `jti`s (RFC 7523 §3 item 7).
+pub const ASSERTION_NAMESPACE: &str = "assertion-jti";
+/// Replay namespace of DPoP proof `jti`s (RFC 9449 §11.1).
+pub const DPOP_NAMESPACE: &str = "dpop-jti";
+/// Replay namespace of accepted AP-REQs.
+pub const AP_REQ_NAMESPACE: &str = "krb5-ap-req";
 
 /// Server-wide token settings, validated from the config.
 #[derive(Debug, Clone)]
@@ -28,6 +51,46 @@ pub struct TokenSettings {
     pub assertions: AssertionRules,
 }
 
+/// DPoP rules (RFC 9449), from `[dpop]` and the master key.
+#[derive(Debug, Clone, Copy)]
+pub struct DpopRules<'a> {
+    /// `{issuer}/token`: the `htu` of token-endpoint proofs.
+    pub token_url: &'a str,
+    /// How old a proof's `iat` may be; its `jti` is remembered that long.
+    pub max_age_secs: u64,
+    /// Token-endpoint proofs must carry a server nonce.
+    pub require_nonce: bool,
+    /// Signs and checks nonces (derived from the master key: every node agrees).
+    pub nonce_key: &'a [u8; 32],
+    /// How long an issued nonce is accepted.
+    pub nonce_lifetime_secs: u64,
+}
+
+/// Everything one request may need besides what it carries.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// Token settings.
+    pub settings: &'a TokenSettings,
+    /// The clients of the moment.
+    pub registry: &'a ClientRegistry,
+    /// The signing keys of the moment.
+    pub keys: &'a KeySet,
+    /// DPoP rules.
+    pub dpop: DpopRules<'a>,
+    /// Single-use records.
+    pub replay: &'a dyn ReplayCache,
+    /// The Kerberos acceptor, when Negotiate is on.
+    pub negotiate: Option<&'a dyn NegotiateAcceptor>,
+    /// `jwks_uri` keys.
+    pub client_keys: &'a dyn ClientKeySource,
+    /// The directory, when configured.
+    pub directory: Option<&'a dyn DirectoryLookup>,
+    /// Now, seconds since the epoch.
+    pub now: u64,
+    /// The random source (signatures).
+    pub rng: &'a (dyn SecureRandom + Sync),
+}
+
 /// One token request, as the transport received it.
 #[derive(Debug, Clone, Copy)]
 pub struct TokenRequest<'a> {
@@ -35,44 +98,214 @@ pub struct TokenRequest<'a> {
     pub authorization: Option<Authorization<'a>>,
     /// The form body (the caller checked the media type and the size).
     pub body: &'a [u8],
-    /// Now, in seconds since the epoch.
-    pub now: u64,
+    /// The client certificate the connection presented and the transport trusted.
+    pub certificate: Option<&'a PresentedCertificate>,
+    /// The one `DPoP` header, if any.
+    pub dpop: Option<&'a str>,
     /// A fresh unique id for the token (the caller's random source).
     pub jti: &'a str,
 }
 
-/// Handles a token request end to end, for credentials the core can check alone and
-/// without replay records (tests).
-pub fn token(
-    settings: &TokenSettings,
-    registry: &ClientRegistry,
-    keys: &KeySet,
-    request: TokenRequest<'_>,
-    rng: &dyn SecureRandom,
-) -> Result<Issued, OAuthError> {
+/// `POST /token`, end to end.
+pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issued, OAuthError> {
     let parsed = super::request::parse(request.authorization, request.body)?;
-    let ctx = AuthContext {
-        verified_principal: None,
-        now: request.now,
-        assertion_rules: &settings.assertions,
-        certificate: None,
-        fetched_keys: None,
+    let (authenticated, mutual) = authenticate(parsed.client, request.certificate, ctx).await?;
+    let proof = match request.dpop {
+        Some(p) => {
+            let target = ProofTarget {
+                htm: "POST",
+                htu: ctx.dpop.token_url,
+                access_token: None,
+            };
+            Some(check_proof(p, target, true, ctx).await?)
+        }
+        None => None,
     };
-    let authenticated = client_auth::authenticate(registry, parsed.client, ctx)?;
+    let binding = Binding {
+        certificate: request.certificate,
+        dpop_jkt: proof.as_ref().map(|p| p.jkt.as_str()),
+    };
+    let extra = directory_claims(&authenticated, ctx).await?;
     let scope = match &parsed.grant {
         Grant::ClientCredentials(g) => client_credentials::authorize(&authenticated.client, g)?,
     };
-    super::issue::issue(
-        settings,
-        keys,
+    let mut issued = super::issue::issue(
+        ctx.settings,
+        ctx.keys,
         authenticated,
         &scope,
-        Binding::default(),
-        None,
-        request.now,
+        binding,
+        extra.as_ref(),
+        ctx.now,
         request.jti,
-        rng,
-    )
+        ctx.rng,
+    )?;
+    issued.mutual_auth_token = mutual;
+    Ok(issued)
+}
+
+/// Authenticates the caller of `/token`, `/introspect` or `/revoke` with whatever it
+/// presented: Negotiate is proved by the acceptor and recorded single-use, a
+/// private_key_jwt client's `jwks_uri` is fetched (and refetched once on an unknown
+/// kid), and a verified assertion's `jti` is recorded as used. Returns the AP-REP for
+/// Negotiate.
+pub async fn authenticate(
+    presented: Presented,
+    certificate: Option<&PresentedCertificate>,
+    ctx: &Context<'_>,
+) -> Result<(Authenticated, Option<Vec<u8>>), OAuthError> {
+    let accepted = match &presented {
+        Presented::Negotiate { token, .. } => Some(accept_negotiate(token.bytes(), ctx).await?),
+        _ => None,
+    };
+    let jwks_uri = match &presented {
+        Presented::ClientAssertion { client_id, .. } => {
+            match ctx.registry.get(client_id).map(|c| &c.credential) {
+                Some(Credential::PrivateKeyJwt(JwksSource::Uri { uri, trusted })) => {
+                    Some((uri.clone(), *trusted))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let auth_ctx = |fetched_keys| AuthContext {
+        verified_principal: accepted.as_ref().map(|a| a.principal.as_str()),
+        now: ctx.now,
+        assertion_rules: &ctx.settings.assertions,
+        certificate,
+        fetched_keys,
+    };
+    let authenticated = match &jwks_uri {
+        None => client_auth::authenticate(ctx.registry, presented, auth_ctx(None))?,
+        Some((uri, trusted)) => {
+            let keys = ctx.client_keys.keys(uri, *trusted, false, ctx.now).await?;
+            match client_auth::authenticate(ctx.registry, presented.clone(), auth_ctx(Some(&keys)))
+            {
+                Err(e) if e.log_reason().starts_with("no registered key") => {
+                    let keys = ctx.client_keys.keys(uri, *trusted, true, ctx.now).await?;
+                    client_auth::authenticate(ctx.registry, presented, auth_ctx(Some(&keys)))?
+                }
+                other => other?,
+            }
+        }
+    };
+    if let Some(assertion) = &authenticated.assertion {
+        record_assertion(&authenticated.client.client_id, assertion, ctx).await?;
+    }
+    Ok((authenticated, accepted.and_then(|a| a.mutual_token)))
+}
+
+/// Proves a Negotiate token and records it single-use: an AP-REQ accepted by any node
+/// sharing the store is a replay everywhere else.
+pub async fn accept_negotiate(
+    token: &[u8],
+    ctx: &Context<'_>,
+) -> Result<super::ports::AcceptedTicket, OAuthError> {
+    let Some(acceptor) = ctx.negotiate else {
+        return Err(OAuthError::invalid_client(
+            "Negotiate is not enabled (kerberos.enabled = false)",
+        ));
+    };
+    let accepted = acceptor.accept(token).await?;
+    let until = ctx.now.saturating_add(accepted.replay_window_secs);
+    if ctx
+        .replay
+        .first_use(AP_REQ_NAMESPACE, &accepted.replay_key, until, ctx.now)
+        .await?
+    {
+        return Ok(accepted);
+    }
+    Err(OAuthError::invalid_client(format!(
+        "replayed AP-REQ of {} (already accepted by this or another node)",
+        accepted.principal
+    )))
+}
+
+/// Records a client assertion's `jti` as used until the assertion expires.
+async fn record_assertion(
+    client_id: &str,
+    a: &VerifiedAssertion,
+    ctx: &Context<'_>,
+) -> Result<(), OAuthError> {
+    if ctx
+        .replay
+        .first_use(ASSERTION_NAMESPACE, &a.replay_key, a.replay_until, ctx.now)
+        .await?
+    {
+        return Ok(());
+    }
+    Err(OAuthError::invalid_client(format!(
+        "client_assertion jti {:?} of {client_id} was already used",
+        a.jti.chars().take(64).collect::<String>()
+    )))
+}
+
+/// Verifies a DPoP proof for `target` and records its `jti` as used; at the token
+/// endpoint, also demands the server nonce when configured.
+pub async fn check_proof(
+    proof: &str,
+    target: ProofTarget<'_>,
+    token_endpoint: bool,
+    ctx: &Context<'_>,
+) -> Result<VerifiedProof, OAuthError> {
+    let invalid = |d: String| OAuthError::InvalidDpopProof {
+        description: d.into(),
+    };
+    let rules = dpop::ProofRules {
+        max_age_secs: ctx.dpop.max_age_secs,
+        leeway_secs: 5,
+    };
+    let verified = dpop::verify(proof, target, rules, ctx.now).map_err(invalid)?;
+    if token_endpoint && ctx.dpop.require_nonce {
+        let ok = verified.nonce.as_deref().is_some_and(|n| {
+            dpop::check_nonce(ctx.dpop.nonce_key, n, ctx.now, ctx.dpop.nonce_lifetime_secs)
+        });
+        if !ok {
+            return Err(OAuthError::UseDpopNonce {
+                nonce: dpop::issue_nonce(ctx.dpop.nonce_key, ctx.now),
+            });
+        }
+    }
+    if !ctx
+        .replay
+        .first_use(
+            DPOP_NAMESPACE,
+            &verified.replay_key,
+            verified.replay_until,
+            ctx.now,
+        )
+        .await?
+    {
+        return Err(invalid("DPoP proof jti was already used".into()));
+    }
+    Ok(verified)
+}
+
+/// Applies the client's directory requirements to the authenticated principal and
+/// returns the claims the entry adds.
+async fn directory_claims(
+    authenticated: &Authenticated,
+    ctx: &Context<'_>,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, OAuthError> {
+    let (Some(policy), Some(principal)) = (
+        authenticated.client.directory.as_ref(),
+        authenticated.principal.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    let Some(directory) = ctx.directory else {
+        return Err(OAuthError::server_error(format!(
+            "client {} has directory requirements but no [directory] is configured",
+            authenticated.client.client_id
+        )));
+    };
+    let entry = directory.principal(principal).await?;
+    let claims = policy.evaluate(principal, entry.as_deref())?;
+    match serde_json::to_value(claims) {
+        Ok(serde_json::Value::Object(map)) if !map.is_empty() => Ok(Some(map)),
+        _ => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -86,44 +319,86 @@ mod tests {
     use super::*;
     use crate::oauth::client::{Client, ClientRegistration, ClientSource, TokenEndpointAuthMethod};
     use crate::oauth::client_auth::client_secret_basic;
+    use crate::oauth::directory_policy::{DirectoryRequirements, PrincipalEntry};
     use crate::oauth::secret::{ClientSecret, SecretHash};
+    use crate::oauth::testing::{FakeAcceptor, FakeDirectory, MemoryReplay, StaticKeys, block_on};
     use crate::token::keys::{SigningAlgorithm, SigningKey};
 
     const NOW: u64 = 1_800_000_000;
 
-    fn fixture() -> (TokenSettings, ClientRegistry, KeySet) {
+    /// An Ed25519 key pair for assertions: the private key and the public JWK.
+    fn ed25519(kid: &str) -> (jsonwebtoken::EncodingKey, serde_json::Value) {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        (
+            jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref()),
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid}),
+        )
+    }
+
+    struct Fixture {
+        settings: TokenSettings,
+        registry: ClientRegistry,
+        keys: KeySet,
+        assertion_key: jsonwebtoken::EncodingKey,
+        replay: MemoryReplay,
+        acceptor: FakeAcceptor,
+        client_keys: StaticKeys,
+        directory: FakeDirectory,
+        with_directory: bool,
+    }
+
+    fn fixture() -> Fixture {
         let rng = SystemRandom::new();
         let key = SigningKey::from_pkcs8(
             SigningAlgorithm::ES256,
             &SigningKey::generate(SigningAlgorithm::ES256, &rng).unwrap(),
         )
         .unwrap();
-        let mk = |id: &str, method, lifetime| {
-            Client::from_registration(
-                &ClientRegistration {
-                    client_id: id.into(),
-                    token_endpoint_auth_method: method,
-                    client_secret_hash: (method != TokenEndpointAuthMethod::None)
-                        .then(|| SecretHash::of(&ClientSecret::new("pw".into())).to_stored()),
-                    scopes: vec!["directory.read".into(), "metrics".into()],
-                    audience: vec![],
-                    token_lifetime_secs: lifetime,
-                    ..Default::default()
-                },
-                ClientSource::Config,
-                None,
+        let mk = |id: &str, method, lifetime| ClientRegistration {
+            client_id: id.into(),
+            token_endpoint_auth_method: method,
+            client_secret_hash: matches!(
+                method,
+                TokenEndpointAuthMethod::ClientSecretBasic
+                    | TokenEndpointAuthMethod::ClientSecretPost
             )
-            .unwrap()
+            .then(|| SecretHash::of(&ClientSecret::new("pw".into())).to_stored()),
+            scopes: vec!["directory.read".into(), "metrics".into()],
+            audience: vec![],
+            token_lifetime_secs: lifetime,
+            ..Default::default()
         };
-        let registry = ClientRegistry::new(
-            vec![
-                mk("svc", TokenEndpointAuthMethod::ClientSecretBasic, None),
-                mk("short", TokenEndpointAuthMethod::ClientSecretPost, Some(60)),
-                mk("pub", TokenEndpointAuthMethod::None, None),
-            ],
-            vec![],
-        )
-        .0;
+        let (assertion_key, jwk) = ed25519("k1");
+        let registrations = [
+            mk("svc", TokenEndpointAuthMethod::ClientSecretBasic, None),
+            mk("short", TokenEndpointAuthMethod::ClientSecretPost, Some(60)),
+            mk("pub", TokenEndpointAuthMethod::None, None),
+            ClientRegistration {
+                jwks: Some(serde_json::json!({"keys": [jwk]})),
+                ..mk("signer", TokenEndpointAuthMethod::PrivateKeyJwt, None)
+            },
+            ClientRegistration {
+                kerberos_principal_pattern: Some("host/*.test.realm@TEST.REALM".into()),
+                ..mk("fleet", TokenEndpointAuthMethod::KerberosClientAuth, None)
+            },
+            ClientRegistration {
+                kerberos_principal_pattern: Some("host/*.test.realm@TEST.REALM".into()),
+                directory: Some(DirectoryRequirements {
+                    require_groups: vec!["ipaservers".into()],
+                    claims: vec!["hostgroups".into()],
+                    ..Default::default()
+                }),
+                ..mk("servers", TokenEndpointAuthMethod::KerberosClientAuth, None)
+            },
+        ];
+        let clients = registrations
+            .iter()
+            .map(|r| Client::from_registration(r, ClientSource::Config, None).unwrap())
+            .collect();
+        let registry = ClientRegistry::new(clients, vec![]).0;
         let settings = TokenSettings {
             issuer: "https://idp.test".into(),
             default_audience: vec!["https://idp.test".into()],
@@ -134,19 +409,95 @@ mod tests {
                 leeway_secs: 60,
             },
         };
-        (settings, registry, KeySet::new(Arc::new(key), vec![]))
+        let mut acceptor = FakeAcceptor::default();
+        for host in ["node1", "node2", "web1"] {
+            acceptor.tickets.insert(
+                format!("ticket-{host}").into_bytes(),
+                format!("host/{host}.test.realm@TEST.REALM"),
+            );
+        }
+        let mut directory = FakeDirectory::default();
+        let entry = |groups: &[&str]| PrincipalEntry {
+            locked: false,
+            fqdn: None,
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        };
+        directory.entries.insert(
+            "host/node1.test.realm@TEST.REALM".into(),
+            entry(&["ipaservers"]),
+        );
+        directory
+            .entries
+            .insert("host/web1.test.realm@TEST.REALM".into(), entry(&["web"]));
+        Fixture {
+            settings,
+            registry,
+            keys: KeySet::new(Arc::new(key), vec![]),
+            assertion_key,
+            replay: MemoryReplay::default(),
+            acceptor,
+            client_keys: StaticKeys::default(),
+            directory,
+            with_directory: true,
+        }
+    }
+
+    const NONCE_KEY: [u8; 32] = [7; 32];
+
+    impl Fixture {
+        fn call(&self, auth: Option<&str>, body: &str) -> Result<Issued, OAuthError> {
+            let rng = SystemRandom::new();
+            let ctx = Context {
+                settings: &self.settings,
+                registry: &self.registry,
+                keys: &self.keys,
+                dpop: DpopRules {
+                    token_url: "https://idp.test/token",
+                    max_age_secs: 300,
+                    require_nonce: false,
+                    nonce_key: &NONCE_KEY,
+                    nonce_lifetime_secs: 300,
+                },
+                replay: &self.replay,
+                negotiate: Some(&self.acceptor),
+                client_keys: &self.client_keys,
+                directory: self
+                    .with_directory
+                    .then_some(&self.directory as &dyn DirectoryLookup),
+                now: NOW,
+                rng: &rng,
+            };
+            let request = TokenRequest {
+                authorization: auth.map(Authorization::parse),
+                body: body.as_bytes(),
+                certificate: None,
+                dpop: None,
+                jti: "jti-1",
+            };
+            block_on(token(request, &ctx))
+        }
+
+        fn assertion(&self, jti: &str, exp_in: u64) -> String {
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+            header.kid = Some("k1".into());
+            let claims = serde_json::json!({"iss": "signer", "sub": "signer",
+                "aud": "https://idp.test/token", "iat": NOW, "exp": NOW + exp_in, "jti": jti});
+            jsonwebtoken::encode(&header, &claims, &self.assertion_key).unwrap()
+        }
     }
 
     fn call(auth: Option<&str>, body: &str) -> Result<Issued, OAuthError> {
-        let (settings, registry, keys) = fixture();
-        let request = TokenRequest {
-            authorization: auth.map(Authorization::parse),
-            body: body.as_bytes(),
-            now: NOW,
-            jti: "jti-1",
-        };
-        token(&settings, &registry, &keys, request, &SystemRandom::new())
+        fixture().call(auth, body)
     }
+
+    fn negotiate(host: &str) -> String {
+        format!(
+            "Negotiate {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("ticket-{host}"))
+        )
+    }
+
+    const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
     fn basic_svc() -> String {
         format!("Basic {}", client_secret_basic::encode("svc", "pw"))
@@ -259,5 +610,122 @@ mod tests {
         )
         .unwrap();
         assert_eq!(issued.response.scope, "directory.read");
+    }
+
+    #[test]
+    fn negotiate_template_clients_get_the_principal_as_subject_once_per_ticket() {
+        let f = fixture();
+        let body = "grant_type=client_credentials&client_id=fleet";
+        let issued = f.call(Some(&negotiate("node2")), body).unwrap();
+        assert_eq!(issued.subject, "host/node2.test.realm@TEST.REALM");
+        assert_eq!(issued.mutual_auth_token.as_deref(), Some(&b"ap-rep"[..]));
+        let c = claims_of(&issued.response.access_token);
+        assert_eq!(
+            (c["sub"].as_str(), c["client_id"].as_str()),
+            (Some("host/node2.test.realm@TEST.REALM"), Some("fleet"))
+        );
+        // The same AP-REQ again: a replay, on this node or any other sharing the store.
+        let e = f.call(Some(&negotiate("node2")), body).unwrap_err();
+        assert_eq!(e.code(), "invalid_client");
+        assert!(
+            e.log_reason().contains("replayed AP-REQ"),
+            "{}",
+            e.log_reason()
+        );
+        // A ticket the KDC never issued.
+        assert_eq!(
+            f.call(Some(&negotiate("nobody")), body).unwrap_err().code(),
+            "invalid_client"
+        );
+    }
+
+    #[test]
+    fn a_replay_store_outage_is_temporarily_unavailable() {
+        let f = Fixture {
+            replay: MemoryReplay::down(),
+            ..fixture()
+        };
+        let e = f
+            .call(
+                Some(&negotiate("node1")),
+                "grant_type=client_credentials&client_id=fleet",
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            "temporarily_unavailable",
+            "a store outage is never invalid_client"
+        );
+    }
+
+    #[test]
+    fn assertions_are_single_use() {
+        let f = fixture();
+        let a = f.assertion("a-1", 60);
+        let body = format!(
+            "grant_type=client_credentials&client_assertion_type={ASSERTION_TYPE}&client_assertion={a}"
+        );
+        assert_eq!(f.call(None, &body).unwrap().subject, "signer");
+        let e = f.call(None, &body).unwrap_err();
+        assert_eq!(e.code(), "invalid_client");
+        assert!(
+            e.log_reason().contains("was already used"),
+            "{}",
+            e.log_reason()
+        );
+        let long = f.assertion("a-2", 3600);
+        let body = format!(
+            "grant_type=client_credentials&client_assertion_type={ASSERTION_TYPE}&client_assertion={long}"
+        );
+        let e = f.call(None, &body).unwrap_err();
+        assert!(
+            e.description().unwrap().contains("more than 300 s ahead"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn directory_requirements_gate_template_clients() {
+        let f = fixture();
+        let body = "grant_type=client_credentials&client_id=servers";
+        let issued = f.call(Some(&negotiate("node1")), body).unwrap();
+        assert_eq!(
+            claims_of(&issued.response.access_token)["hostgroups"],
+            serde_json::json!(["ipaservers"])
+        );
+        // In the directory but not in the host group; not in the directory at all.
+        assert_eq!(
+            f.call(Some(&negotiate("web1")), body).unwrap_err().code(),
+            "invalid_client"
+        );
+        assert_eq!(
+            f.call(Some(&negotiate("node2")), body).unwrap_err().code(),
+            "invalid_client"
+        );
+        // A directory outage is 503, never a refusal of the host.
+        let down = Fixture {
+            directory: FakeDirectory {
+                down: true,
+                ..Default::default()
+            },
+            ..fixture()
+        };
+        assert_eq!(
+            down.call(Some(&negotiate("node1")), body)
+                .unwrap_err()
+                .code(),
+            "temporarily_unavailable"
+        );
+        // Requirements without a directory are our configuration's fault.
+        let none = Fixture {
+            with_directory: false,
+            ..fixture()
+        };
+        assert_eq!(
+            none.call(Some(&negotiate("node1")), body)
+                .unwrap_err()
+                .code(),
+            "server_error"
+        );
     }
 }

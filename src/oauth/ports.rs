@@ -1,0 +1,74 @@
+//! The ports: what the protocol core needs from the outside world, as traits. The core
+//! calls them; the adapters implement them (`service` for the replay cache on the
+//! store, `authn::gssapi` for Negotiate, `authn::jwks_fetch` for client JWKS,
+//! `directory` for principals); `oauth::testing` has in-memory fakes for tier-(a) tests.
+//!
+//! A port's error is already an [`OAuthError`]: an outage is `temporarily_unavailable`
+//! (never `invalid_client`), a refusal is the refusal. Ports do no protocol policy: the
+//! single-use rules, which checks run and in which order, stay in the core.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::OAuthError;
+use super::client_auth::jwt_assertion::AssertionKey;
+use super::directory_policy::PrincipalEntry;
+
+/// Single-use records, shared by every node that shares the store (assertion and DPoP
+/// proof `jti`s, AP-REQ digests).
+#[async_trait]
+pub trait ReplayCache: Send + Sync {
+    /// Records `key` in `namespace` until `until`: `true` the first time, `false` when it
+    /// was recorded before, here or on another node.
+    async fn first_use(
+        &self,
+        namespace: &'static str,
+        key: &[u8],
+        until: u64,
+        now: u64,
+    ) -> Result<bool, OAuthError>;
+}
+
+/// A Negotiate token the acceptor proved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedTicket {
+    /// The initiator's principal, e.g. `host/node1.example.com@EXAMPLE.COM`.
+    pub principal: String,
+    /// The AP-REP for mutual authentication.
+    pub mutual_token: Option<Vec<u8>>,
+    /// What identifies this AP-REQ for the replay record (a digest of its authenticator).
+    pub replay_key: [u8; 32],
+    /// How long the record must be kept (the authenticator's validity).
+    pub replay_window_secs: u64,
+}
+
+/// The Kerberos acceptor (`kerberos_client_auth`): one AP-REQ, no second round.
+#[async_trait]
+pub trait NegotiateAcceptor: Send + Sync {
+    /// Proves `token` (refusing NTLM, garbage, wrong service, expired tickets as
+    /// `invalid_client`). The replay check is the core's, with
+    /// [`AcceptedTicket::replay_key`].
+    async fn accept(&self, token: &[u8]) -> Result<AcceptedTicket, OAuthError>;
+}
+
+/// The public keys of private_key_jwt clients registered with `jwks_uri`.
+#[async_trait]
+pub trait ClientKeySource: Send + Sync {
+    /// The keys at `uri` (cached by the adapter); `refresh` asks for a refetch because an
+    /// assertion named an unknown key. `trusted`: the admin allowed any address.
+    async fn keys(
+        &self,
+        uri: &str,
+        trusted: bool,
+        refresh: bool,
+        now: u64,
+    ) -> Result<Arc<Vec<AssertionKey>>, OAuthError>;
+}
+
+/// The directory entry of a principal (host groups, locks, claims).
+#[async_trait]
+pub trait DirectoryLookup: Send + Sync {
+    /// The entry, `None` when the directory has none.
+    async fn principal(&self, principal: &str) -> Result<Option<Arc<PrincipalEntry>>, OAuthError>;
+}

@@ -1,0 +1,137 @@
+//! In-memory fakes of the core's ports, for tier-(a) tests of the one token flow without
+//! a KDC, a directory or a store: the Negotiate, replay and directory-gating rules are
+//! tested here as well as against real ones in the integration binary.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::OAuthError;
+use super::client_auth::jwt_assertion::AssertionKey;
+use super::directory_policy::PrincipalEntry;
+use super::ports::{
+    AcceptedTicket, ClientKeySource, DirectoryLookup, NegotiateAcceptor, ReplayCache,
+};
+
+/// Runs a future of the core to completion. The fakes never wait, so one poll finishes
+/// it; a future that is still pending is a bug in the test.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => panic!("a fake port left the core waiting"),
+    }
+}
+
+/// Replay records in memory; `down` makes every call an outage.
+#[derive(Default)]
+pub struct MemoryReplay {
+    seen: Mutex<HashSet<(String, Vec<u8>)>>,
+    down: bool,
+}
+
+impl MemoryReplay {
+    /// A replay cache whose store is down: every call is `temporarily_unavailable`.
+    pub fn down() -> Self {
+        Self {
+            down: true,
+            ..Self::default()
+        }
+    }
+}
+
+#[async_trait]
+impl ReplayCache for MemoryReplay {
+    async fn first_use(
+        &self,
+        namespace: &'static str,
+        key: &[u8],
+        _until: u64,
+        _now: u64,
+    ) -> Result<bool, OAuthError> {
+        if self.down {
+            return Err(OAuthError::TemporarilyUnavailable {
+                reason: "the fake store is down".into(),
+            });
+        }
+        let mut seen = self
+            .seen
+            .lock()
+            .map_err(|_| OAuthError::server_error("poisoned"))?;
+        Ok(seen.insert((namespace.to_owned(), key.to_vec())))
+    }
+}
+
+/// A Kerberos acceptor that knows some tokens: each stands for a principal.
+#[derive(Default)]
+pub struct FakeAcceptor {
+    /// Token bytes to the principal they prove.
+    pub tickets: HashMap<Vec<u8>, String>,
+}
+
+#[async_trait]
+impl NegotiateAcceptor for FakeAcceptor {
+    async fn accept(&self, token: &[u8]) -> Result<AcceptedTicket, OAuthError> {
+        let principal = self
+            .tickets
+            .get(token)
+            .ok_or_else(|| OAuthError::invalid_client("the fake KDC never issued this token"))?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token);
+        let mut replay_key = [0u8; 32];
+        replay_key.copy_from_slice(digest.as_ref());
+        Ok(AcceptedTicket {
+            principal: principal.clone(),
+            mutual_token: Some(b"ap-rep".to_vec()),
+            replay_key,
+            replay_window_secs: 600,
+        })
+    }
+}
+
+/// The same keys for every `jwks_uri`, counting fetches.
+#[derive(Default)]
+pub struct StaticKeys {
+    /// What every fetch returns.
+    pub keys: Arc<Vec<AssertionKey>>,
+    /// How many fetches were asked for (refreshes included).
+    pub fetches: AtomicUsize,
+}
+
+#[async_trait]
+impl ClientKeySource for StaticKeys {
+    async fn keys(
+        &self,
+        _uri: &str,
+        _trusted: bool,
+        _refresh: bool,
+        _now: u64,
+    ) -> Result<Arc<Vec<AssertionKey>>, OAuthError> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        Ok(Arc::clone(&self.keys))
+    }
+}
+
+/// A directory of principals; `down` makes every lookup an outage.
+#[derive(Default)]
+pub struct FakeDirectory {
+    /// Principal to entry.
+    pub entries: HashMap<String, PrincipalEntry>,
+    /// Answer every lookup with `temporarily_unavailable`.
+    pub down: bool,
+}
+
+#[async_trait]
+impl DirectoryLookup for FakeDirectory {
+    async fn principal(&self, principal: &str) -> Result<Option<Arc<PrincipalEntry>>, OAuthError> {
+        if self.down {
+            return Err(OAuthError::TemporarilyUnavailable {
+                reason: "the fake directory is down".into(),
+            });
+        }
+        Ok(self.entries.get(principal).cloned().map(Arc::new))
+    }
+}
