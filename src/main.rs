@@ -99,7 +99,8 @@ struct EnrollArgs {
 enum KeysCommand {
     /// List signing keys with their schedule.
     List {
-        /// Work on the server's store directly (the admin API comes later).
+        /// Work on the configured database directly, without a running server (otherwise
+        /// the command goes to the admin API given by --server).
         #[arg(long)]
         local: bool,
     },
@@ -145,7 +146,8 @@ struct ServeArgs {
 enum ClientCommand {
     /// Register a client in the local store and print its secret once.
     Add {
-        /// Work on the server's store directly (the admin API comes later).
+        /// Work on the configured database directly, without a running server (otherwise
+        /// the command goes to the admin API given by --server).
         #[arg(long)]
         local: bool,
         /// The client_id.
@@ -153,7 +155,10 @@ enum ClientCommand {
         /// A scope the client may be granted (repeat for more).
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
-        /// client_secret_basic, client_secret_post, kerberos_client_auth or none.
+        /// client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt
+        /// (with --jwks-file), kerberos_client_auth (with --kerberos-principal or
+        /// --kerberos-principal-pattern) or none. The mTLS methods are registered in the
+        /// config file or with the admin API's JSON.
         #[arg(long, default_value = "client_secret_basic")]
         method: String,
         /// For kerberos_client_auth: the one principal of an exact client.
