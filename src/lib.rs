@@ -38,8 +38,10 @@
 
 pub mod admin;
 pub mod authn;
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod dev;
 pub mod directory;
 pub mod fs;

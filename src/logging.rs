@@ -36,6 +36,44 @@ pub fn init(level: LevelFilter) {
     }
 }
 
+/// Logging for the local commands (`client ... --local`): audit events and warnings, to
+/// the journal when the machine has one (so a local change is audited where the
+/// daemon's are), else to stderr.
+pub fn init_cli() {
+    let journal = std::path::Path::new("/run/systemd/journal/socket").exists();
+    if journal {
+        if let Ok(logger) = systemd_journal_logger::JournalLog::new() {
+            let journal = Journal(logger.with_syslog_identifier("ahdapa".into()));
+            if log::set_boxed_logger(Box::new(AuditAndWarnings(journal))).is_ok() {
+                log::set_max_level(LevelFilter::Info);
+                return;
+            }
+        }
+    }
+    if log::set_boxed_logger(Box::new(AuditAndWarnings(StderrLogger))).is_ok() {
+        log::set_max_level(LevelFilter::Info);
+    }
+}
+
+/// Passes audit events (target `ahdapa::audit`) and warnings or worse.
+struct AuditAndWarnings<L>(L);
+
+impl<L: Log> Log for AuditAndWarnings<L> {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.target() == "ahdapa::audit" || metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if self.enabled(record.metadata()) {
+            self.0.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
+
 /// The journal field for one of our log keys; `None` keeps the key as it is (the journal
 /// upper-cases it).
 pub fn journal_field(key: &str) -> Option<&'static str> {

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod commands;
+pub mod local;
 pub mod registration;
 
 use aws_lc_rs::rand::SystemRandom;

@@ -626,11 +626,24 @@ fn local_client_commands_keep_the_documented_exit_codes_and_json() {
             .is_some_and(|s| s.len() >= 43),
         "{added}"
     );
+    // Through the admin API's own function: audited, via=local (stderr here: no journal).
+    let audit = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        audit.contains("client.create") && audit.contains("via=local"),
+        "{audit}"
+    );
     let out = s.cli(&["client", "add", "--local", "cli-svc", "--scope", "s"]);
     assert_eq!(
         out.status.code(),
         Some(5),
         "an existing id is a conflict: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = s.cli(&["client", "add", "--local", "bad id", "--scope", "s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "invalid: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let out = s.cli(&["--json", "client", "list", "--local"]);
@@ -644,6 +657,7 @@ fn local_client_commands_keep_the_documented_exit_codes_and_json() {
     );
     let out = s.cli(&["--json", "client", "remove", "--local", "cli-svc"]);
     assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("client.delete"));
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["removed"],
         true

@@ -1,0 +1,446 @@
+//! The `ahdapa` command line: the clap definitions (also the source of the man page and
+//! the shell completions) and the dispatch of each subcommand — to the daemon
+//! ([`crate::daemon`]), to the local store ([`crate::admin::local`]) or to a server's
+//! admin API ([`crate::admin::commands`]).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::admin::client::{AdminClient, Auth};
+use crate::admin::commands::{self, CommandError};
+use crate::admin::local;
+use crate::config::DEFAULT_CONFIG_PATH;
+use crate::daemon;
+
+#[derive(Parser)]
+#[command(
+    name = "ahdapa",
+    version,
+    about = "Kerberos-integrated OAuth 2.0 identity provider for Linux fleets"
+)]
+pub struct Cli {
+    /// The config file.
+    #[arg(long, global = true, default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How `client`, `keys` and `enroll` reach a server's admin API.
+#[derive(Args, Clone)]
+pub struct RemoteArgs {
+    /// The server (its issuer URL, e.g. https://idp.example.com); default $AHDAPA_SERVER.
+    #[arg(long, global = true, env = "AHDAPA_SERVER")]
+    pub server: Option<String>,
+    /// Authenticate with this access token (scope ahdapa.admin) instead of your Kerberos
+    /// ticket.
+    #[arg(long, global = true, conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// Read the access token from this file.
+    #[arg(long, global = true)]
+    pub token_file: Option<PathBuf>,
+    /// Extra CA certificates (PEM) to trust for the server.
+    #[arg(long, global = true)]
+    pub ca_file: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Validate the config file and print every mistake with its key path.
+    CheckConfig,
+    /// Manage registered clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// On a host: get (or rotate) this host's SSSD client with its keytab and write the
+    /// SSSD drop-in.
+    Enroll(EnrollArgs),
+    /// Write the man page (ahdapa.1) and shell completions into a directory (packaging).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// The directory to write into.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub struct EnrollArgs {
+    /// The host keytab.
+    #[arg(long, default_value = "/etc/krb5.keytab")]
+    pub keytab: PathBuf,
+    /// The principal to enrol as (default: the keytab's first principal).
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// The SSSD drop-in to write (mode 0600).
+    #[arg(long, default_value = "/etc/sssd/conf.d/ahdapa.conf")]
+    pub sssd_conf: PathBuf,
+    /// The SSSD domain name in the drop-in.
+    #[arg(long, default_value = "ahdapa")]
+    pub domain: String,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys with their schedule.
+    List {
+        /// Work on the configured database directly, without a running server (otherwise
+        /// the command goes to the admin API given by --server).
+        #[arg(long)]
+        local: bool,
+    },
+    /// Create a new signing key. It is published at once and signs after one token
+    /// lifetime plus the /jwks cache time (or at once with --now); the current key keeps
+    /// verifying until every token it signed has expired.
+    Rotate {
+        /// Work on the server's store directly.
+        #[arg(long)]
+        local: bool,
+        /// Sign with the new key at once (after a key compromise).
+        #[arg(long)]
+        now: bool,
+    },
+    /// Stop a key from signing now; it stays published until its tokens have expired
+    /// (or leaves /jwks at once with --remove-now, after a compromise).
+    Retire {
+        /// Work on the server's store directly.
+        #[arg(long)]
+        local: bool,
+        /// The key id.
+        kid: String,
+        /// Remove it from /jwks at once: tokens it signed stop verifying.
+        #[arg(long)]
+        remove_now: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Embedded dev mode: plain HTTP on loopback, state in --state-dir, a demo client.
+    #[arg(long)]
+    pub dev: bool,
+    /// With --dev: the address to listen on.
+    #[arg(long, requires = "dev", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// With --dev: where the database, keys and demo secret live.
+    #[arg(long, requires = "dev")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Register a client in the local store and print its secret once.
+    Add {
+        /// Work on the configured database directly, without a running server (otherwise
+        /// the command goes to the admin API given by --server).
+        #[arg(long)]
+        local: bool,
+        /// The client_id.
+        client_id: String,
+        /// A scope the client may be granted (repeat for more).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt
+        /// (with --jwks-file), kerberos_client_auth (with --kerberos-principal or
+        /// --kerberos-principal-pattern) or none. The mTLS methods are registered in the
+        /// config file or with the admin API's JSON.
+        #[arg(long, default_value = "client_secret_basic")]
+        method: String,
+        /// For kerberos_client_auth: the one principal of an exact client.
+        #[arg(long)]
+        kerberos_principal: Option<String>,
+        /// For private_key_jwt: a file with the client's public keys (a JWKS).
+        #[arg(long)]
+        jwks_file: Option<PathBuf>,
+        /// For kerberos_client_auth: the glob of a template client, e.g.
+        /// 'host/*.example.com@EXAMPLE.COM'.
+        #[arg(long)]
+        kerberos_principal_pattern: Option<String>,
+        /// An audience for its tokens (repeat for more); default: tokens.default_audience.
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+        /// Token lifetime in seconds; default: tokens.lifetime_secs.
+        #[arg(long)]
+        lifetime: Option<u64>,
+    },
+    /// List clients from the config file and the local store.
+    List {
+        /// Work on the server's store directly.
+        #[arg(long)]
+        local: bool,
+    },
+    /// Remove a client from the local store.
+    Remove {
+        /// Work on the server's store directly.
+        #[arg(long)]
+        local: bool,
+        /// The client_id.
+        client_id: String,
+    },
+    /// Show one stored client (JSON, no secrets).
+    Show {
+        /// The client_id.
+        client_id: String,
+    },
+    /// Change a stored client: the given options replace the stored values.
+    Update {
+        /// The client_id.
+        client_id: String,
+        /// The scopes (repeat; replaces the list).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// The audiences (repeat; replaces the list).
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+        /// Token lifetime in seconds.
+        #[arg(long)]
+        lifetime: Option<u64>,
+        /// For kerberos_client_auth templates: the principal glob.
+        #[arg(long)]
+        kerberos_principal_pattern: Option<String>,
+        /// For kerberos_client_auth with a directory: require one of these host or user
+        /// groups (repeat; replaces the list).
+        #[arg(long = "require-group")]
+        require_groups: Vec<String>,
+    },
+    /// Give a secret client a new secret (the old one stops working).
+    RotateSecret {
+        /// The client_id.
+        client_id: String,
+    },
+    /// Refuse a client everywhere until it is enabled again.
+    Disable {
+        /// The client_id.
+        client_id: String,
+    },
+    /// Enable a disabled client.
+    Enable {
+        /// The client_id.
+        client_id: String,
+    },
+    /// Print a new secret and the `client_secret_hash` line for a [[clients]] table.
+    GenerateSecret {
+        /// Hash the secret given on the first line of standard input instead of making a
+        /// new one (moving a client from another IdP). It must have at least 128 bits of
+        /// entropy's worth of length: 22 or more characters.
+        #[arg(long)]
+        from_stdin: bool,
+    },
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CommandError> {
+    let remote = cli.remote.clone();
+    match cli.command {
+        Command::Serve(args) if args.dev => daemon::serve_dev(args.listen, args.state_dir)
+            .await
+            .map_err(CommandError::local),
+        Command::Serve(_) => daemon::serve(&cli.config)
+            .await
+            .map_err(CommandError::local),
+        Command::CheckConfig => daemon::check_config(&cli.config).map_err(CommandError::local),
+        Command::Client(cmd) => match local_flag(&cmd) {
+            Some(true) => local::client(&cli.config, cmd, remote.json).await,
+            _ => remote_client(&remote, cmd).await,
+        },
+        Command::Keys(cmd) => match &cmd {
+            KeysCommand::List { local: false }
+            | KeysCommand::Rotate { local: false, .. }
+            | KeysCommand::Retire { local: false, .. } => remote_keys(&remote, cmd).await,
+            _ => local::keys(&cli.config, cmd)
+                .await
+                .map_err(CommandError::local),
+        },
+        Command::Enroll(args) => enroll(&remote, args).await,
+        Command::GenerateAssets { dir } => generate_assets(&dir).map_err(CommandError::local),
+    }
+}
+
+/// The man page and bash, zsh and fish completions, generated from the CLI definition.
+fn generate_assets(dir: &Path) -> Result<(), String> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("ahdapa.1"), page).map_err(|e| e.to_string())?;
+    for (shell, name) in [
+        (Shell::Bash, "ahdapa.bash"),
+        (Shell::Zsh, "_ahdapa"),
+        (Shell::Fish, "ahdapa.fish"),
+    ] {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "ahdapa", &mut out);
+        std::fs::write(dir.join(name), out).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// `Some(local)` for subcommands that can work on the local store.
+fn local_flag(cmd: &ClientCommand) -> Option<bool> {
+    match cmd {
+        ClientCommand::Add { local, .. }
+        | ClientCommand::List { local }
+        | ClientCommand::Remove { local, .. } => Some(*local),
+        ClientCommand::GenerateSecret { .. } => Some(true),
+        _ => None,
+    }
+}
+
+fn api(remote: &RemoteArgs, auth: Option<Auth>) -> Result<AdminClient, CommandError> {
+    let server = remote.server.as_deref().ok_or_else(|| {
+        CommandError {
+            message: "no server: pass --server https://idp.example.com (or set AHDAPA_SERVER), or --local on the server itself".into(),
+            code: 2,
+        }
+    })?;
+    let auth = match auth {
+        Some(a) => a,
+        None => match (&remote.token, &remote.token_file) {
+            (Some(t), _) => Auth::Token(t.clone()),
+            (None, Some(f)) => Auth::Token(
+                std::fs::read_to_string(f)
+                    .map_err(|e| CommandError::local(format!("--token-file {}: {e}", f.display())))?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => Auth::Negotiate,
+        },
+    };
+    AdminClient::new(server, auth, remote.ca_file.as_deref()).map_err(|m| CommandError {
+        message: m,
+        code: 2,
+    })
+}
+
+async fn remote_client(remote: &RemoteArgs, cmd: ClientCommand) -> Result<(), CommandError> {
+    let api = api(remote, None)?;
+    let json = remote.json;
+    match cmd {
+        ClientCommand::Add {
+            client_id,
+            scopes,
+            method,
+            kerberos_principal,
+            jwks_file,
+            kerberos_principal_pattern,
+            audiences,
+            lifetime,
+            ..
+        } => {
+            let mut reg = serde_json::json!({
+                "client_id": client_id,
+                "token_endpoint_auth_method": method,
+                "scopes": scopes,
+            });
+            if let serde_json::Value::Object(m) = &mut reg {
+                if let Some(p) = kerberos_principal {
+                    m.insert("kerberos_principal".into(), p.into());
+                }
+                if let Some(p) = kerberos_principal_pattern {
+                    m.insert("kerberos_principal_pattern".into(), p.into());
+                }
+                if let Some(f) = jwks_file {
+                    let text = std::fs::read_to_string(&f).map_err(|e| {
+                        CommandError::local(format!("--jwks-file {}: {e}", f.display()))
+                    })?;
+                    let jwks: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                        CommandError::local(format!("--jwks-file {}: not JSON: {e}", f.display()))
+                    })?;
+                    m.insert("jwks".into(), jwks);
+                }
+                if !audiences.is_empty() {
+                    m.insert("audience".into(), audiences.into());
+                }
+                if let Some(l) = lifetime {
+                    m.insert("token_lifetime_secs".into(), l.into());
+                }
+            }
+            commands::client_add(&api, reg, json).await
+        }
+        ClientCommand::List { .. } => commands::client_list(&api, json).await,
+        ClientCommand::Show { client_id } => commands::client_show(&api, &client_id).await,
+        ClientCommand::Update {
+            client_id,
+            scopes,
+            audiences,
+            lifetime,
+            kerberos_principal_pattern,
+            require_groups,
+        } => {
+            commands::client_update(&api, &client_id, |m| {
+                if !scopes.is_empty() {
+                    m.insert("scopes".into(), scopes.into());
+                }
+                if !audiences.is_empty() {
+                    m.insert("audience".into(), audiences.into());
+                }
+                if let Some(l) = lifetime {
+                    m.insert("token_lifetime_secs".into(), l.into());
+                }
+                if let Some(p) = kerberos_principal_pattern {
+                    m.insert("kerberos_principal_pattern".into(), p.into());
+                }
+                if !require_groups.is_empty() {
+                    let mut d = m
+                        .get("directory")
+                        .cloned()
+                        .unwrap_or_else(|| serde_json::json!({}));
+                    if let serde_json::Value::Object(dm) = &mut d {
+                        dm.insert("require_groups".into(), require_groups.into());
+                    }
+                    m.insert("directory".into(), d);
+                }
+            })
+            .await
+        }
+        ClientCommand::RotateSecret { client_id } => {
+            commands::client_action(&api, &client_id, "rotate-secret", json).await
+        }
+        ClientCommand::Disable { client_id } => {
+            commands::client_action(&api, &client_id, "disable", json).await
+        }
+        ClientCommand::Enable { client_id } => {
+            commands::client_action(&api, &client_id, "enable", json).await
+        }
+        ClientCommand::Remove { client_id, .. } => {
+            commands::client_action(&api, &client_id, "remove", json).await
+        }
+        ClientCommand::GenerateSecret { .. } => Ok(()),
+    }
+}
+
+async fn remote_keys(remote: &RemoteArgs, cmd: KeysCommand) -> Result<(), CommandError> {
+    let api = api(remote, None)?;
+    match cmd {
+        KeysCommand::List { .. } => commands::keys_list(&api, remote.json).await,
+        KeysCommand::Rotate { now, .. } => commands::keys_rotate(&api, now, remote.json).await,
+        KeysCommand::Retire {
+            kid, remove_now, ..
+        } => commands::keys_retire(&api, &kid, remove_now, remote.json).await,
+    }
+}
+
+async fn enroll(remote: &RemoteArgs, args: EnrollArgs) -> Result<(), CommandError> {
+    let api = api(
+        remote,
+        Some(Auth::Keytab {
+            keytab: args.keytab.clone(),
+            principal: args.principal.clone(),
+        }),
+    )?;
+    let server = remote.server.clone().unwrap_or_default();
+    commands::enroll(&api, &server, &args.sssd_conf, &args.domain, remote.json).await
+}
