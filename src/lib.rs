@@ -2,39 +2,48 @@
 //! fleets.
 //!
 //! ```text
-//!              ┌──────────── adapters (I/O) ─────────────┐
-//!   socket ──► web::server ──► web::router ──► web::handlers
-//!                                                   │
-//!                                      service (caches, clock, rng)
-//!                                                   │
-//!              ┌──────────── core (no I/O) ──────────▼───┐
-//!              │ oauth: form, client_auth, scope, grant  │──► token: keys, JWS, JWKS
-//!              └─────────────────────────────────────────┘
-//!                                                   ▲
-//!                          store (SQLite) ── implements the port oauth/token need
+//!   main ──► cli (clap, dispatch) ──► daemon (serve, reload, drain) / admin::local / admin::commands
+//!
+//!              ┌──────────── adapters (I/O) ─────────────────────────────┐
+//!   socket ──► web::server ──► web::router ──► web::handlers, web::admin
+//!                                   │
+//!                      service (caches, clock, rng; implements ReplayCache on the store)
+//!                                   │ token_endpoint::Context { settings, registry, keys, ports }
+//!              ┌──────────── core (no I/O) ───────────▼──────────────────┐
+//!              │ oauth: request ─► client_auth ─► grant/* ─► issue       │──► token: keys, JWS, JWKS, DPoP
+//!              │        token_endpoint (the one flow), ports (traits)    │
+//!              └─────────────────────────────────────────────────────────┘
+//!                                   ▲ ports
+//!     store (SQLite, PostgreSQL) · authn (GSSAPI, jwks_uri fetch, outbound policy) · directory (LDAP)
 //! ```
 //!
 //! | module | responsibility |
 //! |---|---|
+//! | [`cli`] | the command line: clap types, man page and completions, dispatch |
+//! | [`daemon`] | `serve`: config, preflight, bind, service, server loop, SIGHUP reload, SIGTERM drain |
 //! | [`config`] | TOML into a validated [`config::Config`]; every mistake named by key path |
-//! | [`oauth`] | the protocol core: request parsing, client authentication, grants, errors |
-//! | [`token`] | JOSE: signing keys, RFC 9068 access tokens, JWKS, sealing keys at rest |
-//! | [`store`] | persistence behind the [`store::Store`] trait (SQLite now) |
-//! | [`service`] | assembly: loads clients and keys, caches them, hands time and randomness to the core |
-//! | [`web`] | HTTP only: server loop, routes, handlers, error rendering |
-//! | [`tls`] | rustls server configuration |
+//! | [`preflight`] | read-only checks of the files a config names, before `serve` writes any state |
+//! | [`oauth`] | the protocol core: request parsing, client authentication, grants, issuance, the ports it needs, errors |
+//! | [`token`] | JOSE: signing keys, RFC 9068 access tokens, JWKS, JWS verification, DPoP proofs, sealing keys at rest |
+//! | [`store`] | persistence behind the [`store::Store`] trait: SQLite and PostgreSQL |
+//! | [`service`] | assembly: loads clients and keys, caches them, hands time, randomness and adapters to the core |
+//! | [`web`] | HTTP only: server loop and connection limits, routes, handlers, error rendering |
+//! | [`tls`] | rustls server and client configuration |
 //! | [`systemd`] | `Type=notify`: READY, WATCHDOG, STOPPING |
 //! | [`metrics`] | Prometheus counters and their text exposition |
 //! | [`directory`] | the LDAP/FreeIPA directory: users, groups, hosts, host groups; pooled, time-bounded, cached |
 //! | [`identity_api`] | `/api/identity`: users and groups in the shape SSSD's `idp` provider reads |
-//! | [`admin`] | client and key management for the admin API, enrolment and the CLI's client side |
-//! | [`authn`] | adapters that prove who is calling: the GSSAPI acceptor, AP-REQ inspection |
+//! | [`admin`] | client and key management for the admin API, the `--local` commands, enrolment, the CLI's client side |
+//! | [`authn`] | adapters that prove who is calling or what a client registered: GSSAPI, AP-REQ inspection, jwks_uri fetching and its address policy |
+//! | [`logging`] | the journal or stderr, every request-derived value escaped |
 //! | [`dev`] | `ahdapa serve --dev`: an embedded, plain-HTTP playground |
-//! | [`preflight`] | read-only checks of the files a config names, before `serve` writes any state |
 //!
-//! The dependency rule: `web` → `service` → `oauth` → `token`. The core (`oauth`,
-//! `token`) never imports tokio, hyper, std::fs or std::net, and never reads the clock
-//! or the environment; [`clock`] is the only reader of the wall clock.
+//! The dependency rule: `web` → `service` → `oauth` → `token`; adapters (`store`, `authn`,
+//! `directory`) implement the core's ports ([`oauth::ports`]). The core (`oauth`, `token`)
+//! never imports tokio, hyper, std::fs or std::net, and never reads the clock or the
+//! environment; [`clock`] is the only reader of the wall clock. Not yet as the
+//! architecture issue wants it: `service.rs` still holds several concerns, and `web/` has
+//! a circle (admin → handlers → server → router → admin).
 
 pub mod admin;
 pub mod authn;

@@ -115,8 +115,7 @@ impl Log for Journal {
         }
         let mut fields = Fields(Vec::new());
         let _ = record.key_values().visit(&mut fields);
-        let message = record.args().to_string();
-        let message = escape(&message);
+        let message = message_of(record);
         self.0.log(
             &Record::builder()
                 .args(format_args!("{message}"))
@@ -171,8 +170,7 @@ impl Log for StderrLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let message = record.args().to_string();
-        let mut line = format!("{:<5} {}", record.level(), escape(&message));
+        let mut line = format!("{:<5} {}", record.level(), message_of(record));
         let mut kv = KvLine(&mut line);
         let _ = record.key_values().visit(&mut kv);
         line.push('\n');
@@ -197,6 +195,15 @@ impl<'kvs> VisitSource<'kvs> for KvLine<'_> {
             let _ = write!(self.0, " {key}={text}");
         }
         Ok(())
+    }
+}
+
+/// A record's message, escaped; a message without arguments (most of ours) is checked
+/// in place, without formatting it first.
+fn message_of<'a>(record: &Record<'a>) -> Cow<'a, str> {
+    match record.args().as_str() {
+        Some(fixed) => escape(fixed),
+        None => Cow::Owned(escape(&record.args().to_string()).into_owned()),
     }
 }
 

@@ -825,9 +825,12 @@ impl Service {
         let refused = |e: crate::authn::outbound::Refused| ("jwks_uri".to_owned(), e.to_string());
         let policy = self.jwks_fetcher.policy();
         let target = policy.target(uri).map_err(refused)?;
-        match policy.resolve(&target, reg.jwks_uri_trusted).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(refused(e)),
+        // A name that does not resolve in time is not refused here: every fetch checks
+        // the addresses again.
+        let bound = std::time::Duration::from_secs(5);
+        match tokio::time::timeout(bound, policy.resolve(&target, reg.jwks_uri_trusted)).await {
+            Ok(Err(e)) => Err(refused(e)),
+            Ok(Ok(_)) | Err(_) => Ok(()),
         }
     }
 
