@@ -1,5 +1,6 @@
-//! The one place that reads the wall clock. Everything else takes `now` as a parameter,
-//! so protocol code is tested with a fixed time (clippy's `disallowed-methods` keeps it so).
+//! The one place that reads the clocks and the process environment. Everything else
+//! takes `now` as a parameter, so protocol code is tested with a fixed time, and reads
+//! its settings from the config (clippy's `disallowed-methods` keeps it so).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,4 +11,18 @@ pub fn now_unix() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// The monotonic clock, for durations (latency metrics, cache expiry, back-off).
+#[allow(clippy::disallowed_methods)]
+pub fn monotonic() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// An environment variable, when set and valid UTF-8 (the few settings that come from
+/// the environment rather than the config: the dev mode's state directory, the user a
+/// local change is audited as).
+#[allow(clippy::disallowed_methods)]
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }

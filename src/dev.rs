@@ -34,10 +34,10 @@ pub fn config(state_dir: &Path, issuer: &str) -> Result<Config, Vec<ConfigError>
 
 /// The default state directory: `$XDG_STATE_HOME/ahdapa-dev` or `~/.local/state/ahdapa-dev`.
 pub fn default_state_dir() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+    if let Some(x) = crate::clock::env_var("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("ahdapa-dev");
     }
-    let home = std::env::var_os("HOME")
+    let home = crate::clock::env_var("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/state/ahdapa-dev")

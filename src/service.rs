@@ -624,7 +624,7 @@ impl Service {
         let Some(jti) = claims.get("jti").and_then(|j| j.as_str()) else {
             return Ok(true);
         };
-        let started = std::time::Instant::now();
+        let started = crate::clock::monotonic();
         let result = self
             .store
             .is_recorded(REVOKED_NAMESPACE, &revocation_key(jti), now)
@@ -698,7 +698,7 @@ impl Service {
                 digest,
                 VerifiedToken {
                     claims: Arc::clone(&claims),
-                    revocation_checked: std::time::Instant::now(),
+                    revocation_checked: crate::clock::monotonic(),
                 },
             );
         }
@@ -722,7 +722,7 @@ impl Service {
         now: u64,
         durability: Durability,
     ) -> Result<bool, OAuthError> {
-        let started = std::time::Instant::now();
+        let started = crate::clock::monotonic();
         let result = self
             .store
             .record_once(namespace, key, until, now, durability)

@@ -42,9 +42,9 @@ async fn local_service(cfg: &Config) -> Result<Arc<crate::service::Service>, Com
 
 /// Who a local change is audited as: the user running the command.
 fn actor() -> super::Actor {
-    let name = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| format!("uid {}", process_uid()));
+    let name = crate::clock::env_var("SUDO_USER")
+        .or_else(|| crate::clock::env_var("USER"))
+        .unwrap_or_else(|| format!("uid {}", process_uid()));
     super::Actor { name, via: "local" }
 }
 

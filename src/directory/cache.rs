@@ -29,7 +29,7 @@ impl Cache {
     pub(super) fn get(&self, key: &Key) -> Option<Value> {
         let entries = self.entries.lock().ok()?;
         let (expires, value) = entries.get(key)?;
-        (Instant::now() < *expires).then(|| value.clone())
+        (crate::clock::monotonic() < *expires).then(|| value.clone())
     }
 
     pub(super) fn insert(&self, key: Key, value: Value, negative: bool) {
@@ -44,7 +44,7 @@ impl Cache {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
-        let now = Instant::now();
+        let now = crate::clock::monotonic();
         if entries.len() >= self.capacity {
             entries.retain(|_, (expires, _)| *expires > now);
             if entries.len() >= self.capacity {

@@ -138,7 +138,7 @@ impl LdapBackend {
             }
             Err(e) => {
                 if let Ok(mut failed) = self.failed_at.lock() {
-                    *failed = Some(Instant::now());
+                    *failed = Some(crate::clock::monotonic());
                 }
                 Err(e)
             }

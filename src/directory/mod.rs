@@ -290,7 +290,7 @@ impl Directory {
             return Ok(v);
         }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
-        let started = std::time::Instant::now();
+        let started = crate::clock::monotonic();
         let result = fetch.await;
         self.stats.backend_micros.fetch_add(
             u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),

@@ -30,7 +30,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-    let started = std::time::Instant::now();
+    let started = crate::clock::monotonic();
     let id = request_id();
     let mut req = req;
     req.extensions_mut().insert(super::RequestId(id.clone()));

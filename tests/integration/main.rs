@@ -6,6 +6,7 @@
 //! fails the test: the README's test command installs them.
 
 #![allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
