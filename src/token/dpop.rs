@@ -105,8 +105,9 @@ pub fn verify(
         return Err("DPoP proof jwk contains private key material".into());
     }
     let jkt = thumbprint(jwk_value).ok_or("DPoP proof jwk is not an EC, OKP or RSA public key")?;
-    let jwk: Jwk =
-        serde_json::from_value(jwk_value.clone()).map_err(|e| format!("DPoP proof jwk: {e}"))?;
+    // The thumbprint is of the key as sent; the key itself with full-length coordinates.
+    let jwk: Jwk = serde_json::from_value(super::jwk::with_full_ec_coordinates(jwk_value))
+        .map_err(|e| format!("DPoP proof jwk: {e}"))?;
     let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("DPoP proof jwk: {e}"))?;
     let claims: Claims = jws
         .verify(&key)

@@ -111,6 +111,36 @@ fn thumbprint(canonical: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
 }
 
+/// An EC public JWK with its coordinates left-padded to the curve's size (RFC 7518
+/// §6.2.1.2 requires the full length; some libraries, e.g. PyJWT before 2.8, drop
+/// leading zero bytes, which would make one key in 128 unusable). Other keys, and
+/// coordinates that are not base64url, come back unchanged.
+pub fn with_full_ec_coordinates(jwk: &serde_json::Value) -> serde_json::Value {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let size = match jwk.get("crv").and_then(|c| c.as_str()) {
+        Some("P-256") if jwk.get("kty").and_then(|k| k.as_str()) == Some("EC") => 32,
+        Some("P-384") if jwk.get("kty").and_then(|k| k.as_str()) == Some("EC") => 48,
+        _ => return jwk.clone(),
+    };
+    let mut out = jwk.clone();
+    for coordinate in ["x", "y"] {
+        let Some(bytes) = jwk
+            .get(coordinate)
+            .and_then(|v| v.as_str())
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+        else {
+            continue;
+        };
+        if bytes.len() < size {
+            let mut padded = vec![0u8; size - bytes.len()];
+            padded.extend_from_slice(&bytes);
+            out[coordinate] = URL_SAFE_NO_PAD.encode(padded).into();
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -269,7 +269,8 @@ fn nodes_on_one_database_share_replays_revocations_and_clients() {
         "pg-jti-1",
         60,
     );
-    assert_eq!(crate::assertions::post(&a, &jwt).status, 200);
+    let first = crate::assertions::post(&a, &jwt);
+    assert_eq!(first.status, 200, "{}\n{}", first.body, a.log_text());
     let replay = crate::assertions::post(&b, &jwt);
     assert_eq!(replay.status, 401, "{}", replay.body);
     let kt = crate::kdc::realm().add_hosts(&["n1.pg.test.realm"]);

@@ -54,8 +54,13 @@ impl fmt::Debug for AssertionKey {
 
 /// Parses a registered JWKS into verification keys: public asymmetric keys only.
 pub fn keys_from_jwks(jwks: &serde_json::Value) -> Result<Vec<AssertionKey>, String> {
-    let set: JwkSet =
-        serde_json::from_value(jwks.clone()).map_err(|e| format!("not a JWKS: {e}"))?;
+    let mut full = jwks.clone();
+    if let Some(keys) = full.get_mut("keys").and_then(|k| k.as_array_mut()) {
+        for k in keys.iter_mut() {
+            *k = crate::token::jwk::with_full_ec_coordinates(k);
+        }
+    }
+    let set: JwkSet = serde_json::from_value(full).map_err(|e| format!("not a JWKS: {e}"))?;
     let raw_keys = jwks
         .get("keys")
         .and_then(|k| k.as_array())
@@ -535,5 +540,33 @@ mod tests {
         assert!(keys_from_jwks(&json!({"keys": [{"kty": "oct", "k": "AAAA"}]})).is_err());
         assert!(keys_from_jwks(&json!({"keys": []})).is_err());
         assert!(keys_from_jwks(&json!({"nope": 1})).is_err());
+    }
+
+    /// PyJWT before 2.8 writes EC coordinates without their leading zero bytes (one key
+    /// in 128): such a key still verifies.
+    #[test]
+    fn ec_keys_with_short_coordinates_still_verify() {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let rng = SystemRandom::new();
+        let (pkcs8, public) = (0..5000)
+            .find_map(|_| {
+                let doc =
+                    EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+                let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
+                    .unwrap();
+                let public = pair.public_key().as_ref().to_vec();
+                (public[1] == 0).then(|| (doc.as_ref().to_vec(), public))
+            })
+            .expect("one key in 256 has a leading zero in x");
+        let short_x = URL_SAFE_NO_PAD.encode(&public[2..33]);
+        let y = URL_SAFE_NO_PAD.encode(&public[33..65]);
+        let jwks =
+            json!({"keys": [{"kty": "EC", "crv": "P-256", "x": short_x, "y": y, "kid": "ec"}]});
+        let keys = keys_from_jwks(&jwks).unwrap();
+        let mut h = Header::new(Algorithm::ES256);
+        h.kid = Some("ec".into());
+        let jws = encode(&h, &claims(), &EncodingKey::from_ec_der(&pkcs8)).unwrap();
+        verify(&jws, "svc", Verifier::Keys(&keys), &rules(), NOW)
+            .expect("a short x still verifies");
     }
 }
