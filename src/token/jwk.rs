@@ -135,7 +135,9 @@ pub fn with_full_ec_coordinates(jwk: &serde_json::Value) -> serde_json::Value {
         if bytes.len() < size {
             let mut padded = vec![0u8; size - bytes.len()];
             padded.extend_from_slice(&bytes);
-            out[coordinate] = URL_SAFE_NO_PAD.encode(padded).into();
+            if let Some(slot) = out.get_mut(coordinate) {
+                *slot = URL_SAFE_NO_PAD.encode(padded).into();
+            }
         }
     }
     out
