@@ -256,7 +256,8 @@ pub async fn check_proof(
         max_age_secs: ctx.dpop.max_age_secs,
         leeway_secs: 5,
     };
-    let verified = dpop::verify(proof, target, rules, ctx.now).map_err(invalid)?;
+    let verified =
+        dpop::verify(proof, target, rules, ctx.now).map_err(|e| invalid(e.to_string()))?;
     if token_endpoint && ctx.dpop.require_nonce {
         let ok = verified.nonce.as_deref().is_some_and(|n| {
             dpop::check_nonce(ctx.dpop.nonce_key, n, ctx.now, ctx.dpop.nonce_lifetime_secs)

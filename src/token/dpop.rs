@@ -65,76 +65,128 @@ struct Claims {
     ath: Option<String>,
 }
 
-/// Verifies a proof; the error is the `error_description` of `invalid_dpop_proof`.
+/// Why a proof was refused; its text is the `error_description` of `invalid_dpop_proof`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// Over the size limit.
+    #[error("DPoP proof too large")]
+    TooLarge,
+    /// Not three base64url parts with a JSON header.
+    #[error("DPoP proof is not a compact JWS with a base64url JSON header ({0})")]
+    Malformed(&'static str),
+    /// A header or payload the JWS layer refused otherwise (`crit`, payload).
+    #[error("DPoP proof: {0}")]
+    Jws(super::jws::JwsError),
+    /// `typ` is not `dpop+jwt`.
+    #[error("DPoP proof typ must be dpop+jwt")]
+    Typ,
+    /// `alg` is not one of [`ALLOWED_ALGS`].
+    #[error("DPoP proof alg {0:?} is not allowed (use one of {ALLOWED_ALGS:?})")]
+    Algorithm(String),
+    /// No `jwk` object in the header.
+    #[error("DPoP proof header has no jwk")]
+    NoJwk,
+    /// The `jwk` carries private key material.
+    #[error("DPoP proof jwk contains private key material")]
+    PrivateJwk,
+    /// The `jwk` is not a public key we can use.
+    #[error("DPoP proof jwk is not an EC, OKP or RSA public key")]
+    UnusableJwk,
+    /// The `jwk` does not parse as a key.
+    #[error("DPoP proof jwk: {0}")]
+    Jwk(String),
+    /// The signature does not verify with the `jwk`.
+    #[error("DPoP proof signature: {0}")]
+    Signature(super::jws::JwsError),
+    /// No usable `jti`.
+    #[error("DPoP proof has no jti")]
+    NoJti,
+    /// `htm` is not the request's method.
+    #[error("DPoP proof htm must be {0}")]
+    Htm(String),
+    /// The request URL itself does not normalise (a caller bug).
+    #[error("request URL does not normalise")]
+    RequestUrl,
+    /// `htu` is not the request's URL.
+    #[error("DPoP proof htu must be {0}")]
+    Htu(String),
+    /// No `iat`.
+    #[error("DPoP proof has no iat")]
+    NoIat,
+    /// `iat` is ahead of the clock.
+    #[error("DPoP proof iat is in the future")]
+    Future,
+    /// `iat` is older than the allowed age.
+    #[error("DPoP proof is older than {0} s")]
+    TooOld(u64),
+    /// `ath` is not the hash of the access token presented with it.
+    #[error("DPoP proof ath does not match the access token")]
+    Ath,
+}
+
+/// Verifies a proof (RFC 9449 §4.3).
 pub fn verify(
     proof: &str,
     target: ProofTarget<'_>,
     rules: ProofRules,
     now: u64,
-) -> Result<VerifiedProof, String> {
+) -> Result<VerifiedProof, ProofError> {
+    use super::jws::JwsError;
     if proof.len() > MAX_PROOF_BYTES {
-        return Err("DPoP proof too large".into());
+        return Err(ProofError::TooLarge);
     }
     let jws = super::jws::split(proof).map_err(|e| match e {
-        super::jws::JwsError::Algorithm(name) => {
-            format!("DPoP proof alg {name:?} is not allowed (use one of {ALLOWED_ALGS:?})")
-        }
-        super::jws::JwsError::Malformed(why) => {
-            format!("DPoP proof is not a compact JWS with a base64url JSON header ({why})")
-        }
-        other => format!("DPoP proof: {other}"),
+        JwsError::Algorithm(name) => ProofError::Algorithm(name),
+        JwsError::Malformed(why) => ProofError::Malformed(why),
+        other => ProofError::Jws(other),
     })?;
     let header = &jws.header;
     if jws.header_str("typ") != Some("dpop+jwt") {
-        return Err("DPoP proof typ must be dpop+jwt".into());
+        return Err(ProofError::Typ);
     }
     let alg_name = jws.alg_name();
     if !ALLOWED_ALGS.contains(&alg_name) {
-        return Err(format!(
-            "DPoP proof alg {alg_name:?} is not allowed (use one of {ALLOWED_ALGS:?})"
-        ));
+        return Err(ProofError::Algorithm(alg_name.to_owned()));
     }
     let jwk_value = header
         .get("jwk")
         .filter(|j| j.is_object())
-        .ok_or("DPoP proof header has no jwk")?;
+        .ok_or(ProofError::NoJwk)?;
     if ["d", "p", "q", "dp", "dq", "qi", "k"]
         .iter()
         .any(|m| jwk_value.get(m).is_some())
     {
-        return Err("DPoP proof jwk contains private key material".into());
+        return Err(ProofError::PrivateJwk);
     }
-    let jkt = thumbprint(jwk_value).ok_or("DPoP proof jwk is not an EC, OKP or RSA public key")?;
+    let jkt = thumbprint(jwk_value).ok_or(ProofError::UnusableJwk)?;
     // The thumbprint is of the key as sent; the key itself with full-length coordinates.
     let jwk: Jwk = serde_json::from_value(super::jwk::with_full_ec_coordinates(jwk_value))
-        .map_err(|e| format!("DPoP proof jwk: {e}"))?;
-    let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("DPoP proof jwk: {e}"))?;
-    let claims: Claims = jws
-        .verify(&key)
-        .map_err(|e| format!("DPoP proof signature: {e}"))?;
+        .map_err(|e| ProofError::Jwk(e.to_string()))?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|e| ProofError::Jwk(e.to_string()))?;
+    let claims: Claims = jws.verify(&key).map_err(ProofError::Signature)?;
 
     let jti = claims
         .jti
         .filter(|j| !j.is_empty() && j.len() <= 256)
-        .ok_or("DPoP proof has no jti")?;
+        .ok_or(ProofError::NoJti)?;
     if claims.htm.as_deref() != Some(target.htm) {
-        return Err(format!("DPoP proof htm must be {}", target.htm));
+        return Err(ProofError::Htm(target.htm.to_owned()));
     }
-    let want = normalize_htu(target.htu).ok_or("request URL does not normalise")?;
+    let want = normalize_htu(target.htu).ok_or(ProofError::RequestUrl)?;
     if claims.htu.as_deref().and_then(normalize_htu).as_deref() != Some(want.as_str()) {
-        return Err(format!("DPoP proof htu must be {want}"));
+        return Err(ProofError::Htu(want));
     }
-    let iat = claims.iat.ok_or("DPoP proof has no iat")?;
+    let iat = claims.iat.ok_or(ProofError::NoIat)?;
     if iat > now.saturating_add(rules.leeway_secs) {
-        return Err("DPoP proof iat is in the future".into());
+        return Err(ProofError::Future);
     }
     if iat.saturating_add(rules.max_age_secs) < now {
-        return Err(format!("DPoP proof is older than {} s", rules.max_age_secs));
+        return Err(ProofError::TooOld(rules.max_age_secs));
     }
     if let Some(token) = target.access_token {
         let expected = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()));
         if claims.ath.as_deref() != Some(expected.as_str()) {
-            return Err("DPoP proof ath does not match the access token".into());
+            return Err(ProofError::Ath);
         }
     }
     let mut ctx = digest::Context::new(&digest::SHA256);
@@ -259,6 +311,7 @@ mod tests {
         json!({"jti": "p1", "htm": "POST", "htu": URL, "iat": NOW})
     }
 
+    /// The refusal as the client sees it (its `error_description`).
     fn check(proof: &str) -> Result<VerifiedProof, String> {
         verify(
             proof,
@@ -270,6 +323,7 @@ mod tests {
             RULES,
             NOW,
         )
+        .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -403,6 +457,7 @@ mod tests {
         assert!(
             verify(&p, target("other"), RULES, NOW)
                 .unwrap_err()
+                .to_string()
                 .contains("ath")
         );
     }
