@@ -669,7 +669,7 @@ impl Service {
             Some((claims, false)) => claims,
             None => Arc::new(
                 access_token::verify(token, &self.keys.load(), self.issuer(), now)
-                    .map_err(TokenRefusal::Invalid)?,
+                    .map_err(|e| TokenRefusal::Invalid(e.to_string()))?,
             ),
         };
         if self

@@ -106,6 +106,42 @@ pub fn mint(
     Ok(out)
 }
 
+/// Why one of our own access tokens was refused (logged, and the resource server's
+/// `error_description`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a compact JWS.
+    #[error("not a JWS: {0}")]
+    NotJws(String),
+    /// `typ` is not `at+jwt` (RFC 9068 §2.1).
+    #[error("typ is not at+jwt")]
+    Typ,
+    /// No `kid`.
+    #[error("no kid")]
+    NoKid,
+    /// The `kid` is none of the published keys.
+    #[error("kid is not one of our keys")]
+    UnknownKid,
+    /// `alg` is not the key's algorithm.
+    #[error("alg does not match the key")]
+    Algorithm,
+    /// The published key could not be used (a bug on our side).
+    #[error("{0}")]
+    Key(String),
+    /// The signature does not verify.
+    #[error("signature: {0}")]
+    Signature(String),
+    /// `iss` is not this issuer.
+    #[error("iss is not this issuer")]
+    Issuer,
+    /// No `exp`.
+    #[error("no exp")]
+    NoExp,
+    /// `exp` has passed.
+    #[error("expired")]
+    Expired,
+}
+
 /// Verifies one of our own access tokens: `typ` at+jwt, a published `kid`, the
 /// signature, `iss`, and `exp` after `now`. Returns the claims. Revocation is the
 /// caller's check (it needs the store).
@@ -114,17 +150,17 @@ pub fn verify(
     keys: &KeySet,
     issuer: &str,
     now: u64,
-) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    let header = jsonwebtoken::decode_header(jwt).map_err(|e| format!("not a JWS: {e}"))?;
+) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
+    let header = jsonwebtoken::decode_header(jwt).map_err(|e| TokenError::NotJws(e.to_string()))?;
     if header.typ.as_deref() != Some("at+jwt") {
-        return Err("typ is not at+jwt".into());
+        return Err(TokenError::Typ);
     }
-    let kid = header.kid.as_deref().ok_or("no kid")?;
+    let kid = header.kid.as_deref().ok_or(TokenError::NoKid)?;
     let key = keys
         .published()
         .iter()
         .find(|k| k.kid() == kid)
-        .ok_or("kid is not one of our keys")?;
+        .ok_or(TokenError::UnknownKid)?;
     let jwk = key.jwk();
     let (alg, decoding) = match key.algorithm() {
         SigningAlgorithm::ES256 => (
@@ -147,9 +183,9 @@ pub fn verify(
         ),
     };
     if header.alg != alg {
-        return Err("alg does not match the key".into());
+        return Err(TokenError::Algorithm);
     }
-    let decoding = decoding.map_err(|e| e.to_string())?;
+    let decoding = decoding.map_err(|e| TokenError::Key(e.to_string()))?;
     let mut v = jsonwebtoken::Validation::new(alg);
     v.validate_exp = false;
     v.validate_nbf = false;
@@ -157,14 +193,17 @@ pub fn verify(
     v.required_spec_claims.clear();
     let claims =
         jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(jwt, &decoding, &v)
-            .map_err(|e| format!("signature: {e}"))?
+            .map_err(|e| TokenError::Signature(e.to_string()))?
             .claims;
     if claims.get("iss").and_then(|i| i.as_str()) != Some(issuer) {
-        return Err("iss is not this issuer".into());
+        return Err(TokenError::Issuer);
     }
-    let exp = claims.get("exp").and_then(|e| e.as_u64()).ok_or("no exp")?;
+    let exp = claims
+        .get("exp")
+        .and_then(|e| e.as_u64())
+        .ok_or(TokenError::NoExp)?;
     if exp <= now {
-        return Err("expired".into());
+        return Err(TokenError::Expired);
     }
     Ok(claims)
 }
