@@ -57,7 +57,7 @@ pub async fn serve(path: &Path) -> Result<(), String> {
         None => None,
     };
     let service = Service::open(&cfg).await.map_err(|e| e.to_string())?;
-    let live = web::server::Live::new(service, &cfg.server.transport);
+    let live = web::server::Live::new(service);
     let metrics = metrics_listener.map(|(addr, l)| {
         log::info!("metrics on http://{addr}/metrics");
         tokio::spawn(web::server::serve_metrics(l, Arc::clone(&live)))
@@ -92,7 +92,7 @@ async fn reload_on_sighup(
             Ok(cfg) => match live.service().reload(&cfg, &current).await {
                 Err(e) => Err(e.to_string()),
                 Ok(service) => {
-                    live.replace(Arc::clone(&service), &cfg.server.transport);
+                    live.replace(Arc::clone(&service));
                     log::set_max_level(cfg.log_level);
                     if let Ok(mut r) = refresher.lock() {
                         r.abort();
@@ -145,7 +145,7 @@ pub async fn serve_dev(listen: SocketAddr, state_dir: Option<PathBuf>) -> Result
     let secret = dev::ensure_demo_client(service.store().as_ref(), &state_dir).await?;
     service.refresh().await.map_err(|e| e.to_string())?;
     print!("{}", dev::banner(&issuer, &state_dir, &secret));
-    let live = web::server::Live::new(service, &Transport::InsecureHttp);
+    let live = web::server::Live::new(service);
     run(live, vec![listener], "http", None).await
 }
 

@@ -79,6 +79,9 @@ pub enum StartError {
     /// The jwks_uri fetcher could not be set up (its CA file).
     #[error("{0}")]
     Assertions(String),
+    /// The TLS configuration could not be built from its files.
+    #[error("{0}")]
+    Tls(String),
     /// The Kerberos acceptor could not be set up (keytab, principal).
     #[error("kerberos: {0}")]
     Kerberos(String),
@@ -93,6 +96,18 @@ pub enum StartError {
         /// What failed.
         message: String,
     },
+}
+
+/// Client certificates forwarded by a TLS-terminating proxy (`tls.client_cert_header`):
+/// the config's settings with the live certificate policy.
+#[derive(Debug)]
+pub struct ProxyClientCert {
+    /// The header carrying the certificate.
+    pub header: http::HeaderName,
+    /// Only connections from these addresses may send it.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The same CA/pin rules as for direct mTLS; pinned thumbprints follow the registry.
+    pub policy: Arc<crate::tls::ClientCertPolicy>,
 }
 
 /// Everything a request handler needs.
@@ -116,10 +131,11 @@ pub struct Service {
     rng: SystemRandom,
     discovery_json: Vec<u8>,
     kerberos: Option<Kerberos>,
-    /// The listener's client-certificate policy, whose pinned set follows the registry.
-    client_certs: Option<Arc<crate::tls::ClientCertPolicy>>,
+    /// The listener's rustls configuration and client-certificate policy (whose pinned
+    /// set follows the registry), built from `[tls]`; `None` for plain HTTP.
+    tls: Option<(Arc<rustls::ServerConfig>, Arc<crate::tls::ClientCertPolicy>)>,
     /// Client certificates forwarded by a trusted proxy.
-    proxy_client_cert: Option<crate::config::ProxyClientCert>,
+    proxy_client_cert: Option<ProxyClientCert>,
     /// Keys of private_key_jwt clients registered with `jwks_uri`.
     jwks_fetcher: JwksFetcher,
     /// `[dpop]`.
@@ -346,6 +362,38 @@ impl Service {
                 })
             }
         };
+        let tls = match &config.server.transport {
+            crate::config::Transport::Tls(files) => {
+                let policy = Arc::new(
+                    crate::tls::ClientCertPolicy::new(&files.client_ca_files)
+                        .map_err(|e| StartError::Tls(format!("tls.client_ca_files: {e}")))?,
+                );
+                policy.set_pinned(registry_pins.clone());
+                let server = crate::tls::server_config(
+                    &files.certificate_file,
+                    &files.private_key_file,
+                    Arc::clone(&policy),
+                )
+                .map_err(|e| StartError::Tls(e.to_string()))?;
+                Some((server, policy))
+            }
+            crate::config::Transport::InsecureHttp => None,
+        };
+        let proxy_client_cert = match &config.server.proxy_client_cert {
+            None => None,
+            Some(p) => {
+                let policy = Arc::new(
+                    crate::tls::ClientCertPolicy::new(&p.client_ca_files)
+                        .map_err(|e| StartError::Tls(format!("tls.client_ca_files: {e}")))?,
+                );
+                policy.set_pinned(registry_pins.clone());
+                Some(ProxyClientCert {
+                    header: p.header.clone(),
+                    trusted_proxies: p.trusted_proxies.clone(),
+                    policy,
+                })
+            }
+        };
         Ok(Arc::new(Self {
             settings: config.tokens.clone(),
             limits: config.server.limits,
@@ -363,13 +411,7 @@ impl Service {
             rng,
             discovery_json,
             kerberos,
-            client_certs: match &config.server.transport {
-                crate::config::Transport::Tls(_, policy) => {
-                    policy.set_pinned(registry_pins.clone());
-                    Some(Arc::clone(policy))
-                }
-                crate::config::Transport::InsecureHttp => None,
-            },
+            tls,
             dpop: config.dpop,
             dpop_nonce_key,
             token_url: format!("{}/token", config.issuer),
@@ -384,11 +426,7 @@ impl Service {
                 config.jwks_ca_file.as_deref(),
             )
             .map_err(|e| StartError::Assertions(format!("assertions.jwks_ca_file: {e}")))?,
-            proxy_client_cert: config
-                .server
-                .proxy_client_cert
-                .clone()
-                .inspect(|p| p.policy.set_pinned(registry_pins.clone())),
+            proxy_client_cert,
         }))
     }
 
@@ -834,8 +872,14 @@ impl Service {
         }
     }
 
+    /// The listener's rustls configuration and client-certificate policy (`None` for
+    /// plain HTTP): what the accept loop hands new connections.
+    pub fn tls(&self) -> Option<(Arc<rustls::ServerConfig>, Arc<crate::tls::ClientCertPolicy>)> {
+        self.tls.clone()
+    }
+
     /// The proxy client-certificate settings, if configured.
-    pub fn proxy_client_cert(&self) -> Option<&crate::config::ProxyClientCert> {
+    pub fn proxy_client_cert(&self) -> Option<&ProxyClientCert> {
         self.proxy_client_cert.as_ref()
     }
 
@@ -915,7 +959,7 @@ impl Service {
             )
             .await?;
             log::info!(clients = registry.len(), keys = loaded.len(); "reloaded clients and keys from the store");
-            if let Some(policy) = &self.client_certs {
+            if let Some((_, policy)) = &self.tls {
                 policy.set_pinned(registry.pinned_thumbprints());
             }
             if let Some(proxy) = &self.proxy_client_cert {

@@ -14,7 +14,6 @@ mod validate;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use directory::{DirectoryBind, DirectoryConfig, DirectorySchema, LdapUri};
@@ -148,34 +147,37 @@ pub struct ServerConfig {
 }
 
 /// `tls.client_cert_header` and `tls.trusted_proxies`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyClientCert {
     /// The header carrying the certificate: RFC 9440 `Client-Cert` (`:base64 DER:`) or
     /// nginx's `$ssl_client_escaped_cert` (URL-encoded PEM).
     pub header: http::HeaderName,
     /// Only connections from these addresses may send it.
     pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// The same CA/pin rules as for direct mTLS; pinned thumbprints follow the registry.
-    pub policy: Arc<crate::tls::ClientCertPolicy>,
+    /// The CAs its certificates are checked against (`tls.client_ca_files`), with the
+    /// same CA/pin rules as direct mTLS.
+    pub client_ca_files: Vec<PathBuf>,
+}
+
+/// The files of `[tls]`, checked at load (each mistake named by key path); the service
+/// builds the rustls configuration from them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain, leaf first.
+    pub certificate_file: PathBuf,
+    /// PEM private key.
+    pub private_key_file: PathBuf,
+    /// PEM bundles of the CAs that issue client certificates.
+    pub client_ca_files: Vec<PathBuf>,
 }
 
 /// How connections are secured.
-#[derive(Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
-    /// rustls with the configured certificate chain and key, and the client-certificate
-    /// policy it consults during handshakes (the service keeps its pinned set current).
-    Tls(Arc<rustls::ServerConfig>, Arc<crate::tls::ClientCertPolicy>),
+    /// TLS with these files.
+    Tls(TlsFiles),
     /// Plain HTTP (a TLS-terminating proxy in front, or dev mode).
     InsecureHttp,
-}
-
-impl fmt::Debug for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Tls(..) => f.write_str("Tls"),
-            Self::InsecureHttp => f.write_str("InsecureHttp"),
-        }
-    }
 }
 
 /// Bounds that keep one client from exhausting the server.

@@ -666,8 +666,14 @@ fn transport(
                 }
             };
             let (cert, key) = (cert?, key?);
+            // Built once here to name every mistake by key path; the service builds the
+            // configuration it serves with from the same files.
             match crate::tls::server_config(cert.as_ref(), key.as_ref(), Arc::clone(&policy)) {
-                Ok(cfg) => Some(Transport::Tls(cfg, policy)),
+                Ok(_) => Some(Transport::Tls(super::TlsFiles {
+                    certificate_file: PathBuf::from(cert),
+                    private_key_file: PathBuf::from(key),
+                    client_ca_files: ca_files,
+                })),
                 Err(crate::tls::TlsError::Certificate(m)) => {
                     err("tls.certificate_file", m);
                     None
@@ -923,10 +929,10 @@ fn proxy_client_cert(
         .map(PathBuf::from)
         .collect();
     match crate::tls::ClientCertPolicy::new(&ca_files) {
-        Ok(policy) => Some(Some(ProxyClientCert {
+        Ok(_) => Some(Some(ProxyClientCert {
             header,
             trusted_proxies: trusted,
-            policy: Arc::new(policy),
+            client_ca_files: ca_files,
         })),
         Err(e) => {
             err("tls.client_ca_files", e.to_string());

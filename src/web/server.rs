@@ -41,7 +41,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::{error, router};
 use crate::clock;
-use crate::config::{Limits, Transport};
+use crate::config::Limits;
 use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
 use crate::service::Service;
 use crate::tls::ClientCertPolicy;
@@ -56,10 +56,10 @@ pub struct Live {
 
 impl Live {
     /// The initial state.
-    pub fn new(service: Arc<Service>, transport: &Transport) -> Arc<Self> {
+    pub fn new(service: Arc<Service>) -> Arc<Self> {
         Arc::new(Self {
+            acceptor: ArcSwapOption::new(acceptor_of(&service)),
             service: ArcSwap::new(service),
-            acceptor: ArcSwapOption::new(acceptor_of(transport)),
         })
     }
 
@@ -68,21 +68,17 @@ impl Live {
         self.service.load_full()
     }
 
-    /// Swaps in a reloaded service and TLS configuration.
-    pub fn replace(&self, service: Arc<Service>, transport: &Transport) {
-        self.acceptor.store(acceptor_of(transport));
+    /// Swaps in a reloaded service and its TLS configuration.
+    pub fn replace(&self, service: Arc<Service>) {
+        self.acceptor.store(acceptor_of(&service));
         self.service.store(service);
     }
 }
 
-fn acceptor_of(transport: &Transport) -> Option<Arc<(TlsAcceptor, Arc<ClientCertPolicy>)>> {
-    match transport {
-        Transport::Tls(cfg, policy) => Some(Arc::new((
-            TlsAcceptor::from(Arc::clone(cfg)),
-            Arc::clone(policy),
-        ))),
-        Transport::InsecureHttp => None,
-    }
+fn acceptor_of(service: &Service) -> Option<Arc<(TlsAcceptor, Arc<ClientCertPolicy>)>> {
+    service
+        .tls()
+        .map(|(config, policy)| Arc::new((TlsAcceptor::from(config), policy)))
 }
 
 /// Serves `listeners` until `shutdown` completes, then drains. The connection limits and
