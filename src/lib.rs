@@ -29,6 +29,7 @@
 //! | [`service`] | assembly: loads clients and keys, caches them, hands time, randomness and adapters to the core |
 //! | [`web`] | HTTP only: server loop and connection limits, routes, handlers, error rendering |
 //! | [`tls`] | rustls server and client configuration |
+//! | [`http_client`] | ahdapa as an HTTP/1.1 client (jwks_uri fetches, the CLI's admin calls) |
 //! | [`systemd`] | `Type=notify`: READY, WATCHDOG, STOPPING |
 //! | [`metrics`] | Prometheus counters and their text exposition |
 //! | [`directory`] | the LDAP/FreeIPA directory: users, groups, hosts, host groups; pooled, time-bounded, cached |
@@ -41,9 +42,10 @@
 //! The dependency rule: `web` → `service` → `oauth` → `token`; adapters (`store`, `authn`,
 //! `directory`) implement the core's ports ([`oauth::ports`]). The core (`oauth`, `token`)
 //! never imports tokio, hyper, std::fs or std::net, and never reads the clock or the
-//! environment; [`clock`] is the only reader of the wall clock. Not yet as the
-//! architecture issue wants it: `service.rs` still holds several concerns, and `web/` has
-//! a circle (admin → handlers → server → router → admin).
+//! environment; [`clock`] is the only reader of the clocks and the environment. Inside
+//! `web/` the dependencies run one way: server → router → handlers/admin → extract,
+//! resource, error. Not yet as the architecture issue wants it: `service.rs` still holds
+//! several concerns.
 
 pub mod admin;
 pub mod authn;
@@ -54,6 +56,7 @@ pub mod daemon;
 pub mod dev;
 pub mod directory;
 pub mod fs;
+pub mod http_client;
 pub mod identity_api;
 pub mod logging;
 pub mod metrics;

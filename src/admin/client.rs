@@ -228,7 +228,7 @@ async fn send<T>(io: T, req: http::Request<Full<Bytes>>) -> Result<Answer, Strin
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (status, bytes) = crate::web::client::exchange(io, req, MAX_BODY).await?;
+    let (status, bytes) = crate::http_client::exchange(io, req, MAX_BODY).await?;
     Ok(Answer {
         status: status.as_u16(),
         body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),

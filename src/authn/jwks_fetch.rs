@@ -188,7 +188,7 @@ where
         )
         .body(Empty::<Bytes>::new())
         .map_err(|e| e.to_string())?;
-    let (status, body) = crate::web::client::exchange(io, req, MAX_JWKS_BYTES).await?;
+    let (status, body) = crate::http_client::exchange(io, req, MAX_JWKS_BYTES).await?;
     if status.is_redirection() {
         Err(format!("answered {status}; redirects are not followed"))
     } else if !status.is_success() {

@@ -28,8 +28,9 @@ use hyper::body::Body;
 use serde_json::{Value, json};
 
 use super::Response;
+use super::error::json;
 use super::error::json_error;
-use super::handlers::{certificate_of, json, read_body};
+use super::extract::{certificate_of, read_body};
 use crate::admin::{self, Actor, AdminError};
 use crate::oauth::OAuthError;
 use crate::oauth::client::ClientRegistration;

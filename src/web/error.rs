@@ -104,3 +104,17 @@ pub fn request_timeout() -> Response {
         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
+
+/// A JSON answer (`no_store`: with `Cache-Control: no-store` and `Pragma: no-cache`,
+/// as RFC 6749 §5.1 asks of token responses).
+pub fn json(status: StatusCode, body: Vec<u8>, no_store: bool) -> Response {
+    let mut resp = http::Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if no_store {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    resp
+}

@@ -6,11 +6,14 @@
 //! - [`router`]: the route table; every request goes through [`router::route`], which
 //!   tests call directly with `http::Request`s, no sockets.
 //! - [`handlers`]: thin: extract, call the core, render.
-//! - [`error`]: the one place an [`crate::oauth::OAuthError`] becomes a response.
+//! - [`extract`]: everything read from a request (connection facts, body, Authorization,
+//!   client certificate, request id).
+//! - [`error`]: the one place an [`crate::oauth::OAuthError`] becomes a response, and
+//!   every JSON answer is built.
 
 pub mod admin;
-pub mod client;
 pub mod error;
+pub mod extract;
 pub mod handlers;
 pub mod resource;
 pub mod router;

@@ -39,6 +39,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use super::extract::ConnInfo;
 use super::{error, router};
 use crate::clock;
 use crate::config::Limits;
@@ -163,14 +164,6 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(64);
     b
-}
-
-/// Facts about the connection a request arrived on, put into each request's
-/// extensions for the handlers.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    /// The TCP peer (a proxy, when there is one in front).
-    pub peer: SocketAddr,
 }
 
 fn serve_connection(
