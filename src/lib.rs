@@ -26,6 +26,7 @@
 //! | [`oauth`] | the protocol core: request parsing, client authentication, grants, issuance, the ports it needs, errors |
 //! | [`token`] | JOSE: signing keys, RFC 9068 access tokens, JWKS, JWS verification, DPoP proofs, sealing keys at rest |
 //! | [`store`] | persistence behind the [`store::Store`] trait: SQLite and PostgreSQL |
+//! | [`app`] | assembly by concern: the master key file, the signing-key ring |
 //! | [`service`] | assembly: loads clients and keys, caches them, hands time, randomness and adapters to the core |
 //! | [`web`] | HTTP only: server loop and connection limits, routes, handlers, error rendering |
 //! | [`tls`] | rustls server and client configuration |
@@ -48,6 +49,7 @@
 //! several concerns.
 
 pub mod admin;
+pub mod app;
 pub mod authn;
 pub mod cli;
 pub mod clock;

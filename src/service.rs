@@ -7,9 +7,6 @@
 //! another process (`ahdapa client add --local`) changed them.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,6 +16,12 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+pub use crate::app::keyring::{JWKS_MAX_AGE_SECS, RetireError, retire_key, rotate_keys};
+pub use crate::app::master_key::{
+    load_or_create_master_key, seal_client_secret, unseal_client_secret,
+};
+
+use crate::app::keyring::{LoadedKey, key_set_at, load_keys, times_of};
 use crate::authn::ap_req;
 use crate::authn::gssapi::Acceptor;
 use crate::authn::jwks_fetch::JwksFetcher;
@@ -26,24 +29,21 @@ use crate::clock;
 use crate::config::{Config, Limits};
 use crate::directory::Directory;
 use crate::directory::ldap::LdapBackend;
-use crate::fs::create_private_parent;
 use crate::oauth::OAuthError;
 use crate::oauth::client::{Client, ClientRegistration, ClientRegistry, ClientSource};
-use crate::oauth::client_auth::jwt_assertion::HmacSecret;
 use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
 use crate::oauth::client_auth::{self, Authenticated, Authorization, Presented};
 use crate::oauth::discovery::Metadata;
 use crate::oauth::issue::Issued;
 use crate::oauth::ports::{AcceptedTicket, DirectoryLookup, NegotiateAcceptor, ReplayCache};
-use crate::oauth::secret::ClientSecret;
 use crate::oauth::token_endpoint::{self, TokenSettings};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{Durability, KeyRecord, Store, StoreError};
+use crate::store::{Durability, Store, StoreError};
 use crate::token::access_token;
 use crate::token::dpop;
-use crate::token::keys::{KeySet, SigningAlgorithm, SigningKey};
+use crate::token::keys::{KeySet, SigningAlgorithm};
 use crate::token::rotation::{self, KeyTimes};
-use crate::token::seal::{MasterKey, SealError};
+use crate::token::seal::MasterKey;
 
 /// How long a retired key stays in `/jwks`: the longest token lifetime a client may have,
 /// plus the `/jwks` cache time.
@@ -1145,309 +1145,4 @@ async fn build_registry(
         log::warn!(client_id = id.as_str(); "client is declared in the config file and in the store; the config file wins");
     }
     Ok(registry)
-}
-
-/// Associated data binding a sealed client_secret_jwt secret to its client.
-fn client_secret_context(client_id: &str) -> Vec<u8> {
-    format!("client_secret_jwt:{client_id}").into_bytes()
-}
-
-/// Seals a client_secret_jwt secret for the store (base64url of the sealed blob).
-pub fn seal_client_secret(
-    master: &MasterKey,
-    client_id: &str,
-    secret: &ClientSecret,
-) -> Result<String, SealError> {
-    let sealed = master.seal(
-        secret.expose().as_bytes(),
-        &client_secret_context(client_id),
-        &SystemRandom::new(),
-    )?;
-    Ok(URL_SAFE_NO_PAD.encode(sealed))
-}
-
-/// Opens a sealed client_secret_jwt secret.
-pub fn unseal_client_secret(
-    master: &MasterKey,
-    client_id: &str,
-    sealed: &str,
-) -> Result<HmacSecret, String> {
-    let blob = URL_SAFE_NO_PAD
-        .decode(sealed)
-        .map_err(|_| "client_secret_sealed is not base64url".to_string())?;
-    let plain = master
-        .open(&blob, &client_secret_context(client_id))
-        .map_err(|e| e.to_string())?;
-    HmacSecret::new(plain)
-}
-
-/// A stored key, opened and parsed once, with its schedule.
-#[derive(Debug, Clone)]
-struct LoadedKey {
-    times: KeyTimes,
-    key: Arc<SigningKey>,
-}
-
-/// How long `/jwks` may be cached by resource servers (its Cache-Control max-age).
-pub const JWKS_MAX_AGE_SECS: u64 = 300;
-
-/// Opens every stored key; creates the first key of `algorithm` when none is published.
-async fn load_keys(
-    store: &dyn Store,
-    master: &MasterKey,
-    algorithm: SigningAlgorithm,
-    rng: &SystemRandom,
-    now: u64,
-) -> Result<Vec<LoadedKey>, StartError> {
-    let mut records = store.signing_keys().await?;
-    let usable = |r: &KeyRecord| r.algorithm == algorithm && times_of(r).published_at(now);
-    if !records.iter().any(usable) {
-        let record = new_key_record(master, algorithm, rng, now)?;
-        log::info!(kid = record.kid.as_str(), alg = algorithm.as_str(); "generated a new signing key");
-        store.insert_signing_key(&record).await?;
-        records.push(record);
-    }
-    let mut out = Vec::with_capacity(records.len());
-    for r in &records {
-        let key_err = |message: String| StartError::SigningKey {
-            kid: r.kid.clone(),
-            message,
-        };
-        let pkcs8 = master
-            .open(&r.sealed_pkcs8, r.kid.as_bytes())
-            .map_err(|e| key_err(e.to_string()))?;
-        let key = Arc::new(
-            SigningKey::from_pkcs8(r.algorithm, &pkcs8).map_err(|e| key_err(e.to_string()))?,
-        );
-        if key.kid() != r.kid {
-            return Err(key_err("stored kid does not match the key".into()));
-        }
-        out.push(LoadedKey {
-            times: times_of(r),
-            key,
-        });
-    }
-    Ok(out)
-}
-
-fn times_of(r: &KeyRecord) -> KeyTimes {
-    KeyTimes {
-        algorithm: r.algorithm,
-        activates_at: r.activates_at,
-        retires_at: r.retires_at,
-        removed_at: r.removed_at,
-    }
-}
-
-/// The key set in force at `now`: the active key signs, published keys verify.
-fn key_set_at(
-    loaded: &[LoadedKey],
-    algorithm: SigningAlgorithm,
-    now: u64,
-) -> Result<KeySet, StartError> {
-    let times: Vec<KeyTimes> = loaded.iter().map(|k| k.times).collect();
-    let active = rotation::active_at(&times, algorithm, now)
-        .and_then(|i| loaded.get(i))
-        .ok_or_else(|| StartError::SigningKey {
-            kid: String::new(),
-            message: "no key may sign now".into(),
-        })?;
-    let published = loaded
-        .iter()
-        .filter(|k| k.times.published_at(now))
-        .map(|k| Arc::clone(&k.key))
-        .collect();
-    Ok(KeySet::new(Arc::clone(&active.key), published))
-}
-
-fn new_key_record(
-    master: &MasterKey,
-    algorithm: SigningAlgorithm,
-    rng: &SystemRandom,
-    activates_at: u64,
-) -> Result<KeyRecord, StartError> {
-    let err = |message: String| StartError::SigningKey {
-        kid: String::new(),
-        message,
-    };
-    let pkcs8 = SigningKey::generate(algorithm, rng).map_err(|e| err(e.to_string()))?;
-    let key = SigningKey::from_pkcs8(algorithm, &pkcs8).map_err(|e| err(e.to_string()))?;
-    let sealed = master
-        .seal(&pkcs8, key.kid().as_bytes(), rng)
-        .map_err(|e| err(e.to_string()))?;
-    Ok(KeyRecord {
-        kid: key.kid().to_owned(),
-        algorithm,
-        sealed_pkcs8: sealed,
-        created_at: clock::now_unix(),
-        activates_at,
-        retires_at: None,
-        removed_at: None,
-    })
-}
-
-/// Rotates the signing key: a new key is stored now and signs after `lead_secs` (at once
-/// with `immediate`); the keys in force retire then and leave `/jwks` `retention_secs`
-/// later. Returns the new kid. Used by `ahdapa keys rotate` and the rotation schedule.
-pub async fn rotate_keys(
-    store: &dyn Store,
-    master: &MasterKey,
-    algorithm: SigningAlgorithm,
-    now: u64,
-    immediate: bool,
-    lead_secs: u64,
-    retention_secs: u64,
-) -> Result<String, StartError> {
-    let records = store.signing_keys().await?;
-    let times: Vec<KeyTimes> = records.iter().map(times_of).collect();
-    let plan = rotation::plan(&times, now, immediate, lead_secs, retention_secs);
-    let record = new_key_record(
-        master,
-        algorithm,
-        &SystemRandom::new(),
-        plan.new_activates_at,
-    )?;
-    store.insert_signing_key(&record).await?;
-    for (i, retires_at, removed_at) in plan.retire {
-        if let Some(r) = records.get(i) {
-            store
-                .schedule_signing_key(&r.kid, Some(retires_at), Some(removed_at))
-                .await?;
-        }
-    }
-    log::info!(kid = record.kid.as_str(), activates_at = plan.new_activates_at; "signing key rotation scheduled");
-    Ok(record.kid)
-}
-
-/// Why a key cannot be retired.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RetireError {
-    /// No key with that kid.
-    NotFound,
-    /// It is the only key of the configured algorithm that signs now.
-    LastSigner,
-    /// The store failed.
-    Store(String),
-}
-
-/// Stops `kid` from signing now; it leaves `/jwks` after the longest token lifetime plus
-/// the cache time (`remove_now`: at once, after a compromise). Refused for the only key
-/// that can sign. Returns when it leaves `/jwks`.
-pub async fn retire_key(
-    store: &dyn Store,
-    algorithm: SigningAlgorithm,
-    kid: &str,
-    now: u64,
-    remove_now: bool,
-) -> Result<u64, RetireError> {
-    let records = store
-        .signing_keys()
-        .await
-        .map_err(|e| RetireError::Store(e.to_string()))?;
-    if !records.iter().any(|r| r.kid == kid) {
-        return Err(RetireError::NotFound);
-    }
-    let others_can_sign = records
-        .iter()
-        .any(|r| r.kid != kid && r.algorithm == algorithm && times_of(r).signs_at(now));
-    if !others_can_sign {
-        return Err(RetireError::LastSigner);
-    }
-    let removed = if remove_now {
-        now
-    } else {
-        now + ROTATION_RETENTION_SECS
-    };
-    store
-        .schedule_signing_key(kid, Some(now), Some(removed))
-        .await
-        .map_err(|e| RetireError::Store(e.to_string()))?;
-    log::info!(kid = kid, removed_at = removed; "signing key retired");
-    Ok(removed)
-}
-
-/// Reads the 32-byte master key, creating it (mode 0600) on first start.
-pub fn load_or_create_master_key(path: &Path) -> Result<MasterKey, StartError> {
-    let err = |message: String| StartError::MasterKey {
-        path: path.display().to_string(),
-        message,
-    };
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            if let Ok(meta) = std::fs::metadata(path) {
-                if meta.permissions().mode() & 0o077 != 0 {
-                    log::warn!(path = path.display().to_string().as_str(); "master key file is readable by group or others; chmod 600 it");
-                }
-            }
-            MasterKey::from_bytes(&bytes).map_err(|e| err(e.to_string()))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create_private_parent(path).map_err(|e| err(e.to_string()))?;
-            let bytes =
-                MasterKey::generate_bytes(&SystemRandom::new()).map_err(|e| err(e.to_string()))?;
-            // Written under a private name, then linked into place: the key file appears
-            // whole or not at all, and when another node (sharing the path) got there
-            // first, its key is the one to use.
-            let mut tag = [0u8; 8];
-            SystemRandom::new()
-                .fill(&mut tag)
-                .map_err(|_| err("random source failed".into()))?;
-            let partial = path.with_extension(format!("new-{:016x}", u64::from_be_bytes(tag)));
-            let written = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&partial)
-                .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()));
-            if let Err(e) = written {
-                let _ = std::fs::remove_file(&partial);
-                return Err(err(format!("cannot create: {e}")));
-            }
-            let linked = std::fs::hard_link(&partial, path);
-            let _ = std::fs::remove_file(&partial);
-            match linked {
-                Ok(()) => {
-                    log::info!(path = path.display().to_string().as_str(); "created a new master key");
-                    MasterKey::from_bytes(&bytes).map_err(|e| err(e.to_string()))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let theirs =
-                        std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
-                    MasterKey::from_bytes(&theirs).map_err(|e| err(e.to_string()))
-                }
-                Err(e) => Err(err(format!("cannot create: {e}"))),
-            }
-        }
-        Err(e) => Err(err(format!("cannot read: {e}"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nodes_starting_at_once_share_one_new_master_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state/master.key");
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
-        let keys: Vec<[u8; 32]> = (0..8)
-            .map(|_| {
-                let (path, barrier) = (path.clone(), std::sync::Arc::clone(&barrier));
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    let key = load_or_create_master_key(&path).expect("every node starts");
-                    key.derive_key(b"same?").unwrap()
-                })
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .collect();
-        assert!(keys.windows(2).all(|w| w[0] == w[1]), "one key for all");
-        let on_disk = MasterKey::from_bytes(&std::fs::read(&path).unwrap()).unwrap();
-        assert_eq!(on_disk.derive_key(b"same?").unwrap(), keys[0]);
-        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
-        assert_eq!(names.len(), 1, "no partial files are left: {names:?}");
-    }
 }

@@ -1,0 +1,199 @@
+//! The signing-key ring: the stored keys opened once, the key set in force at a moment
+//! (the active key signs, published keys verify), and rotation and retirement with the
+//! schedule that keeps every issued token verifiable.
+
+use std::sync::Arc;
+
+use aws_lc_rs::rand::SystemRandom;
+
+use crate::clock;
+use crate::service::{ROTATION_RETENTION_SECS, StartError};
+use crate::store::{KeyRecord, Store};
+use crate::token::keys::{KeySet, SigningAlgorithm, SigningKey};
+use crate::token::rotation::{self, KeyTimes};
+use crate::token::seal::MasterKey;
+
+/// A stored key, opened and parsed once, with its schedule.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadedKey {
+    pub(crate) times: KeyTimes,
+    pub(crate) key: Arc<SigningKey>,
+}
+
+/// How long `/jwks` may be cached by resource servers (its Cache-Control max-age).
+pub const JWKS_MAX_AGE_SECS: u64 = 300;
+
+/// Opens every stored key; creates the first key of `algorithm` when none is published.
+pub(crate) async fn load_keys(
+    store: &dyn Store,
+    master: &MasterKey,
+    algorithm: SigningAlgorithm,
+    rng: &SystemRandom,
+    now: u64,
+) -> Result<Vec<LoadedKey>, StartError> {
+    let mut records = store.signing_keys().await?;
+    let usable = |r: &KeyRecord| r.algorithm == algorithm && times_of(r).published_at(now);
+    if !records.iter().any(usable) {
+        let record = new_key_record(master, algorithm, rng, now)?;
+        log::info!(kid = record.kid.as_str(), alg = algorithm.as_str(); "generated a new signing key");
+        store.insert_signing_key(&record).await?;
+        records.push(record);
+    }
+    let mut out = Vec::with_capacity(records.len());
+    for r in &records {
+        let key_err = |message: String| StartError::SigningKey {
+            kid: r.kid.clone(),
+            message,
+        };
+        let pkcs8 = master
+            .open(&r.sealed_pkcs8, r.kid.as_bytes())
+            .map_err(|e| key_err(e.to_string()))?;
+        let key = Arc::new(
+            SigningKey::from_pkcs8(r.algorithm, &pkcs8).map_err(|e| key_err(e.to_string()))?,
+        );
+        if key.kid() != r.kid {
+            return Err(key_err("stored kid does not match the key".into()));
+        }
+        out.push(LoadedKey {
+            times: times_of(r),
+            key,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn times_of(r: &KeyRecord) -> KeyTimes {
+    KeyTimes {
+        algorithm: r.algorithm,
+        activates_at: r.activates_at,
+        retires_at: r.retires_at,
+        removed_at: r.removed_at,
+    }
+}
+
+/// The key set in force at `now`: the active key signs, published keys verify.
+pub(crate) fn key_set_at(
+    loaded: &[LoadedKey],
+    algorithm: SigningAlgorithm,
+    now: u64,
+) -> Result<KeySet, StartError> {
+    let times: Vec<KeyTimes> = loaded.iter().map(|k| k.times).collect();
+    let active = rotation::active_at(&times, algorithm, now)
+        .and_then(|i| loaded.get(i))
+        .ok_or_else(|| StartError::SigningKey {
+            kid: String::new(),
+            message: "no key may sign now".into(),
+        })?;
+    let published = loaded
+        .iter()
+        .filter(|k| k.times.published_at(now))
+        .map(|k| Arc::clone(&k.key))
+        .collect();
+    Ok(KeySet::new(Arc::clone(&active.key), published))
+}
+
+pub(crate) fn new_key_record(
+    master: &MasterKey,
+    algorithm: SigningAlgorithm,
+    rng: &SystemRandom,
+    activates_at: u64,
+) -> Result<KeyRecord, StartError> {
+    let err = |message: String| StartError::SigningKey {
+        kid: String::new(),
+        message,
+    };
+    let pkcs8 = SigningKey::generate(algorithm, rng).map_err(|e| err(e.to_string()))?;
+    let key = SigningKey::from_pkcs8(algorithm, &pkcs8).map_err(|e| err(e.to_string()))?;
+    let sealed = master
+        .seal(&pkcs8, key.kid().as_bytes(), rng)
+        .map_err(|e| err(e.to_string()))?;
+    Ok(KeyRecord {
+        kid: key.kid().to_owned(),
+        algorithm,
+        sealed_pkcs8: sealed,
+        created_at: clock::now_unix(),
+        activates_at,
+        retires_at: None,
+        removed_at: None,
+    })
+}
+
+/// Rotates the signing key: a new key is stored now and signs after `lead_secs` (at once
+/// with `immediate`); the keys in force retire then and leave `/jwks` `retention_secs`
+/// later. Returns the new kid. Used by `ahdapa keys rotate` and the rotation schedule.
+pub async fn rotate_keys(
+    store: &dyn Store,
+    master: &MasterKey,
+    algorithm: SigningAlgorithm,
+    now: u64,
+    immediate: bool,
+    lead_secs: u64,
+    retention_secs: u64,
+) -> Result<String, StartError> {
+    let records = store.signing_keys().await?;
+    let times: Vec<KeyTimes> = records.iter().map(times_of).collect();
+    let plan = rotation::plan(&times, now, immediate, lead_secs, retention_secs);
+    let record = new_key_record(
+        master,
+        algorithm,
+        &SystemRandom::new(),
+        plan.new_activates_at,
+    )?;
+    store.insert_signing_key(&record).await?;
+    for (i, retires_at, removed_at) in plan.retire {
+        if let Some(r) = records.get(i) {
+            store
+                .schedule_signing_key(&r.kid, Some(retires_at), Some(removed_at))
+                .await?;
+        }
+    }
+    log::info!(kid = record.kid.as_str(), activates_at = plan.new_activates_at; "signing key rotation scheduled");
+    Ok(record.kid)
+}
+
+/// Why a key cannot be retired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetireError {
+    /// No key with that kid.
+    NotFound,
+    /// It is the only key of the configured algorithm that signs now.
+    LastSigner,
+    /// The store failed.
+    Store(String),
+}
+
+/// Stops `kid` from signing now; it leaves `/jwks` after the longest token lifetime plus
+/// the cache time (`remove_now`: at once, after a compromise). Refused for the only key
+/// that can sign. Returns when it leaves `/jwks`.
+pub async fn retire_key(
+    store: &dyn Store,
+    algorithm: SigningAlgorithm,
+    kid: &str,
+    now: u64,
+    remove_now: bool,
+) -> Result<u64, RetireError> {
+    let records = store
+        .signing_keys()
+        .await
+        .map_err(|e| RetireError::Store(e.to_string()))?;
+    if !records.iter().any(|r| r.kid == kid) {
+        return Err(RetireError::NotFound);
+    }
+    let others_can_sign = records
+        .iter()
+        .any(|r| r.kid != kid && r.algorithm == algorithm && times_of(r).signs_at(now));
+    if !others_can_sign {
+        return Err(RetireError::LastSigner);
+    }
+    let removed = if remove_now {
+        now
+    } else {
+        now + ROTATION_RETENTION_SECS
+    };
+    store
+        .schedule_signing_key(kid, Some(now), Some(removed))
+        .await
+        .map_err(|e| RetireError::Store(e.to_string()))?;
+    log::info!(kid = kid, removed_at = removed; "signing key retired");
+    Ok(removed)
+}
