@@ -49,6 +49,19 @@ impl From<CallError> for CommandError {
     }
 }
 
+/// The exit code (module table) for an admin API status, also for `--local`, which maps
+/// its `AdminError` through `AdminError::status`.
+pub fn exit_code(status: u16) -> u8 {
+    match status {
+        401 | 403 => 3,
+        404 => 4,
+        409 => 5,
+        400 | 422 => 6,
+        s if s >= 500 => 7,
+        _ => 1,
+    }
+}
+
 /// Turns a non-2xx answer into an error with a hint.
 fn check(answer: Answer, what: &str) -> Result<Value, CommandError> {
     if (200..300).contains(&answer.status) {
@@ -61,21 +74,13 @@ fn check(answer: Answer, what: &str) -> Result<Value, CommandError> {
         .or_else(|| answer.body.get("error").and_then(Value::as_str))
         .unwrap_or("no details")
         .to_owned();
-    let (code, hint) = match answer.status {
-        401 => (
-            3,
-            " (run kinit as an admin principal, or pass --token with an ahdapa.admin token)",
-        ),
-        403 => (
-            3,
-            " (ask for your principal in admin.principals or admin.groups)",
-        ),
-        404 => (4, ""),
-        409 => (5, ""),
-        400 | 422 => (6, ""),
-        s if s >= 500 => (7, " (try again later)"),
-        _ => (1, ""),
+    let hint = match answer.status {
+        401 => " (run kinit as an admin principal, or pass --token with an ahdapa.admin token)",
+        403 => " (ask for your principal in admin.principals or admin.groups)",
+        s if s >= 500 => " (try again later)",
+        _ => "",
     };
+    let code = exit_code(answer.status);
     let mut message = format!(
         "{what}: the server answered {}: {description}{hint}",
         answer.status

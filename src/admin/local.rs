@@ -62,15 +62,9 @@ fn process_uid() -> String {
 
 /// The exit code table of `admin::commands` holds for `--local` too.
 fn admin_error(e: super::AdminError) -> CommandError {
-    use super::AdminError as E;
-    let code = match &e {
-        E::NotFound(_) => 4,
-        E::Conflict(_) | E::ReadOnly(_) => 5,
-        E::Invalid(_) => 6,
-        E::Unavailable(_) => 7,
-    };
+    let code = super::commands::exit_code(e.status());
     let message = match e {
-        E::Invalid(problems) => format!(
+        super::AdminError::Invalid(problems) => format!(
             "invalid client:\n  {}",
             problems
                 .iter()

@@ -60,7 +60,8 @@ struct Entry {
 pub struct JwksFetcher {
     rules: FetchRules,
     tls: tokio_rustls::TlsConnector,
-    cache: Mutex<HashMap<(String, bool), Entry>>,
+    /// Per URI, apart for untrusted (`[0]`) and trusted (`[1]`) clients.
+    cache: [Mutex<HashMap<String, Entry>>; 2],
     /// Serialises fetches so concurrent requests for one URI fetch it once.
     fetching: tokio::sync::Mutex<()>,
 }
@@ -80,7 +81,7 @@ impl JwksFetcher {
         Ok(Self {
             rules,
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
-            cache: Mutex::new(HashMap::new()),
+            cache: [Mutex::new(HashMap::new()), Mutex::new(HashMap::new())],
             fetching: tokio::sync::Mutex::new(()),
         })
     }
@@ -116,9 +117,9 @@ impl JwksFetcher {
                 ))
             })??;
         let keys = Arc::new(fetched);
-        if let Ok(mut cache) = self.cache.lock() {
+        if let Ok(mut cache) = self.cache_of(trusted).lock() {
             cache.insert(
-                (uri.to_owned(), trusted),
+                uri.to_owned(),
                 Entry {
                     keys: Arc::clone(&keys),
                     fetched_at: now,
@@ -128,6 +129,11 @@ impl JwksFetcher {
         Ok(keys)
     }
 
+    fn cache_of(&self, trusted: bool) -> &Mutex<HashMap<String, Entry>> {
+        let [untrusted, trusted_cache] = &self.cache;
+        if trusted { trusted_cache } else { untrusted }
+    }
+
     fn cached(
         &self,
         uri: &str,
@@ -135,8 +141,8 @@ impl JwksFetcher {
         now: u64,
         refresh: bool,
     ) -> Option<Arc<Vec<AssertionKey>>> {
-        let cache = self.cache.lock().ok()?;
-        let e = cache.get(&(uri.to_owned(), trusted))?;
+        let cache = self.cache_of(trusted).lock().ok()?;
+        let e = cache.get(uri)?;
         let age = now.saturating_sub(e.fetched_at);
         let fresh = age < self.rules.cache_secs;
         let may_refetch = age >= self.rules.min_refetch_secs;

@@ -482,6 +482,35 @@ pub fn curl_with(mut cmd: Command, base: &str, args: &[&str], path: &str) -> Rep
     }
 }
 
+/// Runs the `ahdapa` binary with `args`, `stdin` written to it when given, and waits.
+pub fn ahdapa(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// `ahdapa --config PATH check-config`: success, and stdout + stderr.
+pub fn check_config(path: &Path) -> (bool, String) {
+    let out = ahdapa(
+        &["--config", &path.display().to_string(), "check-config"],
+        None,
+    );
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    (out.status.success(), text)
+}
+
 /// The python interpreter with PyJWT (the test command installs it).
 pub fn python() -> String {
     std::env::var("AHDAPA_TEST_PYTHON").unwrap_or_else(|_| {

@@ -325,16 +325,9 @@ fn verify_with_jsonwebtoken(jwt: &str, jwks: &serde_json::Value, issuer: &str) {
 
 #[test]
 fn an_existing_secret_from_another_idp_is_hashed_from_stdin() {
-    use std::io::Write;
     let secret = "migrated-from-keycloak-0123456789abcdef";
-    let mut child = std::process::Command::new(crate::harness::BIN)
-        .args(["client", "generate-secret", "--from-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let from_stdin = ["client", "generate-secret", "--from-stdin"];
+    let out = crate::harness::ahdapa(&from_stdin, Some(&format!("{secret}\n")));
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains(secret), "the secret is not echoed: {text}");
@@ -357,14 +350,7 @@ fn an_existing_secret_from_another_idp_is_hashed_from_stdin() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     // A short secret is refused (the stored hash is a fast one).
-    let mut child = std::process::Command::new(crate::harness::BIN)
-        .args(["client", "generate-secret", "--from-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "hunter2").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::harness::ahdapa(&from_stdin, Some("hunter2\n"));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than 22"));
 }
@@ -380,14 +366,8 @@ fn grant_types_are_part_of_a_registration() {
          [[clients]]\nclient_id = \"b\"\ntoken_endpoint_auth_method = \"none\"\ngrant_types = []\nscopes = [\"s\"]\n",
     )
     .unwrap();
-    let out = std::process::Command::new(crate::harness::BIN)
-        .arg("--config")
-        .arg(&path)
-        .arg("check-config")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (ok, err) = crate::harness::check_config(&path);
+    assert!(!ok);
     assert!(err.contains("clients[0].grant_types"), "{err}");
     assert!(
         err.contains("clients[1].grant_types: must name at least one grant"),
