@@ -8,6 +8,24 @@ use std::sync::Arc;
 use super::*;
 
 impl Service {
+    /// The authenticated caller of `/introspect` or `/revoke` and the `token` it names
+    /// (RFC 7662 §2.1, RFC 7009 §2.1: both endpoints take the same form).
+    async fn token_caller(
+        &self,
+        authorization: Option<Authorization<'_>>,
+        body: &[u8],
+        certificate: Option<&PresentedCertificate>,
+        now: u64,
+    ) -> Result<(Authenticated, String), OAuthError> {
+        let (presented, form) = client_auth::parse_client_request(authorization, body)?;
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?
+            .to_owned();
+        let (caller, _) = self.authenticate(presented, certificate, now).await?;
+        Ok((caller, token))
+    }
+
     /// `POST /introspect` (RFC 7662): the caller authenticates as a client; a token is
     /// active when it verifies, has not expired, is not revoked, and the caller may see
     /// it (its own tokens, or any with `introspection_all_tokens`).
@@ -18,12 +36,9 @@ impl Service {
         certificate: Option<&PresentedCertificate>,
     ) -> Result<serde_json::Value, OAuthError> {
         let now = clock::now_unix();
-        let (presented, form) = client_auth::parse_client_request(authorization, body)?;
-        let token = form
-            .get("token")
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?
-            .to_owned();
-        let (caller, _) = self.authenticate(presented, certificate, now).await?;
+        let (caller, token) = self
+            .token_caller(authorization, body, certificate, now)
+            .await?;
         let inactive = serde_json::json!({"active": false});
         let Ok(mut claims) = access_token::verify(&token, &self.keys.load(), self.issuer(), now)
         else {
@@ -58,12 +73,9 @@ impl Service {
         certificate: Option<&PresentedCertificate>,
     ) -> Result<(), OAuthError> {
         let now = clock::now_unix();
-        let (presented, form) = client_auth::parse_client_request(authorization, body)?;
-        let token = form
-            .get("token")
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?
-            .to_owned();
-        let (caller, _) = self.authenticate(presented, certificate, now).await?;
+        let (caller, token) = self
+            .token_caller(authorization, body, certificate, now)
+            .await?;
         let Ok(claims) = access_token::verify(&token, &self.keys.load(), self.issuer(), now) else {
             return Ok(());
         };
