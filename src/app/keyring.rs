@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
 
+use super::StartError;
 use crate::clock;
-use crate::service::{ROTATION_RETENTION_SECS, StartError};
+use crate::service::ROTATION_RETENTION_SECS;
 use crate::store::{KeyRecord, Store};
 use crate::token::keys::{KeySet, SigningAlgorithm, SigningKey};
 use crate::token::rotation::{self, KeyTimes};

@@ -11,10 +11,10 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use super::StartError;
 use crate::fs::create_private_parent;
 use crate::oauth::client_auth::jwt_assertion::HmacSecret;
 use crate::oauth::secret::ClientSecret;
-use crate::service::StartError;
 use crate::token::seal::{MasterKey, SealError};
 
 /// Reads the 32-byte master key, creating it (mode 0600) on first start.

@@ -6,9 +6,11 @@
 //! every mistake. Nothing past this module sees a raw string it has to re-check.
 //! `ahdapa check-config` prints the collected errors, one per line, `key.path: message`.
 
+mod backends;
 mod collect;
 mod directory;
 mod raw;
+mod server;
 mod validate;
 
 use std::fmt;

@@ -21,10 +21,12 @@ pub mod discovery;
 pub mod error;
 pub mod form;
 pub mod grant;
+pub mod introspection;
 pub mod issue;
 pub mod ports;
 pub mod principal;
 pub mod request;
+pub mod revocation;
 pub mod scope;
 pub mod secret;
 #[cfg(test)]

@@ -72,3 +72,13 @@ pub trait DirectoryLookup: Send + Sync {
     /// The entry, `None` when the directory has none.
     async fn principal(&self, principal: &str) -> Result<Option<Arc<PrincipalEntry>>, OAuthError>;
 }
+
+/// Revoked access tokens (RFC 7009), by `jti`, shared by every node that shares the store.
+#[async_trait]
+pub trait RevocationList: Send + Sync {
+    /// True when the token with this `jti` was revoked.
+    async fn is_revoked(&self, jti: &str, now: u64) -> Result<bool, OAuthError>;
+    /// Revokes `jti` until `exp` (durably: a revoked token never comes back after a
+    /// crash). Revoking twice is not an error.
+    async fn revoke(&self, jti: &str, exp: u64, now: u64) -> Result<(), OAuthError>;
+}

@@ -14,6 +14,7 @@ use super::client_auth::jwt_assertion::AssertionKey;
 use super::directory_policy::PrincipalEntry;
 use super::ports::{
     AcceptedTicket, ClientKeySource, DirectoryLookup, NegotiateAcceptor, ReplayCache,
+    RevocationList,
 };
 
 /// Runs a future of the core to completion. The fakes never wait, so one poll finishes
@@ -133,5 +134,43 @@ impl DirectoryLookup for FakeDirectory {
             });
         }
         Ok(self.entries.get(principal).cloned().map(Arc::new))
+    }
+}
+
+/// Revoked `jti`s in memory; `down` makes every call an outage.
+#[derive(Default)]
+pub struct MemoryRevocations {
+    /// The revoked `jti`s.
+    pub revoked: Mutex<HashSet<String>>,
+    /// Answer every call with `temporarily_unavailable`.
+    pub down: bool,
+}
+
+#[async_trait]
+impl RevocationList for MemoryRevocations {
+    async fn is_revoked(&self, jti: &str, _now: u64) -> Result<bool, OAuthError> {
+        if self.down {
+            return Err(OAuthError::TemporarilyUnavailable {
+                reason: "the fake store is down".into(),
+            });
+        }
+        let revoked = self
+            .revoked
+            .lock()
+            .map_err(|_| OAuthError::server_error("poisoned"))?;
+        Ok(revoked.contains(jti))
+    }
+
+    async fn revoke(&self, jti: &str, _exp: u64, _now: u64) -> Result<(), OAuthError> {
+        if self.down {
+            return Err(OAuthError::TemporarilyUnavailable {
+                reason: "the fake store is down".into(),
+            });
+        }
+        self.revoked
+            .lock()
+            .map_err(|_| OAuthError::server_error("poisoned"))?
+            .insert(jti.to_owned());
+        Ok(())
     }
 }

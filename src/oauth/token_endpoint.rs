@@ -321,8 +321,12 @@ mod tests {
     use crate::oauth::client::{Client, ClientRegistration, ClientSource, TokenEndpointAuthMethod};
     use crate::oauth::client_auth::client_secret_basic;
     use crate::oauth::directory_policy::{DirectoryRequirements, PrincipalEntry};
+    use crate::oauth::introspection::{self, TokenCallerRequest};
+    use crate::oauth::revocation::{self, Revocation};
     use crate::oauth::secret::{ClientSecret, SecretHash};
-    use crate::oauth::testing::{FakeAcceptor, FakeDirectory, MemoryReplay, StaticKeys, block_on};
+    use crate::oauth::testing::{
+        FakeAcceptor, FakeDirectory, MemoryReplay, MemoryRevocations, StaticKeys, block_on,
+    };
     use crate::token::keys::{SigningAlgorithm, SigningKey};
 
     const NOW: u64 = 1_800_000_000;
@@ -446,9 +450,9 @@ mod tests {
     const NONCE_KEY: [u8; 32] = [7; 32];
 
     impl Fixture {
-        fn call(&self, auth: Option<&str>, body: &str) -> Result<Issued, OAuthError> {
-            let rng = SystemRandom::new();
-            let ctx = Context {
+        /// The core's context over this fixture's fakes.
+        fn ctx<'a>(&'a self, rng: &'a SystemRandom) -> Context<'a> {
+            Context {
                 settings: &self.settings,
                 registry: &self.registry,
                 keys: &self.keys,
@@ -466,8 +470,13 @@ mod tests {
                     .with_directory
                     .then_some(&self.directory as &dyn DirectoryLookup),
                 now: NOW,
-                rng: &rng,
-            };
+                rng,
+            }
+        }
+
+        fn call(&self, auth: Option<&str>, body: &str) -> Result<Issued, OAuthError> {
+            let rng = SystemRandom::new();
+            let ctx = self.ctx(&rng);
             let request = TokenRequest {
                 authorization: auth.map(Authorization::parse),
                 body: body.as_bytes(),
@@ -727,6 +736,185 @@ mod tests {
                 .unwrap_err()
                 .code(),
             "server_error"
+        );
+    }
+
+    impl Fixture {
+        fn introspect(
+            &self,
+            auth: Option<&str>,
+            body: &str,
+            revocations: &MemoryRevocations,
+        ) -> Result<serde_json::Value, OAuthError> {
+            let rng = SystemRandom::new();
+            let request = TokenCallerRequest {
+                authorization: auth.map(Authorization::parse),
+                body: body.as_bytes(),
+                certificate: None,
+            };
+            block_on(introspection::introspect(
+                request,
+                &self.ctx(&rng),
+                revocations,
+            ))
+        }
+
+        fn revoke(
+            &self,
+            auth: Option<&str>,
+            body: &str,
+            revocations: &MemoryRevocations,
+        ) -> Result<Revocation, OAuthError> {
+            let rng = SystemRandom::new();
+            let request = TokenCallerRequest {
+                authorization: auth.map(Authorization::parse),
+                body: body.as_bytes(),
+                certificate: None,
+            };
+            block_on(revocation::revoke(request, &self.ctx(&rng), revocations))
+        }
+    }
+
+    fn svc_token(f: &Fixture) -> String {
+        f.call(Some(&basic_svc()), "grant_type=client_credentials")
+            .unwrap()
+            .response
+            .access_token
+    }
+
+    #[test]
+    fn introspection_shows_the_callers_own_token_as_active() {
+        let f = fixture();
+        let token = svc_token(&f);
+        let r = f
+            .introspect(
+                Some(&basic_svc()),
+                &format!("token={token}"),
+                &MemoryRevocations::default(),
+            )
+            .unwrap();
+        assert_eq!(r["active"], true);
+        assert_eq!(r["token_type"], "Bearer");
+        assert_eq!(r["client_id"], "svc");
+        assert_eq!(r["jti"], "jti-1");
+    }
+
+    #[test]
+    fn introspection_hides_another_clients_token() {
+        let f = fixture();
+        let token = svc_token(&f);
+        let body = format!("client_id=short&client_secret=pw&token={token}");
+        let r = f
+            .introspect(None, &body, &MemoryRevocations::default())
+            .unwrap();
+        assert_eq!(r, serde_json::json!({"active": false}));
+    }
+
+    #[test]
+    fn introspection_of_garbage_is_inactive_not_an_error() {
+        let f = fixture();
+        let r = f
+            .introspect(
+                Some(&basic_svc()),
+                "token=not.a.jwt",
+                &MemoryRevocations::default(),
+            )
+            .unwrap();
+        assert_eq!(r, serde_json::json!({"active": false}));
+    }
+
+    #[test]
+    fn introspection_requires_the_token_parameter() {
+        let f = fixture();
+        let e = f
+            .introspect(
+                Some(&basic_svc()),
+                "token_type_hint=access_token",
+                &MemoryRevocations::default(),
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid_request");
+    }
+
+    #[test]
+    fn introspection_authenticates_the_caller() {
+        let f = fixture();
+        let token = svc_token(&f);
+        let wrong = format!("Basic {}", client_secret_basic::encode("svc", "wrong"));
+        let e = f
+            .introspect(
+                Some(&wrong),
+                &format!("token={token}"),
+                &MemoryRevocations::default(),
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid_client");
+    }
+
+    #[test]
+    fn revoked_token_is_inactive_and_revoking_twice_is_fine() {
+        let f = fixture();
+        let token = svc_token(&f);
+        let revocations = MemoryRevocations::default();
+        let body = format!("token={token}");
+        assert_eq!(
+            f.revoke(Some(&basic_svc()), &body, &revocations).unwrap(),
+            Revocation::Revoked {
+                client_id: "svc".into(),
+                jti: "jti-1".into()
+            }
+        );
+        assert!(f.revoke(Some(&basic_svc()), &body, &revocations).is_ok());
+        let r = f
+            .introspect(Some(&basic_svc()), &body, &revocations)
+            .unwrap();
+        assert_eq!(r, serde_json::json!({"active": false}));
+    }
+
+    #[test]
+    fn revoking_another_clients_token_is_unauthorized_client() {
+        let f = fixture();
+        let token = svc_token(&f);
+        let revocations = MemoryRevocations::default();
+        let body = format!("client_id=short&client_secret=pw&token={token}");
+        let e = f.revoke(None, &body, &revocations).unwrap_err();
+        assert_eq!(e.code(), "unauthorized_client");
+        assert!(revocations.revoked.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn revoking_an_unknown_token_has_no_effect() {
+        let f = fixture();
+        let r = f
+            .revoke(
+                Some(&basic_svc()),
+                "token=garbage",
+                &MemoryRevocations::default(),
+            )
+            .unwrap();
+        assert_eq!(r, Revocation::NoEffect);
+    }
+
+    #[test]
+    fn a_revocation_store_outage_is_temporarily_unavailable() {
+        let f = fixture();
+        let token = svc_token(&f);
+        let down = MemoryRevocations {
+            down: true,
+            ..Default::default()
+        };
+        let body = format!("token={token}");
+        assert_eq!(
+            f.introspect(Some(&basic_svc()), &body, &down)
+                .unwrap_err()
+                .code(),
+            "temporarily_unavailable"
+        );
+        assert_eq!(
+            f.revoke(Some(&basic_svc()), &body, &down)
+                .unwrap_err()
+                .code(),
+            "temporarily_unavailable"
         );
     }
 }

@@ -23,10 +23,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::Notify;
-use tokio_postgres::AsyncMessage;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{Durability, KeyRecord, Record, Store, StoreError};
+use changes::{AbortOnDrop, listen};
+use replay::{replay_writer, upsert_replay};
+
+mod changes;
+mod replay;
 use crate::oauth::client::ClientRegistration;
 
 /// Schema migrations, applied in order; index + 1 is the version after each.
@@ -107,9 +111,6 @@ const PRUNE_CHUNK: i64 = 2000;
 /// The channel every client or key write notifies (in its transaction, so on commit).
 const CHANNEL: &str = "ahdapa_changes";
 
-/// How often the listening connection proves it is alive; a dead one is replaced.
-const LISTEN_CHECK: Duration = Duration::from_secs(15);
-
 /// The PostgreSQL store.
 #[derive(Clone)]
 pub struct PostgresStore {
@@ -168,91 +169,6 @@ impl Db {
         }
         conn.as_ref()
             .ok_or_else(|| StoreError::Backend("no PostgreSQL connection".into()))
-    }
-}
-
-/// Records replay keys with one statement: each is inserted, or replaces an expired
-/// record, and is returned (a first use); a live record is not (a replay). The keys must
-/// be distinct. `now` decides expiry for all of them.
-async fn upsert_replay(
-    c: &deadpool_postgres::ClientWrapper,
-    namespaces: &[&str],
-    keys: &[&[u8]],
-    expiries: &[i64],
-    now: i64,
-) -> Result<std::collections::HashSet<(String, Vec<u8>)>, StoreError> {
-    let stmt = c
-        .prepare_cached(
-            "INSERT INTO ahdapa_replay (namespace, key, expires_at)
-             SELECT * FROM unnest($1::text[], $2::bytea[], $3::bigint[])
-             ON CONFLICT (namespace, key) DO UPDATE SET expires_at = EXCLUDED.expires_at
-             WHERE ahdapa_replay.expires_at <= $4
-             RETURNING namespace, key",
-        )
-        .await
-        .map_err(pg)?;
-    let rows = c
-        .query(&stmt, &[&namespaces, &keys, &expiries, &now])
-        .await
-        .map_err(pg)?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
-/// Records written by one statement at most.
-const GROUP_MAX: usize = 256;
-
-/// The replay writer task: takes every record waiting and writes them with one
-/// statement, so a burst of proofs, assertions or AP-REQs costs one round trip and one
-/// commit (one WAL flush) instead of one each. Records are sorted, so two nodes writing
-/// overlapping groups lock rows in the same order and cannot deadlock; a key twice in
-/// one group is first use once and a replay after. Ends when the last store clone is
-/// dropped.
-async fn replay_writer(db: Db, mut queue: tokio::sync::mpsc::UnboundedReceiver<Record>) {
-    let mut conn = None;
-    while let Some(first) = queue.recv().await {
-        let mut group = vec![first];
-        while group.len() < GROUP_MAX {
-            match queue.try_recv() {
-                Ok(r) => group.push(r),
-                Err(_) => break,
-            }
-        }
-        group.sort_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
-        let mut unique: Vec<&Record> = Vec::with_capacity(group.len());
-        for r in &group {
-            if unique
-                .last()
-                .is_none_or(|u| (&u.namespace, &u.key) != (&r.namespace, &r.key))
-            {
-                unique.push(r);
-            }
-        }
-        let namespaces: Vec<&str> = unique.iter().map(|r| r.namespace.as_str()).collect();
-        let keys: Vec<&[u8]> = unique.iter().map(|r| r.key.as_slice()).collect();
-        let expiries: Vec<i64> = unique.iter().map(|r| r.expires_at).collect();
-        // The earliest `now` of the group: a record expiring meanwhile stays a replay for
-        // at most the time the group waited.
-        let now = unique.iter().map(|r| r.now).min().unwrap_or(0);
-        let outcome = db
-            .bounded(async {
-                let c = db.relaxed(&mut conn).await?;
-                upsert_replay(c, &namespaces, &keys, &expiries, now).await
-            })
-            .await;
-        if outcome.is_err() {
-            conn = None; // a fresh connection for the next group
-        }
-        // Sorted: repeats of a key follow its first occurrence, which alone can win.
-        let mut previous: Option<(String, Vec<u8>)> = None;
-        for r in group {
-            let id = (r.namespace, r.key);
-            let result = match &outcome {
-                Ok(first_uses) => Ok(previous.as_ref() != Some(&id) && first_uses.contains(&id)),
-                Err(e) => Err(StoreError::Backend(e.to_string())),
-            };
-            previous = Some(id);
-            let _ = r.reply.send(result);
-        }
     }
 }
 
@@ -380,90 +296,6 @@ impl PostgresStore {
             tx.commit().await.map_err(pg)
         })
         .await
-    }
-}
-
-/// Keeps a connection that `LISTEN`s on [`CHANNEL`] and raises `changes` for every
-/// notification, and once after each (re)connect for whatever was missed meanwhile.
-/// A lost connection is retried every second; until then nodes fall back to polling.
-async fn listen(pg: tokio_postgres::Config, tls: Option<MakeRustlsConnect>, changes: Arc<Notify>) {
-    let mut failing = false;
-    loop {
-        let result = match &tls {
-            Some(tls) => listen_once(&pg, tls.clone(), &changes, &mut failing).await,
-            None => listen_once(&pg, tokio_postgres::NoTls, &changes, &mut failing).await,
-        };
-        if let Err(e) = result {
-            if !failing {
-                log::warn!(reason = e.as_str(); "PostgreSQL change notifications lost; polling until they are back");
-            }
-            failing = true;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// One listening session; returns when the connection fails.
-async fn listen_once<T>(
-    pg: &tokio_postgres::Config,
-    tls: T,
-    changes: &Notify,
-    failing: &mut bool,
-) -> Result<(), String>
-where
-    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
-    T::Stream: Send + 'static,
-{
-    let (client, mut connection) = pg.connect(tls).await.map_err(|e| e.to_string())?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        loop {
-            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(_))) => {
-                    if tx.send(()).is_err() {
-                        return;
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => return,
-            }
-        }
-    });
-    let _abort = AbortOnDrop(driver.abort_handle());
-    tokio::time::timeout(
-        LISTEN_CHECK,
-        client.batch_execute(&format!("LISTEN {CHANNEL}")),
-    )
-    .await
-    .map_err(|_| "LISTEN got no answer".to_owned())?
-    .map_err(|e| e.to_string())?;
-    if std::mem::take(failing) {
-        log::info!("PostgreSQL change notifications are back");
-    }
-    changes.notify_one();
-    let mut check = tokio::time::interval(LISTEN_CHECK);
-    check.tick().await;
-    loop {
-        tokio::select! {
-            got = rx.recv() => match got {
-                Some(()) => changes.notify_one(),
-                None => return Err("the listening connection closed".into()),
-            },
-            _ = check.tick() => {
-                tokio::time::timeout(LISTEN_CHECK, client.simple_query("SELECT 1"))
-                    .await
-                    .map_err(|_| "the listening connection stopped answering".to_owned())?
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-    }
-}
-
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

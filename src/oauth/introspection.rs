@@ -1,0 +1,85 @@
+//! `POST /introspect` (RFC 7662): whether one of our access tokens is active, for an
+//! authenticated client.
+//!
+//! The caller authenticates the way it does at `/token` (RFC 7662 §2.1 leaves the method
+//! to the server; ours are the token endpoint's). A token is active when it verifies
+//! (signature, issuer, expiry), is not revoked, and the caller may see it: its own
+//! tokens, or every token with `introspection_all_tokens`. Anything else is
+//! `{"active": false}` (§2.2), never an error that would tell the caller why.
+
+use super::client_auth::tls_client_auth::PresentedCertificate;
+use super::client_auth::{self, Authenticated, Authorization};
+use super::error::OAuthError;
+use super::ports::RevocationList;
+use super::token_endpoint::{self, Context};
+use crate::token::access_token;
+
+/// One `/introspect` or `/revoke` request, as the transport received it.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenCallerRequest<'a> {
+    /// The parsed `Authorization` header, if any.
+    pub authorization: Option<Authorization<'a>>,
+    /// The form body (the caller checked the media type and the size).
+    pub body: &'a [u8],
+    /// The client certificate the connection presented and the transport trusted.
+    pub certificate: Option<&'a PresentedCertificate>,
+}
+
+/// `POST /introspect`, end to end: the RFC 7662 §2.2 response object.
+pub async fn introspect(
+    request: TokenCallerRequest<'_>,
+    ctx: &Context<'_>,
+    revocations: &dyn RevocationList,
+) -> Result<serde_json::Value, OAuthError> {
+    let (caller, token) = token_caller(request, ctx).await?;
+    let inactive = serde_json::json!({"active": false});
+    let Ok(mut claims) = access_token::verify(&token, ctx.keys, &ctx.settings.issuer, ctx.now)
+    else {
+        return Ok(inactive);
+    };
+    let owner = claims
+        .get("client_id")
+        .and_then(|c| c.as_str())
+        .unwrap_or_default();
+    if owner != caller.client.client_id && !caller.client.introspect_all_tokens {
+        return Ok(inactive);
+    }
+    if is_revoked(&claims, revocations, ctx.now).await? {
+        return Ok(inactive);
+    }
+    let bound = claims.get("cnf").and_then(|c| c.get("jkt")).is_some();
+    claims.insert("active".into(), true.into());
+    claims.insert(
+        "token_type".into(),
+        (if bound { "DPoP" } else { "Bearer" }).into(),
+    );
+    Ok(serde_json::Value::Object(claims))
+}
+
+/// True when the token with these (verified) claims was revoked; a token without a
+/// `jti` cannot be checked and counts as revoked.
+pub async fn is_revoked(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    revocations: &dyn RevocationList,
+    now: u64,
+) -> Result<bool, OAuthError> {
+    match claims.get("jti").and_then(|j| j.as_str()) {
+        Some(jti) => revocations.is_revoked(jti, now).await,
+        None => Ok(true),
+    }
+}
+
+/// The authenticated caller of `/introspect` or `/revoke` and the `token` it names
+/// (RFC 7662 §2.1, RFC 7009 §2.1: both endpoints take the same form).
+pub(super) async fn token_caller(
+    request: TokenCallerRequest<'_>,
+    ctx: &Context<'_>,
+) -> Result<(Authenticated, String), OAuthError> {
+    let (presented, form) = client_auth::parse_client_request(request.authorization, request.body)?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?
+        .to_owned();
+    let (caller, _) = token_endpoint::authenticate(presented, request.certificate, ctx).await?;
+    Ok((caller, token))
+}
