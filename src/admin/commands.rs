@@ -49,16 +49,60 @@ impl From<CallError> for CommandError {
     }
 }
 
-/// The exit code (module table) for an admin API status, also for `--local`, which maps
-/// its `AdminError` through `AdminError::status`.
-pub fn exit_code(status: u16) -> u8 {
-    match status {
-        401 | 403 => 3,
-        404 => 4,
-        409 => 5,
-        400 | 422 => 6,
-        s if s >= 500 => 7,
-        _ => 1,
+/// What an admin operation's failure was, as the module's exit-code table knows it: the
+/// admin API's status codes and `--local`'s `AdminError`s both map here, so the same
+/// failure exits with the same code either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Not authenticated or not an admin (exit 3).
+    Refused,
+    /// No such client (exit 4).
+    NotFound,
+    /// Exists already, or read-only (exit 5).
+    Conflict,
+    /// Invalid metadata (exit 6).
+    Invalid,
+    /// The server or store is down (exit 7).
+    Unavailable,
+    /// Anything else (exit 1).
+    Other,
+}
+
+impl Failure {
+    /// The admin API answer's status as a failure.
+    pub fn of_status(status: u16) -> Self {
+        match status {
+            401 | 403 => Self::Refused,
+            404 => Self::NotFound,
+            409 => Self::Conflict,
+            400 | 422 => Self::Invalid,
+            s if s >= 500 => Self::Unavailable,
+            _ => Self::Other,
+        }
+    }
+
+    /// The process exit code.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Refused => 3,
+            Self::NotFound => 4,
+            Self::Conflict => 5,
+            Self::Invalid => 6,
+            Self::Unavailable => 7,
+            Self::Other => 1,
+        }
+    }
+}
+
+impl From<&super::AdminError> for Failure {
+    fn from(e: &super::AdminError) -> Self {
+        use super::AdminError;
+        match e {
+            AdminError::NotFound(_) => Self::NotFound,
+            AdminError::Conflict(_) | AdminError::ReadOnly(_) => Self::Conflict,
+            AdminError::Invalid(_) => Self::Invalid,
+            AdminError::Unavailable(_) => Self::Unavailable,
+        }
     }
 }
 
@@ -80,7 +124,7 @@ fn check(answer: Answer, what: &str) -> Result<Value, CommandError> {
         s if s >= 500 => " (try again later)",
         _ => "",
     };
-    let code = exit_code(answer.status);
+    let code = Failure::of_status(answer.status).exit_code();
     let mut message = format!(
         "{what}: the server answered {}: {description}{hint}",
         answer.status

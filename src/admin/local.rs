@@ -62,7 +62,7 @@ fn process_uid() -> String {
 
 /// The exit code table of `admin::commands` holds for `--local` too.
 fn admin_error(e: super::AdminError) -> CommandError {
-    let code = super::commands::exit_code(e.status());
+    let code = super::commands::Failure::from(&e).exit_code();
     let message = match e {
         super::AdminError::Invalid(problems) => format!(
             "invalid client:\n  {}",

@@ -64,16 +64,6 @@ impl AdminError {
             Self::Unavailable(_) => "temporarily_unavailable",
         }
     }
-
-    /// The HTTP status.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::NotFound(_) => 404,
-            Self::Conflict(_) | Self::ReadOnly(_) => 409,
-            Self::Invalid(_) => 400,
-            Self::Unavailable(_) => 503,
-        }
-    }
 }
 
 impl From<StoreError> for AdminError {

@@ -20,20 +20,18 @@
 //! `ahdapa.admin` scope (through the shared resource-server verifier; DPoP-bound when
 //! `admin.require_dpop`).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::header::AUTHORIZATION;
+use http::{Method, Request, StatusCode};
 use hyper::body::Body;
 use serde_json::{Value, json};
 
 use super::Response;
-use super::error::json;
-use super::error::json_error;
-use super::extract::{certificate_of, read_body};
+use super::error::{Challenge, challenge, json, json_error};
+use super::extract::{self, certificate_of, read_body};
 use crate::admin::{self, Actor, AdminError};
 use crate::oauth::OAuthError;
 use crate::oauth::client::ClientRegistration;
+use crate::oauth::client_auth::kerberos_client_auth::NegotiateToken;
 use crate::service::Service;
 
 /// The scope an admin token needs.
@@ -151,7 +149,7 @@ where
     };
     match result {
         Ok((status, body)) => json(status, serde_json::to_vec(&body).unwrap_or_default(), true),
-        Err(e) => admin_error(&e),
+        Err(e) => super::error::admin(&e),
     }
 }
 
@@ -159,16 +157,15 @@ where
 /// client_secret_post client for SSSD.
 pub async fn enroll<B>(service: &Service, req: Request<B>) -> Response {
     let (parts, _body) = req.into_parts();
-    let Some(token) = negotiate_token(&parts) else {
-        return challenge(
-            StatusCode::UNAUTHORIZED,
+    let Some(token) = extract::negotiate(&parts) else {
+        return negotiate_challenge(
             "missing_token",
             "authenticate with Negotiate (the host keytab)",
         );
     };
-    let principal = match service.accept_negotiate(&token).await {
-        Ok((p, _)) => p,
-        Err(e) => return negotiate_refusal(&e),
+    let principal = match accept_negotiate(service, token).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
     };
     match admin::enroll(service, &principal).await {
         Ok(e) => json(
@@ -197,7 +194,7 @@ pub async fn enroll<B>(service: &Service, req: Request<B>) -> Response {
             "not_found",
             Some("enrolment is not enabled ([enrollment])"),
         ),
-        Err(admin::EnrollError::Admin(e)) => admin_error(&e),
+        Err(admin::EnrollError::Admin(e)) => super::error::admin(&e),
     }
 }
 
@@ -277,10 +274,8 @@ where
         }
         Err(RegistrationError::InvalidToken(m)) => {
             let mut resp = json_error(StatusCode::UNAUTHORIZED, "invalid_token", Some(m));
-            resp.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
+            let error = Some("invalid_token");
+            challenge(&mut resp, Challenge::Bearer { realm: None, error });
             resp
         }
         Err(RegistrationError::Disabled) => json_error(
@@ -288,17 +283,14 @@ where
             "not_found",
             Some("dynamic registration is off ([registration])"),
         ),
-        Err(RegistrationError::Admin(e)) => admin_error(&e),
+        Err(RegistrationError::Admin(e)) => super::error::admin(&e),
     }
 }
 
 /// Authenticates an admin: Negotiate or an `ahdapa.admin` token.
 async fn admin_actor(service: &Service, parts: &http::request::Parts) -> Result<Actor, Response> {
-    if let Some(token) = negotiate_token(parts) {
-        let principal = match service.accept_negotiate(&token).await {
-            Ok((p, _)) => p,
-            Err(e) => return Err(negotiate_refusal(&e)),
-        };
+    if let Some(token) = extract::negotiate(parts) {
+        let principal = accept_negotiate(service, token).await?;
         return match service.is_admin_principal(&principal).await {
             Ok(true) => Ok(Actor {
                 name: principal,
@@ -343,21 +335,23 @@ async fn admin_actor(service: &Service, parts: &http::request::Parts) -> Result<
         Err(e) => {
             let mut resp = super::resource::refusal(&e, service.issuer());
             if resp.status() == StatusCode::UNAUTHORIZED && service.negotiate_enabled() {
-                resp.headers_mut()
-                    .append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+                challenge(&mut resp, Challenge::Negotiate);
             }
             Err(resp)
         }
     }
 }
 
-fn negotiate_token(parts: &http::request::Parts) -> Option<Vec<u8>> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("negotiate") {
-        return None;
+/// The principal a Negotiate token proves (single-use, as at `/token`), or the refusal.
+async fn accept_negotiate(
+    service: &Service,
+    token: Result<NegotiateToken, OAuthError>,
+) -> Result<String, Response> {
+    let token = token.map_err(|e| negotiate_refusal(&e))?;
+    match service.accept_negotiate(token.bytes()).await {
+        Ok((principal, _)) => Ok(principal),
+        Err(e) => Err(negotiate_refusal(&e)),
     }
-    Some(STANDARD.decode(rest.trim()).unwrap_or_default())
 }
 
 fn negotiate_refusal(e: &OAuthError) -> Response {
@@ -369,19 +363,15 @@ fn negotiate_refusal(e: &OAuthError) -> Response {
         ),
         other => {
             log::warn!(reason = other.log_reason(); "Negotiate refused");
-            challenge(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the Negotiate token was refused",
-            )
+            negotiate_challenge("invalid_token", "the Negotiate token was refused")
         }
     }
 }
 
-fn challenge(status: StatusCode, code: &str, description: &str) -> Response {
-    let mut resp = json_error(status, code, Some(description));
-    resp.headers_mut()
-        .append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+/// A 401 asking for Negotiate.
+fn negotiate_challenge(code: &str, description: &str) -> Response {
+    let mut resp = json_error(StatusCode::UNAUTHORIZED, code, Some(description));
+    challenge(&mut resp, Challenge::Negotiate);
     resp
 }
 
@@ -457,19 +447,4 @@ fn written(w: &admin::Written) -> Value {
         m.insert("client_secret".into(), s.expose().into());
     }
     v
-}
-
-fn admin_error(e: &AdminError) -> Response {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut body = json!({"error": e.code(), "error_description": e.to_string()});
-    if let (AdminError::Invalid(problems), Value::Object(m)) = (e, &mut body) {
-        m.insert(
-            "fields".into(),
-            problems
-                .iter()
-                .map(|(f, msg)| json!({"field": f, "message": msg}))
-                .collect(),
-        );
-    }
-    json(status, serde_json::to_vec(&body).unwrap_or_default(), true)
 }

@@ -1,7 +1,11 @@
-//! Rendering errors: RFC 6749 §5.2 JSON for OAuth refusals, and the same shape for
-//! transport-level refusals (413, 404, 405, 408). Every error response carries
-//! `Cache-Control: no-store`.
+//! Rendering answers: RFC 6749 §5.2 JSON for OAuth refusals, the same shape for admin
+//! API and transport-level refusals (413, 404, 405, 408), and every authentication
+//! header ahdapa sends: `WWW-Authenticate` challenges (Basic RFC 7617, Negotiate RFC
+//! 4559, Bearer RFC 6750 §3, DPoP RFC 9449 §7.1) and `DPoP-Nonce` (RFC 9449 §8) are
+//! built here and nowhere else. Every error response carries `Cache-Control: no-store`.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
@@ -9,6 +13,7 @@ use http_body_util::Full;
 use serde::Serialize;
 
 use super::Response;
+use crate::admin::AdminError;
 use crate::oauth::OAuthError;
 
 #[derive(Serialize)]
@@ -30,25 +35,121 @@ pub fn oauth(err: &OAuthError, realm: &str, negotiate: bool) -> Response {
     };
     let mut resp = json_error(status, err.code(), err.description());
     if let OAuthError::UseDpopNonce { nonce } = err {
-        if let Ok(v) = HeaderValue::from_str(nonce) {
-            resp.headers_mut().insert("dpop-nonce", v);
-        }
+        dpop_nonce(&mut resp, nonce);
     }
     if let OAuthError::InvalidClient { challenges, .. } = err {
         if negotiate {
-            resp.headers_mut()
-                .append(WWW_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+            challenge(&mut resp, Challenge::Negotiate);
         }
         if challenges.basic {
-            let realm: String = realm.chars().filter(|c| *c != '"' && *c != '\\').collect();
-            if let Ok(v) =
-                HeaderValue::from_str(&format!("Basic realm=\"{realm}\", charset=\"UTF-8\""))
-            {
-                resp.headers_mut().append(WWW_AUTHENTICATE, v);
-            }
+            challenge(&mut resp, Challenge::Basic { realm });
         }
     }
     resp
+}
+
+/// A `WWW-Authenticate` value.
+#[derive(Debug, Clone, Copy)]
+pub enum Challenge<'a> {
+    /// A bare `Negotiate` (RFC 4559 §4): "authenticate with Kerberos".
+    Negotiate,
+    /// `Negotiate <AP-REP>` on a success (RFC 4559 §5, mutual authentication).
+    NegotiateMutual(&'a [u8]),
+    /// `Basic realm=..., charset="UTF-8"` (RFC 7617).
+    Basic {
+        /// The issuer.
+        realm: &'a str,
+    },
+    /// `Bearer` (RFC 6750 §3), with the realm and the error code when given.
+    Bearer {
+        /// The issuer, if the challenge names one.
+        realm: Option<&'a str>,
+        /// The `error` attribute.
+        error: Option<&'a str>,
+    },
+    /// `DPoP` (RFC 9449 §7.1) with the proof algorithms accepted.
+    Dpop {
+        /// The issuer.
+        realm: &'a str,
+        /// The `error` attribute.
+        error: Option<&'a str>,
+        /// Space-separated JWS algorithms.
+        algs: &'a str,
+    },
+}
+
+/// Appends a `WWW-Authenticate` challenge (quotes and backslashes dropped from the realm).
+pub fn challenge(resp: &mut Response, challenge: Challenge<'_>) {
+    let quoted = |s: &str| -> String { s.chars().filter(|c| *c != '"' && *c != '\\').collect() };
+    let error_attr = |e: Option<&str>| e.map(|e| format!("error=\"{}\"", quoted(e)));
+    let value = match challenge {
+        Challenge::Negotiate => "Negotiate".to_owned(),
+        Challenge::NegotiateMutual(ap_rep) => format!("Negotiate {}", STANDARD.encode(ap_rep)),
+        Challenge::Basic { realm } => {
+            format!("Basic realm=\"{}\", charset=\"UTF-8\"", quoted(realm))
+        }
+        Challenge::Bearer { realm, error } => {
+            let attrs: Vec<String> = realm
+                .map(|r| format!("realm=\"{}\"", quoted(r)))
+                .into_iter()
+                .chain(error_attr(error))
+                .collect();
+            if attrs.is_empty() {
+                "Bearer".to_owned()
+            } else {
+                format!("Bearer {}", attrs.join(", "))
+            }
+        }
+        Challenge::Dpop { realm, error, algs } => {
+            let mut v = format!("DPoP realm=\"{}\"", quoted(realm));
+            if let Some(e) = error_attr(error) {
+                v.push_str(", ");
+                v.push_str(&e);
+            }
+            v.push_str(&format!(", algs=\"{}\"", quoted(algs)));
+            v
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(WWW_AUTHENTICATE, v);
+    }
+}
+
+/// Sets `DPoP-Nonce` (RFC 9449 §8): the nonce the next proof must carry.
+pub fn dpop_nonce(resp: &mut Response, nonce: &str) {
+    if let Ok(v) = HeaderValue::from_str(nonce) {
+        resp.headers_mut().insert("dpop-nonce", v);
+    }
+}
+
+/// The status of an admin API refusal.
+pub fn admin_status(e: &AdminError) -> StatusCode {
+    match e {
+        AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+        AdminError::Conflict(_) | AdminError::ReadOnly(_) => StatusCode::CONFLICT,
+        AdminError::Invalid(_) => StatusCode::BAD_REQUEST,
+        AdminError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// An admin API refusal: `error`, `error_description` and, for invalid metadata, the
+/// problems by field.
+pub fn admin(e: &AdminError) -> Response {
+    let mut body = serde_json::json!({"error": e.code(), "error_description": e.to_string()});
+    if let (AdminError::Invalid(problems), serde_json::Value::Object(m)) = (e, &mut body) {
+        m.insert(
+            "fields".into(),
+            problems
+                .iter()
+                .map(|(f, msg)| serde_json::json!({"field": f, "message": msg}))
+                .collect(),
+        );
+    }
+    json(
+        admin_status(e),
+        serde_json::to_vec(&body).unwrap_or_default(),
+        true,
+    )
 }
 
 /// A JSON error body with the given status.

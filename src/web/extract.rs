@@ -17,6 +17,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use super::{Response, error};
 use crate::oauth::OAuthError;
 use crate::oauth::client_auth::Authorization;
+use crate::oauth::client_auth::kerberos_client_auth::NegotiateToken;
 use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
 use crate::service::Service;
 
@@ -236,4 +237,14 @@ where
         };
         let _ = tokio::time::timeout(DISCARD_MAX_TIME, drain).await;
     });
+}
+/// The token of `Authorization: Negotiate <base64>` (RFC 4559), decoded by the parser
+/// `/token` uses, with its size cap; `None` when there is no such header. The admin API
+/// and enrolment read Negotiate through this and nothing else.
+pub fn negotiate(parts: &http::request::Parts) -> Option<Result<NegotiateToken, OAuthError>> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    match Authorization::parse(value) {
+        Authorization::Negotiate(b64) => Some(NegotiateToken::decode(b64)),
+        _ => None,
+    }
 }

@@ -2,11 +2,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, CACHE_CONTROL};
 use http::{HeaderValue, Request, StatusCode};
 use hyper::body::Body;
 
-use super::error::json;
+use super::error::{Challenge, challenge, dpop_nonce, json};
 use super::{Response, error, extract};
 use crate::oauth::OAuthError;
 use crate::oauth::client_auth::Authorization;
@@ -80,17 +80,10 @@ where
             let mut resp = json(StatusCode::OK, body, true);
             if let Some(ap_rep) = &issued.mutual_auth_token {
                 // RFC 4559 §5: the mutual-authentication token rides on the success response.
-                if let Ok(v) =
-                    HeaderValue::from_str(&format!("Negotiate {}", STANDARD.encode(ap_rep)))
-                {
-                    resp.headers_mut().insert(WWW_AUTHENTICATE, v);
-                }
+                challenge(&mut resp, Challenge::NegotiateMutual(ap_rep));
             }
             if service.dpop_requires_nonce() {
-                let nonce = service.dpop_nonce(crate::clock::now_unix());
-                if let Ok(v) = HeaderValue::from_str(&nonce) {
-                    resp.headers_mut().insert("dpop-nonce", v);
-                }
+                dpop_nonce(&mut resp, &service.dpop_nonce(crate::clock::now_unix()));
             }
             resp
         }

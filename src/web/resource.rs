@@ -12,11 +12,11 @@
 //! Refusals carry RFC 6750 §3 / RFC 9449 §7.1 challenges: 401 `invalid_token` (or no
 //! error code when no token was sent), 403 `insufficient_scope`, 400 `invalid_request`.
 
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::header::AUTHORIZATION;
 use http::{HeaderValue, StatusCode};
 
 use super::Response;
-use super::error::json_error;
+use super::error::{Challenge, challenge, json_error};
 use crate::oauth::client_auth::tls_client_auth::PresentedCertificate;
 use crate::service::Service;
 use crate::token::dpop;
@@ -206,18 +206,17 @@ pub fn refusal(err: &ResourceError, realm: &str) -> Response {
     };
     let mut resp = json_error(status, code, Some(&description));
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        let realm: String = realm.chars().filter(|c| *c != '"' && *c != '\\').collect();
-        let err_attr = error_param
-            .map(|e| format!(", error=\"{e}\""))
-            .unwrap_or_default();
-        for challenge in [
-            format!("Bearer realm=\"{realm}\"{err_attr}"),
-            format!("DPoP realm=\"{realm}\"{err_attr}, algs=\"{algs}\""),
-        ] {
-            if let Ok(v) = HeaderValue::from_str(&challenge) {
-                resp.headers_mut().append(WWW_AUTHENTICATE, v);
-            }
-        }
+        let error = error_param;
+        let realm_opt = Some(realm);
+        challenge(
+            &mut resp,
+            Challenge::Bearer {
+                realm: realm_opt,
+                error,
+            },
+        );
+        let algs = algs.as_str();
+        challenge(&mut resp, Challenge::Dpop { realm, error, algs });
     }
     resp
 }
@@ -415,7 +414,7 @@ mod tests {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         let challenges: Vec<_> = r
             .headers()
-            .get_all(WWW_AUTHENTICATE)
+            .get_all(http::header::WWW_AUTHENTICATE)
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
@@ -429,7 +428,7 @@ mod tests {
         );
         let missing = refusal(&ResourceError::MissingToken, "r");
         assert!(
-            !missing.headers()[WWW_AUTHENTICATE]
+            !missing.headers()[http::header::WWW_AUTHENTICATE]
                 .to_str()
                 .unwrap()
                 .contains("error=")
