@@ -33,7 +33,9 @@ fn main() {
         });
         return;
     }
-    let algorithm: SigningAlgorithm = alg.parse().unwrap_or_else(|e: String| fail(e));
+    let algorithm: SigningAlgorithm = alg
+        .parse::<SigningAlgorithm>()
+        .unwrap_or_else(|e| fail(e.to_string()));
     let rng = SystemRandom::new();
     let pkcs8 = SigningKey::generate(algorithm, &rng).unwrap_or_else(|e| fail(e.to_string()));
     let key = SigningKey::from_pkcs8(algorithm, &pkcs8).unwrap_or_else(|e| fail(e.to_string()));

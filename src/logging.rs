@@ -22,13 +22,13 @@ use log::{LevelFilter, Log, Metadata, Record};
 /// Installs the logger once; later calls only adjust the level.
 pub fn init(level: LevelFilter) {
     log::set_max_level(level);
-    if systemd_journal_logger::connected_to_journal() {
-        if let Ok(logger) = systemd_journal_logger::JournalLog::new() {
-            let journal = Journal(logger.with_syslog_identifier("ahdapa".into()));
-            if log::set_boxed_logger(Box::new(journal)).is_ok() {
-                log::set_max_level(level);
-                return;
-            }
+    if systemd_journal_logger::connected_to_journal()
+        && let Ok(logger) = systemd_journal_logger::JournalLog::new()
+    {
+        let journal = Journal(logger.with_syslog_identifier("ahdapa".into()));
+        if log::set_boxed_logger(Box::new(journal)).is_ok() {
+            log::set_max_level(level);
+            return;
         }
     }
     if log::set_boxed_logger(Box::new(StderrLogger)).is_ok() {
@@ -41,13 +41,11 @@ pub fn init(level: LevelFilter) {
 /// daemon's are), else to stderr.
 pub fn init_cli() {
     let journal = std::path::Path::new("/run/systemd/journal/socket").exists();
-    if journal {
-        if let Ok(logger) = systemd_journal_logger::JournalLog::new() {
-            let journal = Journal(logger.with_syslog_identifier("ahdapa".into()));
-            if log::set_boxed_logger(Box::new(AuditAndWarnings(journal))).is_ok() {
-                log::set_max_level(LevelFilter::Info);
-                return;
-            }
+    if journal && let Ok(logger) = systemd_journal_logger::JournalLog::new() {
+        let journal = Journal(logger.with_syslog_identifier("ahdapa".into()));
+        if log::set_boxed_logger(Box::new(AuditAndWarnings(journal))).is_ok() {
+            log::set_max_level(LevelFilter::Info);
+            return;
         }
     }
     if log::set_boxed_logger(Box::new(AuditAndWarnings(StderrLogger))).is_ok() {

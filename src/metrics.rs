@@ -115,10 +115,10 @@ impl Metrics {
 
     /// Counts an issued token by authentication method.
     pub fn token_issued(&self, method: TokenEndpointAuthMethod) {
-        if let Some(i) = METHODS.iter().position(|m| *m == method) {
-            if let Some(c) = self.tokens.get(i) {
-                c.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(i) = METHODS.iter().position(|m| *m == method)
+            && let Some(c) = self.tokens.get(i)
+        {
+            c.fetch_add(1, Ordering::Relaxed);
         }
     }
 

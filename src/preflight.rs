@@ -15,10 +15,10 @@ use crate::config::{Config, ConfigError};
 pub fn check(config: &Config) -> Vec<ConfigError> {
     let mut problems = Vec::new();
     let mut problem = |path: &str, message: String| problems.push(ConfigError::new(path, message));
-    if config.store.postgres.is_none() {
-        if let Err(m) = creatable_file(&config.store.sqlite_path) {
-            problem("store.sqlite_path", m);
-        }
+    if config.store.postgres.is_none()
+        && let Err(m) = creatable_file(&config.store.sqlite_path)
+    {
+        problem("store.sqlite_path", m);
     }
     if let Err(m) = master_key(&config.keys.master_key_file) {
         problem("keys.master_key_file", m);

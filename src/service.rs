@@ -444,7 +444,7 @@ impl Service {
             IssuanceLog::None => None,
             IssuanceLog::Sampled(every) => {
                 let n = self.issued_unlogged.fetch_add(1, Ordering::Relaxed) + 1;
-                (n % every == 0).then_some(every)
+                n.is_multiple_of(every).then_some(every)
             }
         }
     }

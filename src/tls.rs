@@ -166,13 +166,12 @@ impl ClientCertPolicy {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Option<CertTrust> {
-        if let Some(ca) = &self.ca {
-            if ca
+        if let Some(ca) = &self.ca
+            && ca
                 .verify_client_cert(end_entity, intermediates, now)
                 .is_ok()
-            {
-                return Some(CertTrust::CaVerified);
-            }
+        {
+            return Some(CertTrust::CaVerified);
         }
         if self.pinned.load().contains(&thumbprint(end_entity)) && within_validity(end_entity, now)
         {

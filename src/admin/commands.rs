@@ -169,11 +169,11 @@ pub async fn client_add(
         "client_id = {}",
         body.get("client_id").and_then(Value::as_str).unwrap_or("?")
     );
-    if let Some(s) = body.get("client_secret").and_then(Value::as_str) {
-        if s != "(set)" {
-            println!("client_secret = {s}");
-            eprintln!("The secret is shown once; the server keeps only its hash.");
-        }
+    if let Some(s) = body.get("client_secret").and_then(Value::as_str)
+        && s != "(set)"
+    {
+        println!("client_secret = {s}");
+        eprintln!("The secret is shown once; the server keeps only its hash.");
     }
     Ok(())
 }

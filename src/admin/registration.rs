@@ -148,12 +148,12 @@ pub async fn update(
     let Some(settings) = service.registration() else {
         return Err(RegistrationError::Disabled);
     };
-    if let Some(id) = metadata.get("client_id").and_then(Value::as_str) {
-        if id != client_id {
-            return Err(RegistrationError::InvalidMetadata(
-                "client_id does not match the registration".into(),
-            ));
-        }
+    if let Some(id) = metadata.get("client_id").and_then(Value::as_str)
+        && id != client_id
+    {
+        return Err(RegistrationError::InvalidMetadata(
+            "client_id does not match the registration".into(),
+        ));
     }
     let mut body = metadata.clone();
     if let Value::Object(m) = &mut body {

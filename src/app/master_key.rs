@@ -25,10 +25,10 @@ pub fn load_or_create_master_key(path: &Path) -> Result<MasterKey, StartError> {
     };
     match std::fs::read(path) {
         Ok(bytes) => {
-            if let Ok(meta) = std::fs::metadata(path) {
-                if meta.permissions().mode() & 0o077 != 0 {
-                    log::warn!(path = path.display().to_string().as_str(); "master key file is readable by group or others; chmod 600 it");
-                }
+            if let Ok(meta) = std::fs::metadata(path)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                log::warn!(path = path.display().to_string().as_str(); "master key file is readable by group or others; chmod 600 it");
             }
             MasterKey::from_bytes(&bytes).map_err(|e| err(e.to_string()))
         }
@@ -104,7 +104,7 @@ pub fn unseal_client_secret(
     let plain = master
         .open(&blob, &client_secret_context(client_id))
         .map_err(|e| e.to_string())?;
-    HmacSecret::new(plain)
+    HmacSecret::new(plain).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

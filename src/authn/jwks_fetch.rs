@@ -178,7 +178,7 @@ impl JwksFetcher {
         .map_err(unavailable)?;
         let json: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| unavailable(format!("not JSON: {e}")))?;
-        keys_from_jwks(&json).map_err(unavailable)
+        keys_from_jwks(&json).map_err(|e| unavailable(e.to_string()))
     }
 }
 

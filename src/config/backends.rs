@@ -112,14 +112,14 @@ pub(super) fn kerberos(
         "kerberos.keytab",
         err,
     );
-    if let Some(path) = &keytab {
-        if let Err(e) = std::fs::File::open(path) {
-            err(
-                "kerberos.keytab",
-                format!("cannot read {}: {e}", path.display()),
-            );
-            ok = false;
-        }
+    if let Some(path) = &keytab
+        && let Err(e) = std::fs::File::open(path)
+    {
+        err(
+            "kerberos.keytab",
+            format!("cannot read {}: {e}", path.display()),
+        );
+        ok = false;
     }
     let replay_cache = absolute(
         raw.replay_cache.as_deref().unwrap_or(DEFAULT_REPLAY_CACHE),

@@ -58,7 +58,7 @@ pub fn validate(
     {
         Ok(a) => Some(a),
         Err(m) => {
-            err("keys.algorithm", m);
+            err("keys.algorithm", m.to_string());
             None
         }
     };
@@ -313,7 +313,7 @@ pub fn validate(
                         None
                     }
                     Err(m) => {
-                        err("enrollment.principal_pattern", m);
+                        err("enrollment.principal_pattern", m.to_string());
                         None
                     }
                 },

@@ -115,18 +115,18 @@ impl LdapBackend {
             return Err(DirectoryError::Unavailable("empty pool".into()));
         };
         let mut guard = mutex.lock().await;
-        if let Some(ldap) = guard.as_mut() {
-            if !ldap.is_closed() {
-                return Ok((slot, ldap.clone()));
-            }
+        if let Some(ldap) = guard.as_mut()
+            && !ldap.is_closed()
+        {
+            return Ok((slot, ldap.clone()));
         }
         *guard = None;
-        if let Ok(failed) = self.failed_at.lock() {
-            if failed.is_some_and(|t| t.elapsed() < RECONNECT_BACKOFF) {
-                return Err(DirectoryError::Unavailable(
-                    "the directory was unreachable a moment ago".into(),
-                ));
-            }
+        if let Ok(failed) = self.failed_at.lock()
+            && failed.is_some_and(|t| t.elapsed() < RECONNECT_BACKOFF)
+        {
+            return Err(DirectoryError::Unavailable(
+                "the directory was unreachable a moment ago".into(),
+            ));
         }
         match self.connect().await {
             Ok(ldap) => {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::client_auth::jwt_assertion::{AssertionKey, HmacSecret, keys_from_jwks};
-use super::client_auth::tls_client_auth::{CertIdentity, parse_dn, thumbprint};
+use super::client_auth::tls_client_auth::{CertIdentity, DnError, parse_dn, thumbprint};
 use super::directory_policy::{DirectoryPolicy, DirectoryRequirements};
 use super::principal::{PrincipalPattern, check_principal};
 use super::scope::{Scopes, is_scope_token};
@@ -272,7 +272,7 @@ impl Client {
         };
 
         if let Err(msg) = check_client_id(&reg.client_id) {
-            err("client_id", msg);
+            err("client_id", msg.to_string());
         }
         if reg.grant_types.as_ref().is_some_and(Vec::is_empty) {
             err(
@@ -355,7 +355,7 @@ impl Client {
                 (Some(jwks), None) => match keys_from_jwks(jwks) {
                     Ok(keys) => Some(Credential::PrivateKeyJwt(JwksSource::Inline(keys))),
                     Err(m) => {
-                        err("jwks", m);
+                        err("jwks", m.to_string());
                         None
                     }
                 },
@@ -403,7 +403,7 @@ impl Client {
                     [(field, value)] => match cert_identity(field, value) {
                         Ok(id) => Some(Credential::TlsClientAuth(id)),
                         Err(m) => {
-                            err(field, m);
+                            err(field, m.to_string());
                             None
                         }
                     },
@@ -447,7 +447,7 @@ impl Client {
                                 Some(Credential::Kerberos(KerberosIdentity::Exact(p.clone())))
                             }
                             Err(m) => {
-                                err("kerberos_principal", m);
+                                err("kerberos_principal", m.to_string());
                                 None
                             }
                         },
@@ -456,7 +456,7 @@ impl Client {
                                 Some(Credential::Kerberos(KerberosIdentity::Template(pattern)))
                             }
                             Err(m) => {
-                                err("kerberos_principal_pattern", m);
+                                err("kerberos_principal_pattern", m.to_string());
                                 None
                             }
                         },
@@ -529,13 +529,13 @@ impl Client {
                 err("audience", "an audience must not be empty".into());
             }
         }
-        if let Some(secs) = reg.token_lifetime_secs {
-            if secs == 0 || secs > MAX_TOKEN_LIFETIME_SECS {
-                err(
-                    "token_lifetime_secs",
-                    format!("must be between 1 and {MAX_TOKEN_LIFETIME_SECS}"),
-                );
-            }
+        if let Some(secs) = reg.token_lifetime_secs
+            && (secs == 0 || secs > MAX_TOKEN_LIFETIME_SECS)
+        {
+            err(
+                "token_lifetime_secs",
+                format!("must be between 1 and {MAX_TOKEN_LIFETIME_SECS}"),
+            );
         }
         let directory = match &reg.directory {
             None => None,
@@ -581,31 +581,53 @@ impl Client {
 }
 
 /// The identity a tls_client_auth registration field names.
-fn cert_identity(field: &str, value: &str) -> Result<CertIdentity, String> {
+fn cert_identity(field: &str, value: &str) -> Result<CertIdentity, CertIdentityError> {
     match field {
-        "tls_client_auth_subject_dn" => parse_dn(value).map(CertIdentity::SubjectDn),
+        "tls_client_auth_subject_dn" => parse_dn(value)
+            .map(CertIdentity::SubjectDn)
+            .map_err(CertIdentityError::Dn),
         "tls_client_auth_san_dns" => Ok(CertIdentity::SanDns(value.to_owned())),
         "tls_client_auth_san_uri" => Ok(CertIdentity::SanUri(value.to_owned())),
         "tls_client_auth_san_ip" => value
             .parse()
             .map(CertIdentity::SanIp)
-            .map_err(|_| format!("{value:?} is not an IP address")),
+            .map_err(|_| CertIdentityError::NotAnIp(value.to_owned())),
         _ => Ok(CertIdentity::SanEmail(value.to_owned())),
     }
 }
 
+/// Why a tls_client_auth identity field is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum CertIdentityError {
+    /// `tls_client_auth_subject_dn` does not parse.
+    #[error(transparent)]
+    Dn(#[from] DnError),
+    /// `tls_client_auth_san_ip` is not an address.
+    #[error("{0:?} is not an IP address")]
+    NotAnIp(String),
+}
+
+/// Why a client_id is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ClientIdError {
+    /// Empty or over 255 characters.
+    #[error("must be 1 to 255 characters")]
+    Length,
+    /// A character that breaks URL paths or Basic credentials.
+    #[error("{0:?} is not allowed (printable ASCII without / % ? # :)")]
+    Character(char),
+}
+
 /// client_ids travel in URL paths (SSSD does not encode them) and in Basic credentials.
-fn check_client_id(id: &str) -> Result<(), String> {
+fn check_client_id(id: &str) -> Result<(), ClientIdError> {
     if id.is_empty() || id.len() > 255 {
-        return Err("must be 1 to 255 characters".into());
+        return Err(ClientIdError::Length);
     }
     if let Some(c) = id
         .chars()
         .find(|c| !c.is_ascii_graphic() || matches!(c, '/' | '%' | '?' | '#' | ':'))
     {
-        return Err(format!(
-            "{c:?} is not allowed (printable ASCII without / % ? # :)"
-        ));
+        return Err(ClientIdError::Character(c));
     }
     Ok(())
 }

@@ -12,6 +12,32 @@
 /// Longest principal name or pattern accepted.
 pub const MAX_PRINCIPAL_LEN: usize = 256;
 
+/// Why a principal name or pattern is refused (a registration or config field message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrincipalError {
+    /// Empty, or longer than [`MAX_PRINCIPAL_LEN`].
+    #[error("must be 1 to {MAX_PRINCIPAL_LEN} characters")]
+    Length,
+    /// A space, a control character or non-ASCII.
+    #[error("must be printable ASCII without spaces")]
+    Characters,
+    /// A pattern without `@REALM`.
+    #[error("needs a realm: ...@EXAMPLE.COM")]
+    NoRealm,
+    /// A pattern whose realm has a `*` or is empty.
+    #[error("the realm after @ must be literal (no *)")]
+    RealmNotLiteral,
+    /// A pattern without `*` (it would name one principal).
+    #[error("has no *: use kerberos_principal for a single principal")]
+    NoWildcard,
+    /// An exact principal with a `*`.
+    #[error("contains *: use kerberos_principal_pattern for a template")]
+    Wildcard,
+    /// An exact principal that is not `name@REALM`.
+    #[error("must be name@REALM, e.g. host/node1.example.com@EXAMPLE.COM")]
+    NotNameAtRealm,
+}
+
 /// A validated template pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrincipalPattern {
@@ -20,16 +46,14 @@ pub struct PrincipalPattern {
 
 impl PrincipalPattern {
     /// Validates a pattern.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, PrincipalError> {
         check_chars(text)?;
-        let (_, realm) = text
-            .rsplit_once('@')
-            .ok_or("needs a realm: ...@EXAMPLE.COM")?;
+        let (_, realm) = text.rsplit_once('@').ok_or(PrincipalError::NoRealm)?;
         if realm.is_empty() || realm.contains('*') {
-            return Err("the realm after @ must be literal (no *)".into());
+            return Err(PrincipalError::RealmNotLiteral);
         }
         if !text.contains('*') {
-            return Err("has no *: use kerberos_principal for a single principal".into());
+            return Err(PrincipalError::NoWildcard);
         }
         Ok(Self {
             text: text.to_owned(),
@@ -48,14 +72,14 @@ impl PrincipalPattern {
 }
 
 /// Validates an exact principal name.
-pub fn check_principal(text: &str) -> Result<(), String> {
+pub fn check_principal(text: &str) -> Result<(), PrincipalError> {
     check_chars(text)?;
     if text.contains('*') {
-        return Err("contains *: use kerberos_principal_pattern for a template".into());
+        return Err(PrincipalError::Wildcard);
     }
     match text.rsplit_once('@') {
         Some((name, realm)) if !name.is_empty() && !realm.is_empty() => Ok(()),
-        _ => Err("must be name@REALM, e.g. host/node1.example.com@EXAMPLE.COM".into()),
+        _ => Err(PrincipalError::NotNameAtRealm),
     }
 }
 
@@ -66,12 +90,12 @@ pub fn host_of(principal: &str) -> Option<&str> {
     (!host.is_empty() && !host.contains('/')).then_some(host)
 }
 
-fn check_chars(text: &str) -> Result<(), String> {
+fn check_chars(text: &str) -> Result<(), PrincipalError> {
     if text.is_empty() || text.len() > MAX_PRINCIPAL_LEN {
-        return Err(format!("must be 1 to {MAX_PRINCIPAL_LEN} characters"));
+        return Err(PrincipalError::Length);
     }
     if text.chars().any(|c| !c.is_ascii_graphic()) {
-        return Err("must be printable ASCII without spaces".into());
+        return Err(PrincipalError::Characters);
     }
     Ok(())
 }

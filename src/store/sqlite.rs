@@ -387,7 +387,7 @@ impl Store for SqliteStore {
             let secs = |v: i64| u64::try_from(v).unwrap_or(0);
             for row in rows {
                 let (kid, alg, sealed_pkcs8, created_at, activates_at, retires_at, removed_at) = row.map_err(backend)?;
-                let algorithm = alg.parse().map_err(|e: String| StoreError::Corrupt(format!("key {kid}"), e))?;
+                let algorithm = alg.parse().map_err(|e: crate::token::keys::UnsupportedAlgorithm| StoreError::Corrupt(format!("key {kid}"), e.to_string()))?;
                 out.push(KeyRecord {
                     kid,
                     algorithm,

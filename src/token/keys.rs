@@ -44,16 +44,19 @@ impl SigningAlgorithm {
     }
 }
 
+/// A `keys.algorithm` ahdapa cannot sign with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported signing algorithm {0:?} (expected \"ES256\", \"EdDSA\" or \"RS256\")")]
+pub struct UnsupportedAlgorithm(pub String);
+
 impl FromStr for SigningAlgorithm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnsupportedAlgorithm;
+    fn from_str(s: &str) -> Result<Self, UnsupportedAlgorithm> {
         match s {
             "ES256" => Ok(Self::ES256),
             "EdDSA" => Ok(Self::EdDSA),
             "RS256" => Ok(Self::RS256),
-            other => Err(format!(
-                "unsupported signing algorithm {other:?} (expected \"ES256\", \"EdDSA\" or \"RS256\")"
-            )),
+            other => Err(UnsupportedAlgorithm(other.to_owned())),
         }
     }
 }

@@ -146,12 +146,12 @@ pub async fn authorize(
         }
         (None, false) => {}
     }
-    if let Some(x5t) = cnf.and_then(|c| c.get("x5t#S256")).and_then(|x| x.as_str()) {
-        if certificate.map(|c| c.x5t_s256()).as_deref() != Some(x5t) {
-            return Err(ResourceError::InvalidToken(
-                "certificate-bound token without its certificate".into(),
-            ));
-        }
+    if let Some(x5t) = cnf.and_then(|c| c.get("x5t#S256")).and_then(|x| x.as_str())
+        && certificate.map(|c| c.x5t_s256()).as_deref() != Some(x5t)
+    {
+        return Err(ResourceError::InvalidToken(
+            "certificate-bound token without its certificate".into(),
+        ));
     }
     let granted = claims
         .get("scope")

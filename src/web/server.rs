@@ -411,12 +411,12 @@ impl Gate {
 
     fn release(&self, address: Option<IpAddr>) {
         let Some(key) = address else { return };
-        if let Ok(mut counts) = self.by_address.lock() {
-            if let Some(n) = counts.get_mut(&key) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    counts.remove(&key);
-                }
+        if let Ok(mut counts) = self.by_address.lock()
+            && let Some(n) = counts.get_mut(&key)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&key);
             }
         }
     }

@@ -52,22 +52,74 @@ impl fmt::Debug for AssertionKey {
     }
 }
 
+/// Why a registered JWKS is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksError {
+    /// Not a JWK Set (RFC 7517 §5).
+    #[error("not a JWKS: {0}")]
+    NotAJwks(String),
+    /// `keys` is empty.
+    #[error("the JWKS has no keys")]
+    NoKeys,
+    /// A key carries private or symmetric material.
+    #[error("keys[{0}] contains private or symmetric key material; register public keys only")]
+    PrivateMaterial(usize),
+    /// A key is not usable for client assertions.
+    #[error("keys[{0}]: {1}")]
+    Key(usize, KeyError),
+}
+
+/// Why one JWK is not usable for client assertions.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// An OKP key on another curve than Ed25519.
+    #[error("only the Ed25519 curve is supported for OKP")]
+    OkpCurve,
+    /// An EC key on another curve than P-256 or P-384.
+    #[error("only P-256 and P-384 are supported for EC")]
+    EcCurve,
+    /// `n` does not decode.
+    #[error("RSA modulus is not base64url")]
+    RsaModulus,
+    /// An RSA modulus under 2048 bits (about this many).
+    #[error("RSA keys must have at least 2048 bits (this one has about {0})")]
+    RsaTooShort(usize),
+    /// `kty: oct`.
+    #[error("symmetric (oct) keys are not allowed")]
+    Symmetric,
+    /// An `alg` not accepted for assertions.
+    #[error("alg {0} is not accepted for client assertions")]
+    AlgNotAccepted(String),
+    /// An `alg` that does not fit the key type.
+    #[error("alg {0} does not fit the key type")]
+    AlgMismatch(String),
+    /// The key material does not load.
+    #[error("unusable key: {0}")]
+    Unusable(String),
+}
+
+/// A client_secret_jwt secret under 32 bytes (RFC 7518 §3.2 for HS256).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an HMAC secret must be at least 32 bytes")]
+pub struct HmacSecretTooShort;
+
 /// Parses a registered JWKS into verification keys: public asymmetric keys only.
-pub fn keys_from_jwks(jwks: &serde_json::Value) -> Result<Vec<AssertionKey>, String> {
+pub fn keys_from_jwks(jwks: &serde_json::Value) -> Result<Vec<AssertionKey>, JwksError> {
     let mut full = jwks.clone();
     if let Some(keys) = full.get_mut("keys").and_then(|k| k.as_array_mut()) {
         for k in keys.iter_mut() {
             *k = crate::token::jwk::with_full_ec_coordinates(k);
         }
     }
-    let set: JwkSet = serde_json::from_value(full).map_err(|e| format!("not a JWKS: {e}"))?;
+    let set: JwkSet =
+        serde_json::from_value(full).map_err(|e| JwksError::NotAJwks(e.to_string()))?;
     let raw_keys = jwks
         .get("keys")
         .and_then(|k| k.as_array())
         .cloned()
         .unwrap_or_default();
     if set.keys.is_empty() {
-        return Err("the JWKS has no keys".into());
+        return Err(JwksError::NoKeys);
     }
     let mut out = Vec::new();
     for (i, (jwk, raw)) in set.keys.iter().zip(raw_keys.iter()).enumerate() {
@@ -75,44 +127,40 @@ pub fn keys_from_jwks(jwks: &serde_json::Value) -> Result<Vec<AssertionKey>, Str
             .iter()
             .any(|m| raw.get(m).is_some())
         {
-            return Err(format!(
-                "keys[{i}] contains private or symmetric key material; register public keys only"
-            ));
+            return Err(JwksError::PrivateMaterial(i));
         }
-        out.push(assertion_key(jwk, raw).map_err(|m| format!("keys[{i}]: {m}"))?);
+        out.push(assertion_key(jwk, raw).map_err(|e| JwksError::Key(i, e))?);
     }
     Ok(out)
 }
 
-fn assertion_key(jwk: &Jwk, raw: &serde_json::Value) -> Result<AssertionKey, String> {
+fn assertion_key(jwk: &Jwk, raw: &serde_json::Value) -> Result<AssertionKey, KeyError> {
     let mut algorithms = match &jwk.algorithm {
         AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
             vec![Algorithm::EdDSA]
         }
         AlgorithmParameters::OctetKeyPair(_) => {
-            return Err("only the Ed25519 curve is supported for OKP".into());
+            return Err(KeyError::OkpCurve);
         }
         AlgorithmParameters::EllipticCurve(p) => match p.curve {
             EllipticCurve::P256 => vec![Algorithm::ES256],
             EllipticCurve::P384 => vec![Algorithm::ES384],
-            _ => return Err("only P-256 and P-384 are supported for EC".into()),
+            _ => return Err(KeyError::EcCurve),
         },
         AlgorithmParameters::RSA(p) => {
             let n = base64::Engine::decode(
                 &base64::engine::general_purpose::URL_SAFE_NO_PAD,
                 p.n.trim_end_matches('='),
             )
-            .map_err(|_| "RSA modulus is not base64url".to_string())?;
+            .map_err(|_| KeyError::RsaModulus)?;
             let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
             if bits < 2048 {
-                return Err(format!(
-                    "RSA keys must have at least 2048 bits (this one has about {bits})"
-                ));
+                return Err(KeyError::RsaTooShort(bits));
             }
             vec![Algorithm::RS256, Algorithm::PS256]
         }
         AlgorithmParameters::OctetKey(_) => {
-            return Err("symmetric (oct) keys are not allowed".into());
+            return Err(KeyError::Symmetric);
         }
     };
     if let Some(alg) = jwk.common.key_algorithm {
@@ -123,17 +171,15 @@ fn assertion_key(jwk: &Jwk, raw: &serde_json::Value) -> Result<AssertionKey, Str
             KeyAlgorithm::RS256 => Algorithm::RS256,
             KeyAlgorithm::PS256 => Algorithm::PS256,
             other => {
-                return Err(format!(
-                    "alg {other:?} is not accepted for client assertions"
-                ));
+                return Err(KeyError::AlgNotAccepted(format!("{other:?}")));
             }
         };
         if !algorithms.contains(&wanted) {
-            return Err(format!("alg {wanted:?} does not fit the key type"));
+            return Err(KeyError::AlgMismatch(format!("{wanted:?}")));
         }
         algorithms = vec![wanted];
     }
-    let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable key: {e}"))?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Unusable(e.to_string()))?;
     Ok(AssertionKey {
         kid: jwk.common.key_id.clone(),
         algorithms,
@@ -148,9 +194,9 @@ pub struct HmacSecret(Vec<u8>);
 
 impl HmacSecret {
     /// Wraps secret bytes (at least 32, RFC 7518 §3.2 for HS256).
-    pub fn new(bytes: Vec<u8>) -> Result<Self, String> {
+    pub fn new(bytes: Vec<u8>) -> Result<Self, HmacSecretTooShort> {
         if bytes.len() < 32 {
-            return Err("an HMAC secret must be at least 32 bytes".into());
+            return Err(HmacSecretTooShort);
         }
         Ok(Self(bytes))
     }
@@ -536,7 +582,10 @@ mod tests {
         let k = ed25519("k1");
         let mut with_d = k.jwks.clone();
         with_d["keys"][0]["d"] = json!("AAAA");
-        assert!(keys_from_jwks(&with_d).unwrap_err().contains("private"));
+        assert!(matches!(
+            keys_from_jwks(&with_d).unwrap_err(),
+            JwksError::PrivateMaterial(0)
+        ));
         assert!(keys_from_jwks(&json!({"keys": [{"kty": "oct", "k": "AAAA"}]})).is_err());
         assert!(keys_from_jwks(&json!({"keys": []})).is_err());
         assert!(keys_from_jwks(&json!({"nope": 1})).is_err());

@@ -79,8 +79,13 @@ pub enum CertIdentity {
     SanEmail(String),
 }
 
+/// A subject DN component that is not `TYPE=value`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not TYPE=value")]
+pub struct DnError(pub String);
+
 /// Parses an RFC 4514 string (`CN=node1,O=EXAMPLE.COM`; spaces after commas allowed).
-pub fn parse_dn(dn: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse_dn(dn: &str) -> Result<Vec<(String, String)>, DnError> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut parts = Vec::new();
@@ -98,12 +103,10 @@ pub fn parse_dn(dn: &str) -> Result<Vec<(String, String)>, String> {
     }
     parts.push(current);
     for p in parts {
-        let (t, v) = p
-            .split_once('=')
-            .ok_or_else(|| format!("{p:?} is not TYPE=value"))?;
+        let (t, v) = p.split_once('=').ok_or_else(|| DnError(p.clone()))?;
         let (t, v) = (t.trim().to_ascii_uppercase(), v.trim().to_owned());
         if t.is_empty() || v.is_empty() {
-            return Err(format!("{p:?} is not TYPE=value"));
+            return Err(DnError(p));
         }
         out.push((t, v));
     }

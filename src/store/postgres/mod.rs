@@ -32,6 +32,7 @@ use replay::{replay_writer, upsert_replay};
 mod changes;
 mod replay;
 use crate::oauth::client::ClientRegistration;
+use crate::token::keys::UnsupportedAlgorithm;
 
 /// Schema migrations, applied in order; index + 1 is the version after each.
 const MIGRATIONS: &[&str] = &["CREATE TABLE ahdapa_clients (
@@ -464,7 +465,9 @@ impl Store for PostgresStore {
                     let alg: String = r.get(1);
                     let algorithm = alg
                         .parse()
-                        .map_err(|e: String| StoreError::Corrupt(format!("key {kid}"), e))?;
+                        .map_err(|e: UnsupportedAlgorithm| {
+                            StoreError::Corrupt(format!("key {kid}"), e.to_string())
+                        })?;
                     Ok(KeyRecord {
                         algorithm,
                         sealed_pkcs8: r.get(2),
