@@ -52,6 +52,9 @@ pub const ROTATION_RETENTION_SECS: u64 =
 /// (PostgreSQL also pushes changes with NOTIFY; the poll is the fallback).
 pub const REFRESH_PERIOD: Duration = Duration::from_secs(2);
 
+mod codes;
+pub mod sessions;
+pub mod signin;
 mod tokens;
 
 /// Client certificates forwarded by a TLS-terminating proxy (`tls.client_cert_header`):
@@ -110,6 +113,8 @@ pub struct Service {
     pub(crate) enrollment: Option<crate::config::EnrollmentConfig>,
     /// `[registration]`.
     pub(crate) registration: Option<crate::config::RegistrationConfig>,
+    /// Checks people's passwords with the KDC (with `[kerberos]`).
+    pub(crate) passwords: Option<crate::authn::password::Passwords>,
     /// Access tokens verified recently by the resource endpoints, by SHA-256 of the
     /// token: their claims and when their revocation was last checked.
     pub(crate) verified: std::sync::Mutex<HashMap<[u8; 32], VerifiedToken>>,
@@ -154,6 +159,13 @@ impl ReplayCache for Service {
 
 /// The record namespace of revoked access-token `jti`s (kept until the token's `exp`).
 const REVOKED_NAMESPACE: &str = "revoked-jti";
+
+/// A store failure while serving a request: 503, never the client's fault.
+fn store_unavailable(what: &str, e: impl std::fmt::Display) -> OAuthError {
+    OAuthError::TemporarilyUnavailable {
+        reason: format!("{what}: {e}").into(),
+    }
+}
 
 fn revocation_key(jti: &str) -> Vec<u8> {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, jti.as_bytes())
@@ -210,6 +222,8 @@ impl Service {
             negotiate: self.kerberos.as_ref().map(|k| k as &dyn NegotiateAcceptor),
             client_keys: &self.jwks_fetcher,
             directory: self.directory.as_deref().map(|d| d as &dyn DirectoryLookup),
+            codes: Some(self),
+            revocations: self,
             now,
             rng: &self.rng,
         }
@@ -339,6 +353,15 @@ impl Service {
         token_endpoint::check_proof(proof, target, false, &ctx)
             .await
             .map(|v| v.jkt)
+    }
+
+    /// What the pages show around their content.
+    pub fn branding(&self) -> crate::web::pages::Branding<'_> {
+        crate::web::pages::Branding {
+            product: "ahdapa",
+            logo: None,
+            support: None,
+        }
     }
 
     /// The process's counters.

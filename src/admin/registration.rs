@@ -2,8 +2,11 @@
 //! `DELETE /register/{client_id}` with the registration access token).
 //!
 //! Only what ahdapa serves can be registered: the client_credentials grant (no
-//! `redirect_uris`, no `response_types`), the secret, assertion and mTLS methods, scopes
-//! from `registration.allowed_scopes`. Kerberos identities (`kerberos_principal`,
+//! `redirect_uris`, no `response_types`) and the authorization_code grant (with
+//! `redirect_uris`: https, or http on loopback, no fragment, no `regex:` patterns;
+//! `response_types` `["code"]` if given; public clients with `none`; consent always
+//! required), the secret, assertion and mTLS methods, scopes from
+//! `registration.allowed_scopes`. Kerberos identities (`kerberos_principal`,
 //! `kerberos_principal_pattern`) and other privileges (`directory`,
 //! `introspection_all_tokens`) come only from admins and are refused with
 //! `invalid_client_metadata`; metadata ahdapa does not know is ignored (RFC 7591 §2).
@@ -60,7 +63,7 @@ const PRIVILEGED: [&str; 7] = [
 ];
 
 /// Metadata ahdapa takes from a registration request (others are ignored).
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 16] = [
     "token_endpoint_auth_method",
     "grant_types",
     "response_types",
@@ -76,6 +79,7 @@ const KNOWN: [&str; 15] = [
     "tls_client_auth_san_email",
     "tls_client_certificate_bound_access_tokens",
     "dpop_bound_access_tokens",
+    "post_logout_redirect_uris",
 ];
 
 /// `POST /register`.
@@ -245,19 +249,45 @@ fn to_registration(
         ));
     }
     let grant_types = grant_types(m.get("grant_types"))?;
-    if m.get("response_types")
-        .is_some_and(|r| r.as_array().is_none_or(|a| !a.is_empty()))
-    {
+    let code_grant = grant_types
+        .as_ref()
+        .is_some_and(|g| g.contains(&GrantType::AuthorizationCode));
+    let only_code_grant = grant_types
+        .as_ref()
+        .is_some_and(|g| g.as_slice() == [GrantType::AuthorizationCode]);
+    let response_types = m.get("response_types");
+    if !code_grant && response_types.is_some_and(|r| r.as_array().is_none_or(|a| !a.is_empty())) {
         return Err(RegistrationError::InvalidMetadata(
             "response_types: client_credentials clients have none".into(),
         ));
     }
-    if m.get("redirect_uris")
-        .is_some_and(|r| r.as_array().is_none_or(|a| !a.is_empty()))
-    {
+    if code_grant && response_types.is_some_and(|r| *r != json!(["code"])) {
         return Err(RegistrationError::InvalidMetadata(
-            "redirect_uris: no redirect-based grant is supported".into(),
+            "response_types: only [\"code\"] is served (no implicit or hybrid flow)".into(),
         ));
+    }
+    let redirect_uris = m.get("redirect_uris");
+    if !code_grant && redirect_uris.is_some_and(|r| r.as_array().is_none_or(|a| !a.is_empty())) {
+        return Err(RegistrationError::InvalidMetadata(
+            "redirect_uris: only with grant_types authorization_code".into(),
+        ));
+    }
+    if code_grant {
+        let uris = redirect_uris
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| {
+                RegistrationError::InvalidMetadata(
+                    "redirect_uris: required with grant_types authorization_code".into(),
+                )
+            })?;
+        for u in uris {
+            let u = u.as_str().ok_or_else(|| {
+                RegistrationError::InvalidMetadata("redirect_uris: must be strings".into())
+            })?;
+            crate::oauth::redirect_uri::RedirectUri::parse(u, false)
+                .map_err(|e| RegistrationError::InvalidMetadata(format!("redirect_uris: {e}")))?;
+        }
     }
     let method = m
         .get("token_endpoint_auth_method")
@@ -268,12 +298,12 @@ fn to_registration(
             "token_endpoint_auth_method {method:?} is not supported"
         ))
     })?;
-    if matches!(
-        method,
-        TokenEndpointAuthMethod::KerberosClientAuth | TokenEndpointAuthMethod::None
-    ) {
+    let public_code_client = method == TokenEndpointAuthMethod::None && only_code_grant;
+    if method == TokenEndpointAuthMethod::KerberosClientAuth
+        || (method == TokenEndpointAuthMethod::None && !public_code_client)
+    {
         return Err(RegistrationError::InvalidMetadata(format!(
-            "token_endpoint_auth_method {} does not fit client_credentials registration",
+            "token_endpoint_auth_method {} does not fit this registration (none is for public sign-in clients: grant_types [\"authorization_code\"])",
             method.as_str()
         )));
     }
@@ -301,12 +331,22 @@ fn to_registration(
             known.insert((*k).to_owned(), v.clone());
         }
     }
+    if code_grant && let Some(uris) = redirect_uris {
+        known.insert("redirect_uris".into(), uris.clone());
+    }
+    if code_grant && response_types.is_some() {
+        known.insert("response_types".into(), json!(["code"]));
+    }
     known.insert("client_id".into(), client_id.into());
     known.insert("token_endpoint_auth_method".into(), json!(method.as_str()));
     known.insert("scopes".into(), json!(scopes));
     let mut reg: ClientRegistration = serde_json::from_value(Value::Object(known))
         .map_err(|e| RegistrationError::InvalidMetadata(e.to_string()))?;
     reg.grant_types = grant_types;
+    if code_grant {
+        // Clients nobody vetted ask people before their first sign-in.
+        reg.require_consent = Some(true);
+    }
     Ok(reg)
 }
 
@@ -365,6 +405,10 @@ fn to_metadata(w: &Written, service: &Service) -> Value {
         .map(|g| g.as_str())
         .collect();
     m.insert("grant_types".into(), json!(grants));
+    if !r.redirect_uris.is_empty() {
+        m.insert("redirect_uris".into(), json!(r.redirect_uris));
+        m.insert("response_types".into(), json!(["code"]));
+    }
     m.insert("scope".into(), r.scopes.join(" ").into());
     if let Value::Object(view) = serde_json::to_value(r).unwrap_or(Value::Null) {
         for k in KNOWN.iter().skip(5) {
@@ -400,7 +444,14 @@ mod tests {
             json!({"directory": {}}),
             json!({"jwks": {"keys": []}, "jwks_uri": "https://x/jwks"}),
             json!({"grant_types": ["authorization_code"]}),
+            json!({"grant_types": ["authorization_code"], "redirect_uris": ["http://x/cb"]}),
+            json!({"grant_types": ["authorization_code"], "redirect_uris": ["regex:.*"]}),
+            json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://x/cb#f"]}),
+            json!({"grant_types": ["authorization_code"], "redirect_uris": ["javascript:x"]}),
+            json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://x/cb"],
+                   "response_types": ["code", "token"]}),
             json!({"redirect_uris": ["https://x/cb"]}),
+            json!({"token_endpoint_auth_method": "none"}),
             json!({"token_endpoint_auth_method": "kerberos_client_auth"}),
             json!({"scope": "admin"}),
         ] {

@@ -119,6 +119,13 @@ impl Service {
             None => None,
             Some(k) => Some(Kerberos::new(k).map_err(StartError::Kerberos)?),
         };
+        let passwords = match &config.kerberos {
+            None => None,
+            Some(k) => Some(
+                crate::authn::password::Passwords::new(&k.service_principal, &k.keytab)
+                    .map_err(StartError::Kerberos)?,
+            ),
+        };
         let tls = match &config.server.transport {
             crate::config::Transport::Tls(files) => {
                 let policy = Arc::new(
@@ -178,6 +185,7 @@ impl Service {
             enrollment: config.enrollment.clone(),
             registration: config.registration.clone(),
             verified: std::sync::Mutex::new(HashMap::new()),
+            passwords,
             jwks_fetcher: JwksFetcher::new(
                 config.jwks_fetch.clone(),
                 config.jwks_ca_file.as_deref(),

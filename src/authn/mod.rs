@@ -11,3 +11,4 @@ pub mod gssapi;
 pub mod jwks_fetch;
 pub mod negotiate;
 pub mod outbound;
+pub mod password;

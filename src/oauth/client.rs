@@ -15,8 +15,10 @@ use super::client_auth::jwt_assertion::{AssertionKey, HmacSecret, keys_from_jwks
 use super::client_auth::tls_client_auth::{CertIdentity, DnError, parse_dn, thumbprint};
 use super::directory_policy::{DirectoryPolicy, DirectoryRequirements};
 use super::principal::{PrincipalPattern, check_principal};
+use super::redirect_uri::RedirectUris;
 use super::scope::{Scopes, is_scope_token};
 use super::secret::SecretHash;
+use crate::token::keys::SigningAlgorithm;
 
 /// RFC 7591 §2 `token_endpoint_auth_method` values this server implements.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +171,26 @@ pub struct ClientRegistration {
     /// For self-enrolled host clients: the principal that enrolled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrolled_principal: Option<String>,
+    /// For `authorization_code`: where sign-in responses may be sent (RFC 6749 §3.1.2):
+    /// exact URIs, loopback `http://127.0.0.1/...` (any port, RFC 8252 §7.3), and, from
+    /// an administrator only, anchored `regex:` patterns (see `oauth::redirect_uri`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
+    /// OpenID Connect RP-Initiated Logout: where `/logout` may send the browser after
+    /// ending the session (exact URIs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// RFC 7591 §2 `response_types`: only `["code"]` is served (no implicit, no hybrid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_types: Option<Vec<String>>,
+    /// Show people a consent page before the first sign-in to this client (default: on
+    /// for dynamically registered clients, off for the administrator's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_consent: Option<bool>,
+    /// OpenID Connect Registration: the algorithm of this client's ID tokens
+    /// (`ES256`, `EdDSA` or `RS256`; default: the server's `keys.algorithm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// The longest access token lifetime a registration may ask for (one day).
@@ -253,6 +275,16 @@ pub struct Client {
     pub introspect_all_tokens: bool,
     /// Directory requirements on the authenticated principal (Kerberos clients).
     pub directory: Option<DirectoryPolicy>,
+    /// Where sign-in responses may go (`authorization_code` clients).
+    pub redirect_uris: RedirectUris,
+    /// The name people see on the sign-in page.
+    pub client_name: Option<String>,
+    /// Where `/logout` may send the browser afterwards.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// People see a consent page before their first sign-in to this client.
+    pub require_consent: bool,
+    /// The algorithm of its ID tokens; `None` means the server's.
+    pub id_token_alg: Option<SigningAlgorithm>,
     /// Where the registration came from.
     pub source: ClientSource,
 }
@@ -554,6 +586,55 @@ impl Client {
                 }
             },
         };
+        let grants = reg
+            .grant_types
+            .clone()
+            .unwrap_or_else(|| crate::oauth::grant::GrantType::DEFAULT.to_vec());
+        let code_grant = grants.contains(&crate::oauth::grant::GrantType::AuthorizationCode);
+        let redirect_uris = match RedirectUris::parse(&reg.redirect_uris, true) {
+            Ok(r) => r,
+            Err(problems) => {
+                for p in problems {
+                    err("redirect_uris", p.to_string());
+                }
+                RedirectUris::default()
+            }
+        };
+        if code_grant && reg.redirect_uris.is_empty() {
+            err(
+                "redirect_uris",
+                "required with grant_types authorization_code".into(),
+            );
+        }
+        if !code_grant && !reg.redirect_uris.is_empty() {
+            err(
+                "redirect_uris",
+                "only with grant_types authorization_code".into(),
+            );
+        }
+        for uri in &reg.post_logout_redirect_uris {
+            if let Err(e) = crate::oauth::redirect_uri::RedirectUri::parse(uri, false) {
+                err("post_logout_redirect_uris", e.to_string());
+            }
+        }
+        if let Some(types) = &reg.response_types
+            && (types.as_slice() != ["code"] || !code_grant)
+        {
+            err(
+                "response_types",
+                "only [\"code\"] is served, with grant_types authorization_code (no implicit or hybrid flow)".into(),
+            );
+        }
+        let id_token_alg = match reg.id_token_signed_response_alg.as_deref() {
+            None => None,
+            Some(a) => match a.parse::<SigningAlgorithm>() {
+                Ok(alg) => Some(alg),
+                Err(e) => {
+                    err("id_token_signed_response_alg", e.to_string());
+                    None
+                }
+            },
+        };
         let mtls = matches!(method, M::TlsClientAuth | M::SelfSignedTlsClientAuth);
         let certificate_bound = reg
             .tls_client_certificate_bound_access_tokens
@@ -563,16 +644,18 @@ impl Client {
                 client_id: reg.client_id.clone(),
                 credential,
                 scopes: Scopes::from_registered(dedup(&reg.scopes)),
-                grant_types: reg
-                    .grant_types
-                    .clone()
-                    .unwrap_or_else(|| crate::oauth::grant::GrantType::DEFAULT.to_vec()),
+                grant_types: grants,
                 audience: reg.audience.clone(),
                 token_lifetime_secs: reg.token_lifetime_secs,
                 certificate_bound,
                 dpop_bound: reg.dpop_bound_access_tokens.unwrap_or(false),
                 introspect_all_tokens: reg.introspection_all_tokens.unwrap_or(false),
                 directory,
+                redirect_uris,
+                client_name: reg.client_name.clone(),
+                post_logout_redirect_uris: reg.post_logout_redirect_uris.clone(),
+                require_consent: reg.require_consent.unwrap_or(false),
+                id_token_alg,
                 source,
             }),
             _ => Err(errors),

@@ -46,8 +46,26 @@ pub struct Metadata {
     pub dpop_signing_alg_values_supported: Vec<&'static str>,
     /// RFC 8705 §3.3: certificate-bound access tokens are issued (over TLS).
     pub tls_client_certificate_bound_access_tokens: bool,
-    /// No authorization endpoint yet, so no response types.
+    /// `authorization_endpoint`: people sign in here (authorization code + PKCE).
+    pub authorization_endpoint: String,
+    /// Only `code` (no implicit or hybrid flow, RFC 9700 §2.1.2).
     pub response_types_supported: Vec<&'static str>,
+    /// Only `query`.
+    pub response_modes_supported: Vec<&'static str>,
+    /// OIDC: `sub` is the same for every client (`public`).
+    pub subject_types_supported: Vec<&'static str>,
+    /// OIDC: the algorithms of ID tokens.
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 7636: S256 only.
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    /// OIDC: the scopes that add claims.
+    pub scopes_supported: Vec<&'static str>,
+    /// OIDC: the claims ID tokens carry.
+    pub claims_supported: Vec<&'static str>,
+    /// RFC 9207: every authorization response carries `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
+    /// OIDC Core §3.1.2.1 `prompt` values honoured.
+    pub prompt_values_supported: Vec<&'static str>,
     /// Access token signing algorithms.
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
     /// RFC 7591 §3 / RFC 8414 §2: present when dynamic registration is on.
@@ -71,6 +89,9 @@ impl Metadata {
         if mtls {
             methods.extend(["tls_client_auth", "self_signed_tls_client_auth"]);
         }
+        let mut token_methods = methods.clone();
+        // Public sign-in clients (PKCE) present no credential at /token.
+        token_methods.push("none");
         Self {
             issuer: issuer.to_owned(),
             token_endpoint: format!("{issuer}/token"),
@@ -80,13 +101,36 @@ impl Metadata {
             introspection_endpoint_auth_methods_supported: methods.clone(),
             revocation_endpoint_auth_methods_supported: methods.clone(),
             grant_types_supported: crate::oauth::grant::GrantType::supported_names(),
-            token_endpoint_auth_methods_supported: methods,
+            token_endpoint_auth_methods_supported: token_methods,
             token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),
             introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),
             revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),
             tls_client_certificate_bound_access_tokens: mtls,
             dpop_signing_alg_values_supported: crate::token::dpop::ALLOWED_ALGS.to_vec(),
-            response_types_supported: vec![],
+            authorization_endpoint: format!("{issuer}/authorize"),
+            response_types_supported: vec!["code"],
+            response_modes_supported: vec!["query"],
+            subject_types_supported: vec!["public"],
+            id_token_signing_alg_values_supported: vec![algorithm.as_str()],
+            code_challenge_methods_supported: crate::oauth::pkce::METHODS_SUPPORTED.to_vec(),
+            scopes_supported: vec!["openid", "profile", "groups"],
+            claims_supported: vec![
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "amr",
+                "azp",
+                "at_hash",
+                "sid",
+                "preferred_username",
+                "groups",
+            ],
+            authorization_response_iss_parameter_supported: true,
+            prompt_values_supported: crate::oauth::authorize::PROMPT_VALUES.to_vec(),
             access_token_signing_alg_values_supported: vec![algorithm.as_str()],
             registration_endpoint: None,
         }

@@ -123,6 +123,13 @@ impl OAuthError {
         }
     }
 
+    /// `invalid_grant` with a description shown to the client.
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidGrant {
+            description: description.into(),
+        }
+    }
+
     /// `invalid_scope` with a description shown to the client.
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::InvalidScope {

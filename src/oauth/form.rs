@@ -14,15 +14,31 @@ use super::error::OAuthError;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Form {
     params: BTreeMap<String, String>,
+    /// Parameters that may repeat ([`Form::parse_with_repeatable`]), every value.
+    repeated: BTreeMap<String, Vec<String>>,
 }
 
 impl Form {
     /// Parses a body. A repeated (non-empty) parameter is `invalid_request`.
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        Self::parse_with_repeatable(body, &[])
+    }
+
+    /// Parses a body in which the parameters named in `repeatable` may appear more than
+    /// once (RFC 8707 `resource`); read them with [`Form::get_all`].
+    pub fn parse_with_repeatable(body: &[u8], repeatable: &[&str]) -> Result<Self, OAuthError> {
         let mut params = BTreeMap::new();
+        let mut repeated: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, value) in form_urlencoded::parse(body) {
             if name.is_empty() || value.is_empty() {
                 // RFC 6749 §3.1: a parameter without a value is as if omitted.
+                continue;
+            }
+            if repeatable.contains(&name.as_ref()) {
+                repeated
+                    .entry(name.into_owned())
+                    .or_default()
+                    .push(value.into_owned());
                 continue;
             }
             if params.contains_key(name.as_ref()) {
@@ -33,7 +49,12 @@ impl Form {
             }
             params.insert(name.into_owned(), value.into_owned());
         }
-        Ok(Self { params })
+        Ok(Self { params, repeated })
+    }
+
+    /// Every value of a repeatable parameter (empty when absent).
+    pub fn get_all(&self, name: &str) -> &[String] {
+        self.repeated.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// The value of `name`, if present.

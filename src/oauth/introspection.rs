@@ -29,7 +29,6 @@ pub struct TokenCallerRequest<'a> {
 pub async fn introspect(
     request: TokenCallerRequest<'_>,
     ctx: &Context<'_>,
-    revocations: &dyn RevocationList,
 ) -> Result<serde_json::Value, OAuthError> {
     let (caller, token) = token_caller(request, ctx).await?;
     let inactive = serde_json::json!({"active": false});
@@ -44,7 +43,7 @@ pub async fn introspect(
     if owner != caller.client.client_id && !caller.client.introspect_all_tokens {
         return Ok(inactive);
     }
-    if is_revoked(&claims, revocations, ctx.now).await? {
+    if is_revoked(&claims, ctx.revocations, ctx.now).await? {
         return Ok(inactive);
     }
     let bound = claims.get("cnf").and_then(|c| c.get("jkt")).is_some();

@@ -31,6 +31,9 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// The granted scope.
     pub scope: String,
+    /// The OpenID Connect ID token (authorization_code with `openid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// A successful issuance, with what the audit log needs.
@@ -70,6 +73,7 @@ pub fn issue(
     scope: &Scopes,
     binding: Binding<'_>,
     extra_claims: Option<&serde_json::Map<String, serde_json::Value>>,
+    resource: &[String],
     now: u64,
     jti: &str,
     rng: &dyn SecureRandom,
@@ -95,7 +99,11 @@ pub fn issue(
     let lifetime = client
         .token_lifetime_secs
         .unwrap_or(settings.default_lifetime_secs);
-    let audience = if client.audience.is_empty() {
+    // RFC 8707: the resources asked for (each checked against the registration) are
+    // the audience.
+    let audience = if !resource.is_empty() {
+        resource
+    } else if client.audience.is_empty() {
         &settings.default_audience
     } else {
         &client.audience
@@ -130,6 +138,7 @@ pub fn issue(
             },
             expires_in: lifetime,
             scope,
+            id_token: None,
         },
         client_id: client.client_id.clone(),
         subject: authenticated.subject,

@@ -14,6 +14,7 @@
 //! source, the registered clients and keys — is handed in by the caller (`web`), which is
 //! also the only module that renders [`OAuthError`] as HTTP.
 
+pub mod authorize;
 pub mod client;
 pub mod client_auth;
 pub mod directory_policy;
@@ -21,10 +22,13 @@ pub mod discovery;
 pub mod error;
 pub mod form;
 pub mod grant;
+pub mod id_token;
 pub mod introspection;
 pub mod issue;
+pub mod pkce;
 pub mod ports;
 pub mod principal;
+pub mod redirect_uri;
 pub mod request;
 pub mod revocation;
 pub mod scope;

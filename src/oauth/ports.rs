@@ -82,3 +82,30 @@ pub trait RevocationList: Send + Sync {
     /// crash). Revoking twice is not an error.
     async fn revoke(&self, jti: &str, exp: u64, now: u64) -> Result<(), OAuthError>;
 }
+
+/// A redeemed authorization code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedeemedCode {
+    /// What the code stands for.
+    pub grant: super::grant::authorization_code::CodeGrant,
+    /// True for exactly one redemption on any node; a later one is a replay.
+    pub first_use: bool,
+    /// For a replay: the tokens the first use produced (`jti`, `exp`), to revoke.
+    pub issued: Vec<(String, u64)>,
+}
+
+/// Authorization codes, single-use across every node that shares the store.
+#[async_trait]
+pub trait AuthorizationCodes: Send + Sync {
+    /// Redeems `code`: `None` when it is unknown or expired.
+    async fn redeem(&self, code: &str, now: u64) -> Result<Option<RedeemedCode>, OAuthError>;
+    /// Remembers the tokens a first use produced, until they expire, so that a replay
+    /// can revoke them. `Ok(true)` when a replay happened meanwhile (the caller then
+    /// revokes them itself).
+    async fn issued(
+        &self,
+        code: &str,
+        tokens: &[(String, u64)],
+        now: u64,
+    ) -> Result<bool, OAuthError>;
+}

@@ -46,7 +46,9 @@ mod tests {
         assert!(
             matches!(r.client, Presented::ClientSecretPost { ref client_id, .. } if client_id == "a")
         );
-        let Grant::ClientCredentials(client_credentials::Request { scope }) = r.grant;
+        let Grant::ClientCredentials(client_credentials::Request { scope }) = r.grant else {
+            panic!("not client_credentials")
+        };
         assert_eq!(scope.unwrap().to_scope_string(), "x");
     }
 

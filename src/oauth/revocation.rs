@@ -7,7 +7,6 @@
 
 use super::error::OAuthError;
 use super::introspection::{TokenCallerRequest, token_caller};
-use super::ports::RevocationList;
 use super::token_endpoint::Context;
 use crate::token::access_token;
 
@@ -29,7 +28,6 @@ pub enum Revocation {
 pub async fn revoke(
     request: TokenCallerRequest<'_>,
     ctx: &Context<'_>,
-    revocations: &dyn RevocationList,
 ) -> Result<Revocation, OAuthError> {
     let (caller, token) = token_caller(request, ctx).await?;
     let Ok(claims) = access_token::verify(&token, ctx.keys, &ctx.settings.issuer, ctx.now) else {
@@ -47,7 +45,7 @@ pub async fn revoke(
         return Ok(Revocation::NoEffect);
     };
     // A second revocation of the same token is fine (RFC 7009 §2.2).
-    revocations.revoke(jti, exp, ctx.now).await?;
+    ctx.revocations.revoke(jti, exp, ctx.now).await?;
     Ok(Revocation::Revoked {
         client_id: caller.client.client_id.clone(),
         jti: jti.to_owned(),

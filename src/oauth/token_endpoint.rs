@@ -25,9 +25,14 @@ use super::client_auth::jwt_assertion::{AssertionRules, VerifiedAssertion};
 use super::client_auth::tls_client_auth::PresentedCertificate;
 use super::client_auth::{self, AuthContext, Authenticated, Authorization, Presented};
 use super::error::OAuthError;
+use super::grant::authorization_code::{self, CodeGrant};
 use super::grant::{Grant, client_credentials};
+use super::id_token::{self, IdTokenClaims};
 use super::issue::{Binding, Issued};
-use super::ports::{ClientKeySource, DirectoryLookup, NegotiateAcceptor, ReplayCache};
+use super::ports::{
+    AuthorizationCodes, ClientKeySource, DirectoryLookup, NegotiateAcceptor, ReplayCache,
+    RevocationList,
+};
 use crate::token::dpop::{self, ProofTarget, VerifiedProof};
 use crate::token::keys::KeySet;
 
@@ -85,6 +90,10 @@ pub struct Context<'a> {
     pub client_keys: &'a dyn ClientKeySource,
     /// The directory, when configured.
     pub directory: Option<&'a dyn DirectoryLookup>,
+    /// Authorization codes (sign-in).
+    pub codes: Option<&'a dyn AuthorizationCodes>,
+    /// Revoked tokens.
+    pub revocations: &'a dyn RevocationList,
     /// Now, seconds since the epoch.
     pub now: u64,
     /// The random source (signatures).
@@ -126,9 +135,24 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
         dpop_jkt: proof.as_ref().map(|p| p.jkt.as_str()),
     };
     let extra = directory_claims(&authenticated, ctx).await?;
-    let scope = match &parsed.grant {
-        Grant::ClientCredentials(g) => client_credentials::authorize(&authenticated.client, g)?,
+    let mut authenticated = authenticated;
+    let (scope, code) = match &parsed.grant {
+        Grant::ClientCredentials(g) => (
+            client_credentials::authorize(&authenticated.client, g)?,
+            None,
+        ),
+        Grant::AuthorizationCode(g) => {
+            let grant = redeem_code(&g.code, ctx).await?;
+            let scope = authorization_code::authorize(&authenticated.client, g, &grant)?;
+            // The token is the person's: `sub` is theirs, not the client's.
+            authenticated.subject = grant.subject.clone();
+            (scope, Some((g.code.as_str(), grant)))
+        }
     };
+    let client = std::sync::Arc::clone(&authenticated.client);
+    let resource = code
+        .as_ref()
+        .map_or(&[][..], |(_, g)| g.resource.as_slice());
     let mut issued = super::issue::issue(
         ctx.settings,
         ctx.keys,
@@ -136,12 +160,71 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
         &scope,
         binding,
         extra.as_ref(),
+        resource,
         ctx.now,
         request.jti,
         ctx.rng,
     )?;
+    if let Some((code, grant)) = code {
+        if scope.tokens().iter().any(|s| s == "openid") {
+            let claims = IdTokenClaims {
+                iss: &ctx.settings.issuer,
+                sub: &grant.subject,
+                aud: &client.client_id,
+                exp: ctx.now.saturating_add(ctx.settings.default_lifetime_secs),
+                iat: ctx.now,
+                auth_time: grant.auth_time,
+                nonce: grant.nonce.as_deref(),
+                amr: &grant.amr,
+                azp: &client.client_id,
+                at_hash: Some(id_token::at_hash(
+                    &issued.response.access_token,
+                    ctx.keys.active().algorithm(),
+                )),
+                sid: Some(&grant.sid),
+                profile: &grant.claims,
+            };
+            issued.response.id_token = Some(id_token::mint(ctx.keys.active(), &claims, ctx.rng)?);
+        }
+        let exp = ctx.now.saturating_add(issued.response.expires_in);
+        let token = [(issued.jti.clone(), exp)];
+        let codes = ctx
+            .codes
+            .ok_or_else(|| OAuthError::server_error("no code store"))?;
+        if codes.issued(code, &token, ctx.now).await? {
+            // The code was replayed while this use was being served: revoke what it made.
+            revoke_all(&token, ctx).await?;
+            return Err(OAuthError::invalid_grant("the code was used twice"));
+        }
+    }
     issued.mutual_auth_token = mutual;
     Ok(issued)
+}
+
+/// Redeems a code: the grant on its first use; on any later use, the tokens of the
+/// first are revoked (RFC 6749 §4.1.2) and the answer is `invalid_grant`.
+async fn redeem_code(code: &str, ctx: &Context<'_>) -> Result<CodeGrant, OAuthError> {
+    let codes = ctx
+        .codes
+        .ok_or_else(|| OAuthError::server_error("authorization codes need a code store"))?;
+    let Some(redeemed) = codes.redeem(code, ctx.now).await? else {
+        return Err(OAuthError::invalid_grant("the code is unknown or expired"));
+    };
+    if !redeemed.first_use {
+        revoke_all(&redeemed.issued, ctx).await?;
+        return Err(OAuthError::invalid_grant(
+            "the code was already used; the tokens issued for it are revoked",
+        ));
+    }
+    Ok(redeemed.grant)
+}
+
+/// Revokes tokens by (`jti`, `exp`).
+async fn revoke_all(tokens: &[(String, u64)], ctx: &Context<'_>) -> Result<(), OAuthError> {
+    for (jti, exp) in tokens {
+        ctx.revocations.revoke(jti, *exp, ctx.now).await?;
+    }
+    Ok(())
 }
 
 /// Authenticates the caller of `/token`, `/introspect` or `/revoke` with whatever it
@@ -353,6 +436,7 @@ mod tests {
         client_keys: StaticKeys,
         directory: FakeDirectory,
         with_directory: bool,
+        revocations: MemoryRevocations,
     }
 
     fn fixture() -> Fixture {
@@ -444,6 +528,7 @@ mod tests {
             client_keys: StaticKeys::default(),
             directory,
             with_directory: true,
+            revocations: MemoryRevocations::default(),
         }
     }
 
@@ -469,6 +554,8 @@ mod tests {
                 directory: self
                     .with_directory
                     .then_some(&self.directory as &dyn DirectoryLookup),
+                codes: None,
+                revocations: &self.revocations,
                 now: NOW,
                 rng,
             }
@@ -752,11 +839,9 @@ mod tests {
                 body: body.as_bytes(),
                 certificate: None,
             };
-            block_on(introspection::introspect(
-                request,
-                &self.ctx(&rng),
-                revocations,
-            ))
+            let mut ctx = self.ctx(&rng);
+            ctx.revocations = revocations;
+            block_on(introspection::introspect(request, &ctx))
         }
 
         fn revoke(
@@ -771,7 +856,9 @@ mod tests {
                 body: body.as_bytes(),
                 certificate: None,
             };
-            block_on(revocation::revoke(request, &self.ctx(&rng), revocations))
+            let mut ctx = self.ctx(&rng);
+            ctx.revocations = revocations;
+            block_on(revocation::revoke(request, &ctx))
         }
     }
 

@@ -57,7 +57,7 @@ impl Service {
         };
         let (registry, keys) = (self.registry.load(), self.keys.load());
         let ctx = self.context(&registry, &keys, clock::now_unix());
-        introspection::introspect(request, &ctx, self).await
+        introspection::introspect(request, &ctx).await
     }
 
     /// `POST /revoke`: [`revocation::revoke`] with this service's adapters.
@@ -74,9 +74,7 @@ impl Service {
         };
         let (registry, keys) = (self.registry.load(), self.keys.load());
         let ctx = self.context(&registry, &keys, clock::now_unix());
-        if let Revocation::Revoked { client_id, jti } =
-            revocation::revoke(request, &ctx, self).await?
-        {
+        if let Revocation::Revoked { client_id, jti } = revocation::revoke(request, &ctx).await? {
             log::info!(client_id = client_id.as_str(), jti = jti.as_str(); "token revoked");
         }
         Ok(())

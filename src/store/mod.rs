@@ -36,6 +36,19 @@ pub struct KeyRecord {
     pub removed_at: Option<u64>,
 }
 
+/// A stored state record (an SSO session, an authorization code, a consent; later
+/// device codes and refresh tokens), as [`Store::state`] and [`Store::use_state`]
+/// return it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRecord {
+    /// What the record holds (JSON of the caller's record type).
+    pub value: Vec<u8>,
+    /// How many times [`Store::use_state`] counted it before this answer.
+    pub uses: u64,
+    /// When it stops existing, seconds since the epoch.
+    pub expires_at: u64,
+}
+
 /// Store failures. None of them is the client's fault.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -97,6 +110,34 @@ pub trait Store: Send + Sync + 'static {
     async fn rotation_guard(&self) -> Result<Option<Box<dyn Send + Sync>>, StoreError> {
         Ok(Some(Box::new(())))
     }
+    /// Writes the state record `kind`/`key` (insert or replace, its use count back to
+    /// 0), durably, visible to every node sharing the store. `key` is a digest of the
+    /// secret that names the record (cookie, code), never the secret itself.
+    async fn put_state(
+        &self,
+        kind: &str,
+        key: &[u8],
+        value: &[u8],
+        expires_at: u64,
+    ) -> Result<(), StoreError>;
+    /// The state record, if it exists and has not expired at `now`.
+    async fn state(
+        &self,
+        kind: &str,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<StateRecord>, StoreError>;
+    /// Counts one use of the record and returns it as it was: `uses == 0` for exactly
+    /// one caller however many nodes race (single-use codes). `None` if it does not
+    /// exist or has expired.
+    async fn use_state(
+        &self,
+        kind: &str,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<StateRecord>, StoreError>;
+    /// Removes the record; false if there was none.
+    async fn delete_state(&self, kind: &str, key: &[u8]) -> Result<bool, StoreError>;
     /// Records `key` in `namespace` until `expires_at`; false if it was already recorded
     /// and has not expired (a replay). Expired records are pruned by [`Store::maintain`].
     async fn record_once(
@@ -160,6 +201,7 @@ pub mod contract {
         clients_round_trip(store).await;
         keys_round_trip(store).await;
         record_once_refuses_replays_until_expiry(store).await;
+        state_records_round_trip(store).await;
         maintain_prunes_every_expired_record(store).await;
     }
 
@@ -287,6 +329,95 @@ pub mod contract {
                     .unwrap()
             );
         }
+    }
+
+    async fn state_records_round_trip(store: &dyn Store) {
+        assert_eq!(store.state("session", b"s1", 10).await.unwrap(), None);
+        store.put_state("session", b"s1", b"v1", 100).await.unwrap();
+        let got = store.state("session", b"s1", 10).await.unwrap().unwrap();
+        assert_eq!(
+            (got.value.as_slice(), got.uses, got.expires_at),
+            (&b"v1"[..], 0, 100)
+        );
+        assert_eq!(
+            store.state("session", b"s1", 100).await.unwrap(),
+            None,
+            "expired"
+        );
+        assert_eq!(
+            store.state("code", b"s1", 10).await.unwrap(),
+            None,
+            "kinds apart"
+        );
+        // Replacing resets the value, the expiry and the use count.
+        assert_eq!(
+            store
+                .use_state("session", b"s1", 10)
+                .await
+                .unwrap()
+                .unwrap()
+                .uses,
+            0
+        );
+        assert_eq!(
+            store
+                .use_state("session", b"s1", 10)
+                .await
+                .unwrap()
+                .unwrap()
+                .uses,
+            1
+        );
+        store.put_state("session", b"s1", b"v2", 200).await.unwrap();
+        let got = store
+            .use_state("session", b"s1", 150)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (got.value.as_slice(), got.uses, got.expires_at),
+            (&b"v2"[..], 0, 200)
+        );
+        assert_eq!(
+            store
+                .state("session", b"s1", 150)
+                .await
+                .unwrap()
+                .unwrap()
+                .uses,
+            1
+        );
+        assert_eq!(
+            store.use_state("session", b"s1", 200).await.unwrap(),
+            None,
+            "expired"
+        );
+        assert!(store.delete_state("session", b"s1").await.unwrap());
+        assert!(!store.delete_state("session", b"s1").await.unwrap());
+        assert_eq!(store.use_state("session", b"s1", 10).await.unwrap(), None);
+        // Housekeeping removes expired state records.
+        store.put_state("code", b"old", b"x", 50).await.unwrap();
+        store.put_state("code", b"new", b"y", 500).await.unwrap();
+        store.maintain(60).await.unwrap();
+        assert!(!store.delete_state("code", b"old").await.unwrap(), "pruned");
+        assert!(store.state("code", b"new", 60).await.unwrap().is_some());
+    }
+
+    /// Many concurrent uses of one state record: exactly one sees it unused.
+    pub async fn concurrent_state_uses_have_one_winner(store: Arc<dyn Store>) {
+        store.put_state("race-code", b"c", b"v", 100).await.unwrap();
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.use_state("race-code", b"c", 10).await })
+            })
+            .collect();
+        let mut first = 0;
+        for t in tasks {
+            let r = t.await.unwrap().unwrap().unwrap();
+            first += u32::from(r.uses == 0);
+        }
+        assert_eq!(first, 1, "exactly one use sees the record unused");
     }
 
     /// Many concurrent uses of one key: exactly one first use (the backends group

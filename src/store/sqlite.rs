@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Durability, KeyRecord, Record, Store, StoreError};
+use super::{Durability, KeyRecord, Record, StateRecord, Store, StoreError};
 use crate::oauth::client::ClientRegistration;
 
 /// Schema migrations, applied in order; index + 1 is the `user_version` after each.
@@ -50,6 +50,16 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE signing_keys ADD COLUMN retires_at INTEGER;
      ALTER TABLE signing_keys ADD COLUMN removed_at INTEGER;
      UPDATE signing_keys SET activates_at = created_at;",
+    // 3: state records (sessions, authorization codes, consents).
+    "CREATE TABLE state (
+        kind TEXT NOT NULL,
+        key BLOB NOT NULL,
+        value BLOB NOT NULL,
+        uses INTEGER NOT NULL DEFAULT 0,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, key)
+     ) STRICT, WITHOUT ROWID;
+     CREATE INDEX state_expiry ON state (expires_at);",
 ];
 
 /// Expired replay records deleted per statement by [`Store::maintain`].
@@ -250,6 +260,15 @@ fn bump_generation(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A `value, uses, expires_at` row.
+fn state_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<StateRecord> {
+    Ok(StateRecord {
+        value: r.get(0)?,
+        uses: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+        expires_at: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+    })
+}
+
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -273,6 +292,12 @@ impl Store for SqliteStore {
                 break;
             }
         }
+        self.with(move |conn| {
+            conn.prepare_cached("DELETE FROM state WHERE expires_at <= ?1")
+                .and_then(|mut st| st.execute(params![to_i64(now)]))
+                .map_err(backend)
+        })
+        .await?;
         // The checkpoint (which fsyncs) runs on the other connection, so replay inserts
         // keep going meanwhile (WAL lets one writer and a checkpointer work at once).
         self.with(|conn| {
@@ -464,6 +489,83 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn put_state(
+        &self,
+        kind: &str,
+        key: &[u8],
+        value: &[u8],
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let (kind, key, value) = (kind.to_owned(), key.to_vec(), value.to_vec());
+        self.with(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO state (kind, key, value, uses, expires_at) VALUES (?1, ?2, ?3, 0, ?4)
+                 ON CONFLICT (kind, key) DO UPDATE
+                 SET value = excluded.value, uses = 0, expires_at = excluded.expires_at",
+            )
+            .and_then(|mut st| st.execute(params![kind, key, value, to_i64(expires_at)]))
+            .map(|_| ())
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn state(
+        &self,
+        kind: &str,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<StateRecord>, StoreError> {
+        let (kind, key) = (kind.to_owned(), key.to_vec());
+        self.with(move |conn| {
+            conn.prepare_cached(
+                "SELECT value, uses, expires_at FROM state
+                 WHERE kind = ?1 AND key = ?2 AND expires_at > ?3",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![kind, key, to_i64(now)], state_record)
+                    .optional()
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn use_state(
+        &self,
+        kind: &str,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<StateRecord>, StoreError> {
+        let (kind, key) = (kind.to_owned(), key.to_vec());
+        // One statement: the connection's mutex and SQLite's write lock make the
+        // increment and the read one step, so exactly one caller sees `uses = 0`.
+        self.with(move |conn| {
+            conn.prepare_cached(
+                "UPDATE state SET uses = uses + 1
+                 WHERE kind = ?1 AND key = ?2 AND expires_at > ?3
+                 RETURNING value, uses - 1, expires_at",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![kind, key, to_i64(now)], state_record)
+                    .optional()
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_state(&self, kind: &str, key: &[u8]) -> Result<bool, StoreError> {
+        let (kind, key) = (kind.to_owned(), key.to_vec());
+        self.with(move |conn| {
+            conn.prepare_cached("DELETE FROM state WHERE kind = ?1 AND key = ?2")
+                .and_then(|mut st| st.execute(params![kind, key]))
+                .map(|n| n > 0)
+                .map_err(backend)
+        })
+        .await
+    }
+
     async fn is_recorded(&self, namespace: &str, key: &[u8], now: u64) -> Result<bool, StoreError> {
         let (namespace, key) = (namespace.to_owned(), key.to_vec());
         Self::on(&self.replay, move |conn| {
@@ -558,6 +660,13 @@ mod tests {
     async fn passes_store_contract() {
         let store = SqliteStore::open_in_memory().unwrap();
         super::super::contract::run_all(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_state_uses_have_one_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        super::super::contract::concurrent_state_uses_have_one_winner(store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

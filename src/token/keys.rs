@@ -85,6 +85,8 @@ pub struct SigningKey {
     jwk: PublicJwk,
     /// base64url of the JWS header `{"alg","typ":"at+jwt","kid"}`, computed once.
     at_jwt_header_b64: String,
+    /// base64url of `{"alg","typ":"JWT","kid"}` (ID tokens), computed once.
+    jwt_header_b64: String,
 }
 
 impl fmt::Debug for SigningKey {
@@ -161,10 +163,16 @@ impl SigningKey {
             algorithm.as_str(),
             jwk.kid
         );
+        let id_header = format!(
+            r#"{{"alg":"{}","typ":"JWT","kid":"{}"}}"#,
+            algorithm.as_str(),
+            jwk.kid
+        );
         Ok(Self {
             algorithm,
             pair,
             at_jwt_header_b64: URL_SAFE_NO_PAD.encode(header),
+            jwt_header_b64: URL_SAFE_NO_PAD.encode(id_header),
             jwk,
         })
     }
@@ -187,6 +195,11 @@ impl SigningKey {
     /// The encoded `at+jwt` header for this key.
     pub(crate) fn at_jwt_header_b64(&self) -> &str {
         &self.at_jwt_header_b64
+    }
+
+    /// The encoded `JWT` header for this key (ID tokens).
+    pub(crate) fn jwt_header_b64(&self) -> &str {
+        &self.jwt_header_b64
     }
 
     /// Signs `message` (the JWS signing input), returning the raw JWS signature.

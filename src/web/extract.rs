@@ -238,6 +238,20 @@ where
         let _ = tokio::time::timeout(DISCARD_MAX_TIME, drain).await;
     });
 }
+/// The value of cookie `name` (RFC 6265 §5.4: `Cookie: a=1; b=2`), the first if sent
+/// twice.
+pub fn cookie<'a>(parts: &'a http::request::Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
 /// The token of `Authorization: Negotiate <base64>` (RFC 4559), decoded by the parser
 /// `/token` uses, with its size cap; `None` when there is no such header. The admin API
 /// and enrolment read Negotiate through this and nothing else.

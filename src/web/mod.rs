@@ -15,9 +15,11 @@ pub mod admin;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod pages;
 pub mod resource;
 pub mod router;
 pub mod server;
+pub mod signin;
 
 use bytes::Bytes;
 use http_body_util::Full;

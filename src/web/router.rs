@@ -47,6 +47,7 @@ where
             "discovery"
         }
         "/healthz" => "healthz",
+        "/authorize" | "/authorize/password" => "authorize",
         "/readyz" => "readyz",
         p if p.starts_with("/api/identity/") => "identity",
         p if p.starts_with("/api/admin/") || p == "/api/enroll" => "admin",
@@ -80,6 +81,15 @@ where
             handlers::discovery(service)
         }
         "/healthz" if get_or_head => handlers::healthz(),
+        "/authorize" if get_or_head || method == Method::POST => {
+            super::signin::authorize(service, req).await
+        }
+        "/authorize" => error::method_not_allowed("GET, HEAD, POST"),
+        "/authorize/password" if method == Method::POST => {
+            super::signin::password(service, req).await
+        }
+        "/authorize/password" => error::method_not_allowed("POST"),
+        "/assets/ahdapa.css" if get_or_head => super::signin::stylesheet(),
         "/readyz" if get_or_head => handlers::readyz(service).await,
         "/api/enroll" if method == Method::POST => admin::enroll(service, req).await,
         p if p == "/register" || p.starts_with("/register/") => admin::register(service, req).await,

@@ -205,6 +205,12 @@ impl Realm {
             .clone()
     }
 
+    /// A person `name@TEST.REALM` with a password (no keytab), as a user of the realm.
+    pub fn person(&self, name: &str, password: &str) -> String {
+        self.kadmin(&format!("addprinc -pw {password} {name}@{REALM}\n"));
+        format!("{name}@{REALM}")
+    }
+
     fn read(&self, file: &str) -> String {
         std::fs::read_to_string(self.dir.join(file)).unwrap_or_default()
     }

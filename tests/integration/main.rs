@@ -29,4 +29,5 @@ mod mtls;
 mod operations;
 mod postgres;
 mod registration;
+mod signin;
 mod token_endpoint;

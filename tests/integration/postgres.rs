@@ -207,6 +207,10 @@ async fn store_contract_on_postgres() {
     ahdapa::store::contract::run_all(&store).await;
     ahdapa::store::contract::concurrent_uses_have_one_winner(std::sync::Arc::new(store.clone()))
         .await;
+    ahdapa::store::contract::concurrent_state_uses_have_one_winner(std::sync::Arc::new(
+        store.clone(),
+    ))
+    .await;
     // A second open (another node starting) finds the schema migrated and the data there.
     let again = ahdapa::store::postgres::PostgresStore::open(&store_config(&url))
         .await

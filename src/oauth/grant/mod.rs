@@ -7,6 +7,7 @@
 //! client registrations (`grant_types`) and dynamic registration all read
 //! [`GrantType::SUPPORTED`].
 
+pub mod authorization_code;
 pub mod client_credentials;
 
 use serde::{Deserialize, Serialize};
@@ -20,11 +21,15 @@ pub enum GrantType {
     /// `client_credentials` (RFC 6749 §4.4).
     #[serde(rename = "client_credentials")]
     ClientCredentials,
+    /// `authorization_code` (RFC 6749 §4.1): people signing in to web applications.
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
 }
 
 impl GrantType {
     /// Every grant `/token` serves, in the order discovery lists them.
-    pub const SUPPORTED: [GrantType; 1] = [GrantType::ClientCredentials];
+    pub const SUPPORTED: [GrantType; 2] =
+        [GrantType::ClientCredentials, GrantType::AuthorizationCode];
 
     /// What a registration that names none may use (RFC 7591 §2 says
     /// `authorization_code`; ahdapa's clients have always been machines).
@@ -34,6 +39,7 @@ impl GrantType {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientCredentials => "client_credentials",
+            Self::AuthorizationCode => "authorization_code",
         }
     }
 
@@ -53,6 +59,8 @@ impl GrantType {
 pub enum Grant {
     /// RFC 6749 §4.4.
     ClientCredentials(client_credentials::Request),
+    /// RFC 6749 §4.1.3.
+    AuthorizationCode(authorization_code::Request),
 }
 
 impl Grant {
@@ -64,6 +72,9 @@ impl Grant {
         match GrantType::from_name(name) {
             Some(GrantType::ClientCredentials) => {
                 client_credentials::parse(form).map(Self::ClientCredentials)
+            }
+            Some(GrantType::AuthorizationCode) => {
+                authorization_code::parse(form).map(Self::AuthorizationCode)
             }
             None => Err(OAuthError::UnsupportedGrantType {
                 description: format!(
@@ -79,6 +90,7 @@ impl Grant {
     pub fn grant_type(&self) -> GrantType {
         match self {
             Self::ClientCredentials(_) => GrantType::ClientCredentials,
+            Self::AuthorizationCode(_) => GrantType::AuthorizationCode,
         }
     }
 }

@@ -25,7 +25,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::Notify;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{Durability, KeyRecord, Record, Store, StoreError};
+use super::{Durability, KeyRecord, Record, StateRecord, Store, StoreError};
 use changes::{AbortOnDrop, listen};
 use replay::{replay_writer, upsert_replay};
 
@@ -35,7 +35,8 @@ use crate::oauth::client::ClientRegistration;
 use crate::token::keys::UnsupportedAlgorithm;
 
 /// Schema migrations, applied in order; index + 1 is the version after each.
-const MIGRATIONS: &[&str] = &["CREATE TABLE ahdapa_clients (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE ahdapa_clients (
         client_id TEXT PRIMARY KEY,
         registration TEXT NOT NULL,
         created_at BIGINT NOT NULL
@@ -56,7 +57,18 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE ahdapa_clients (
         PRIMARY KEY (namespace, key)
      );
      CREATE INDEX ahdapa_replay_expiry ON ahdapa_replay (expires_at);
-     INSERT INTO ahdapa_meta (name, value) VALUES ('generation', 0);"];
+     INSERT INTO ahdapa_meta (name, value) VALUES ('generation', 0);",
+    // 2: state records (sessions, authorization codes, consents).
+    "CREATE TABLE ahdapa_state (
+        kind TEXT NOT NULL,
+        key BYTEA NOT NULL,
+        value BYTEA NOT NULL,
+        uses BIGINT NOT NULL DEFAULT 0,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (kind, key)
+     );
+     CREATE INDEX ahdapa_state_expiry ON ahdapa_state (expires_at);",
+];
 
 /// A constant for `pg_advisory_lock`: ahdapa's migrations and key rotations.
 const ADVISORY_LOCK: i64 = 0x6168_6461_7061; // "ahdapa"
@@ -181,6 +193,28 @@ struct Listener {
 }
 
 impl PostgresStore {
+    /// Deletes the expired rows of `table` (a constant name) in bounded chunks.
+    async fn prune(&self, table: &'static str, now: u64) -> Result<(), StoreError> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE ctid IN
+             (SELECT ctid FROM {table} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        );
+        loop {
+            let pruned = self
+                .db
+                .bounded(async {
+                    let c = self.db.client().await?;
+                    c.execute(&sql, &[&to_i64(now), &PRUNE_CHUNK])
+                        .await
+                        .map_err(pg)
+                })
+                .await?;
+            if pruned < u64::try_from(PRUNE_CHUNK).unwrap_or(0) {
+                return Ok(());
+            }
+        }
+    }
+
     /// Builds the pool, connects once and migrates the schema.
     pub async fn open(config: &PostgresConfig) -> Result<Self, StoreError> {
         let mut pg: tokio_postgres::Config = config
@@ -322,6 +356,15 @@ fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Backend(format!("PostgreSQL: {e}"))
 }
 
+/// A `value, uses, expires_at` row.
+fn state_record(r: &tokio_postgres::Row) -> StateRecord {
+    StateRecord {
+        value: r.get(0),
+        uses: to_u64(r.get(1)),
+        expires_at: to_u64(r.get(2)),
+    }
+}
+
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -353,25 +396,10 @@ impl Store for PostgresStore {
     async fn maintain(&self, now: u64) -> Result<(), StoreError> {
         // Every node prunes, in bounded chunks (each well within the statement timeout
         // however much expired at once); concurrent prunes skip each other's rows.
-        loop {
-            let pruned = self
-                .db
-                .bounded(async {
-                    let c = self.db.client().await?;
-                    c.execute(
-                        "DELETE FROM ahdapa_replay WHERE ctid IN
-                         (SELECT ctid FROM ahdapa_replay WHERE expires_at <= $1
-                          LIMIT $2 FOR UPDATE SKIP LOCKED)",
-                        &[&to_i64(now), &PRUNE_CHUNK],
-                    )
-                    .await
-                    .map_err(pg)
-                })
-                .await?;
-            if pruned < u64::try_from(PRUNE_CHUNK).unwrap_or(0) {
-                return Ok(());
-            }
+        for table in ["ahdapa_replay", "ahdapa_state"] {
+            self.prune(table, now).await?;
         }
+        Ok(())
     }
 
     async fn rotation_guard(&self) -> Result<Option<Box<dyn Send + Sync>>, StoreError> {
@@ -532,6 +560,91 @@ impl Store for PostgresStore {
                 Ok(row.map_or(0, |r| to_u64(r.get(0))))
             })
             .await
+    }
+
+    async fn put_state(
+        &self,
+        kind: &str,
+        key: &[u8],
+        value: &[u8],
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        self.db
+            .bounded(async {
+                let c = self.db.client().await?;
+                c.execute(
+                    "INSERT INTO ahdapa_state (kind, key, value, uses, expires_at)
+                     VALUES ($1, $2, $3, 0, $4)
+                     ON CONFLICT (kind, key) DO UPDATE
+                     SET value = EXCLUDED.value, uses = 0, expires_at = EXCLUDED.expires_at",
+                    &[&kind, &key, &value, &to_i64(expires_at)],
+                )
+                .await
+                .map_err(pg)
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn state(
+        &self,
+        kind: &str,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<StateRecord>, StoreError> {
+        self.db
+            .bounded(async {
+                let c = self.db.client().await?;
+                let row = c
+                    .query_opt(
+                        "SELECT value, uses, expires_at FROM ahdapa_state
+                         WHERE kind = $1 AND key = $2 AND expires_at > $3",
+                        &[&kind, &key, &to_i64(now)],
+                    )
+                    .await
+                    .map_err(pg)?;
+                Ok(row.map(|r| state_record(&r)))
+            })
+            .await
+    }
+
+    async fn use_state(
+        &self,
+        kind: &str,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<StateRecord>, StoreError> {
+        // One UPDATE: the row lock serialises racing nodes, so exactly one sees 0.
+        self.db
+            .bounded(async {
+                let c = self.db.client().await?;
+                let row = c
+                    .query_opt(
+                        "UPDATE ahdapa_state SET uses = uses + 1
+                         WHERE kind = $1 AND key = $2 AND expires_at > $3
+                         RETURNING value, uses - 1, expires_at",
+                        &[&kind, &key, &to_i64(now)],
+                    )
+                    .await
+                    .map_err(pg)?;
+                Ok(row.map(|r| state_record(&r)))
+            })
+            .await
+    }
+
+    async fn delete_state(&self, kind: &str, key: &[u8]) -> Result<bool, StoreError> {
+        self.db
+            .bounded(async {
+                let c = self.db.client().await?;
+                c.execute(
+                    "DELETE FROM ahdapa_state WHERE kind = $1 AND key = $2",
+                    &[&kind, &key],
+                )
+                .await
+                .map_err(pg)
+            })
+            .await
+            .map(|n| n > 0)
     }
 
     async fn is_recorded(&self, namespace: &str, key: &[u8], now: u64) -> Result<bool, StoreError> {

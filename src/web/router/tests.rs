@@ -265,7 +265,7 @@ async fn jwks_and_discovery_describe_what_is_implemented() {
         assert_eq!(d.json["jwks_uri"], "https://idp.test/jwks");
         assert_eq!(
             d.json["grant_types_supported"],
-            serde_json::json!(["client_credentials"])
+            serde_json::json!(["client_credentials", "authorization_code"])
         );
         assert_eq!(
             d.json["token_endpoint_auth_methods_supported"],
@@ -273,8 +273,33 @@ async fn jwks_and_discovery_describe_what_is_implemented() {
                 "client_secret_basic",
                 "client_secret_post",
                 "private_key_jwt",
-                "client_secret_jwt"
+                "client_secret_jwt",
+                "none"
             ])
+        );
+        assert_eq!(
+            d.json["authorization_endpoint"],
+            "https://idp.test/authorize"
+        );
+        assert_eq!(
+            d.json["response_types_supported"],
+            serde_json::json!(["code"])
+        );
+        assert_eq!(
+            d.json["response_modes_supported"],
+            serde_json::json!(["query"])
+        );
+        assert_eq!(
+            d.json["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(
+            d.json["authorization_response_iss_parameter_supported"],
+            true
+        );
+        assert_eq!(
+            d.json["subject_types_supported"],
+            serde_json::json!(["public"])
         );
     }
 }

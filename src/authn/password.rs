@@ -1,0 +1,166 @@
+//! People's passwords, checked by the KDC (`krb5-password`: an AS-REQ armoured with
+//! FAST from ahdapa's keytab, the ticket then verified against that keytab), off the
+//! async executor and bounded in concurrency, behind a throttle that answers before the
+//! KDC is asked.
+//!
+//! The throttle counts failures per client address (an IPv6 /64 counts as one) and per
+//! user name, in a sliding window: past the limit, attempts are refused without a KDC
+//! round trip, so guessing from one place, or at one user, costs nothing at the KDC and
+//! cannot trip FreeIPA's lockout for the real user. The counts are per node (a person
+//! signs in through one node at a time; N nodes allow N times the attempts).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use krb5_password::{PasswordError, Verified, Verifier};
+
+/// Failed attempts allowed per address within [`WINDOW`].
+pub const PER_ADDRESS: u32 = 20;
+/// Failed attempts allowed per user name within [`WINDOW`].
+pub const PER_USER: u32 = 5;
+/// The throttle's window.
+pub const WINDOW: Duration = Duration::from_secs(300);
+/// Concurrent KDC exchanges.
+const CONCURRENT_CHECKS: usize = 16;
+/// Remembered addresses and names; past this, the oldest windows are dropped.
+const CAPACITY: usize = 65_536;
+
+/// Why a sign-in with a password did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInRefusal {
+    /// Too many failures from this address or for this user: wait.
+    Throttled,
+    /// What the KDC said.
+    Kdc(PasswordError),
+}
+
+/// The password checker of this process.
+pub struct Passwords {
+    verifier: Verifier,
+    checks: tokio::sync::Semaphore,
+    failures: Mutex<Failures>,
+}
+
+#[derive(Default)]
+struct Failures {
+    by_address: HashMap<IpAddr, Window>,
+    by_user: HashMap<String, Window>,
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    count: u32,
+    since: std::time::Instant,
+}
+
+impl Passwords {
+    /// For `[kerberos]`: the service principal and its keytab.
+    pub fn new(service_principal: &str, keytab: &std::path::Path) -> Result<Self, String> {
+        let keytab = format!("FILE:{}", keytab.display());
+        let verifier = Verifier::new(service_principal, &keytab)
+            .ok_or("kerberos.service_principal or kerberos.keytab contains a NUL byte")?;
+        Ok(Self {
+            verifier,
+            checks: tokio::sync::Semaphore::new(CONCURRENT_CHECKS),
+            failures: Mutex::new(Failures::default()),
+        })
+    }
+
+    /// Checks `password` (with the OTP appended, as FreeIPA expects, when given) for
+    /// `user` coming from `address`.
+    pub async fn check(
+        &self,
+        address: IpAddr,
+        user: &str,
+        password: &str,
+        otp: Option<&str>,
+    ) -> Result<Verified, SignInRefusal> {
+        let address = bucket(address);
+        let user_key = user.to_ascii_lowercase();
+        if self.throttled(address, &user_key) {
+            return Err(SignInRefusal::Throttled);
+        }
+        let mut secret = password.to_owned();
+        if let Some(otp) = otp {
+            secret.push_str(otp);
+        }
+        let verifier = self.verifier.clone();
+        let user_owned = user.to_owned();
+        let _permit = self
+            .checks
+            .acquire()
+            .await
+            .map_err(|_| SignInRefusal::Kdc(PasswordError::Other("shutting down".into())))?;
+        let result = tokio::task::spawn_blocking(move || verifier.verify(&user_owned, &secret))
+            .await
+            .unwrap_or_else(|e| Err(PasswordError::Other(format!("password check failed: {e}"))));
+        match &result {
+            Err(PasswordError::WrongPassword) => self.failed(address, &user_key),
+            Ok(_) => self.succeeded(&user_key),
+            Err(_) => {}
+        }
+        result.map_err(SignInRefusal::Kdc)
+    }
+
+    fn throttled(&self, address: IpAddr, user: &str) -> bool {
+        let Ok(mut f) = self.failures.lock() else {
+            return true;
+        };
+        let now = crate::clock::monotonic();
+        let over = |w: Option<&Window>, limit: u32| {
+            w.is_some_and(|w| now.duration_since(w.since) < WINDOW && w.count >= limit)
+        };
+        let f = &mut *f;
+        over(f.by_address.get(&address), PER_ADDRESS) || over(f.by_user.get(user), PER_USER)
+    }
+
+    fn failed(&self, address: IpAddr, user: &str) {
+        let Ok(mut f) = self.failures.lock() else {
+            return;
+        };
+        let now = crate::clock::monotonic();
+        let bump = |w: &mut Window| {
+            if now.duration_since(w.since) >= WINDOW {
+                *w = Window {
+                    count: 0,
+                    since: now,
+                };
+            }
+            w.count = w.count.saturating_add(1);
+        };
+        let f = &mut *f;
+        if f.by_address.len() >= CAPACITY || f.by_user.len() >= CAPACITY {
+            f.by_address
+                .retain(|_, w| now.duration_since(w.since) < WINDOW);
+            f.by_user
+                .retain(|_, w| now.duration_since(w.since) < WINDOW);
+        }
+        bump(f.by_address.entry(address).or_insert(Window {
+            count: 0,
+            since: now,
+        }));
+        bump(f.by_user.entry(user.to_owned()).or_insert(Window {
+            count: 0,
+            since: now,
+        }));
+    }
+
+    fn succeeded(&self, user: &str) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.by_user.remove(user);
+        }
+    }
+}
+
+/// IPv4 addresses count alone, IPv6 addresses by /64.
+fn bucket(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! People signing in: what `/authorize` does next for a request and a browser (redirect
+//! with a code or an error, show the sign-in page, or show an error page), and the two
+//! ways in — a Kerberos ticket through SPNEGO, or a password checked by the KDC.
+//!
+//! The decisions follow OpenID Connect Core §3.1.2: a live session is used unless
+//! `prompt=login` or `max_age` asks for a fresh authentication; `prompt=none` never shows
+//! a page (`login_required`); errors go to the redirect URI only once the client and the
+//! redirect URI are known good (see `oauth::authorize`). Every response to the client
+//! carries RFC 9207 `iss`.
+
+use super::sessions::{SESSION_LIFETIME_SECS, Session, sid_of};
+use super::*;
+use crate::authn::password::SignInRefusal;
+use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError};
+use crate::oauth::form::Form;
+use crate::oauth::grant::authorization_code::CodeGrant;
+
+/// What the browser gets next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// A 303 to the client: a code, or an error.
+    Redirect(String),
+    /// The sign-in page, for this request.
+    SignIn {
+        /// The client's name for people.
+        application: Option<String>,
+        /// Why the last attempt failed, for the person.
+        message: Option<String>,
+        /// The user name to prefill.
+        username: String,
+    },
+    /// An error page; the browser is not sent anywhere.
+    ErrorPage(String),
+}
+
+/// A completed sign-in: where to go, and the new session's cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// The redirect to the client.
+    pub redirect: String,
+    /// The session cookie value.
+    pub cookie: String,
+}
+
+impl Service {
+    /// `GET`/`POST /authorize` for `params` (the query or form) with the browser's session
+    /// cookie, if any.
+    pub async fn authorize(&self, params: &[u8], cookie: Option<&str>, now: u64) -> Next {
+        let request = match self.authorization_request(params) {
+            Ok(r) => r,
+            Err(next) => return next,
+        };
+        let session = match cookie {
+            Some(c) => match self.session(c, now).await {
+                Ok(s) => s.map(|s| (s, sid_of(c))),
+                Err(e) => return self.refuse(&request, "temporarily_unavailable", e.log_reason()),
+            },
+            None => None,
+        };
+        let usable = session.filter(|(s, _)| {
+            !request.prompt.login
+                && request
+                    .max_age
+                    .is_none_or(|max| now.saturating_sub(s.auth_time) <= max)
+        });
+        match usable {
+            Some((session, sid)) => self.complete(&request, &session, &sid, now).await,
+            None if request.prompt.none => self.refuse(
+                &request,
+                "login_required",
+                "prompt=none, and the person is not signed in (or must sign in again)",
+            ),
+            None => self.sign_in_page(&request, None),
+        }
+    }
+
+    /// A Negotiate token sent to `/authorize`: the person's Kerberos ticket.
+    pub async fn sign_in_with_kerberos(
+        &self,
+        params: &[u8],
+        token: &[u8],
+        now: u64,
+    ) -> Result<SignedIn, Next> {
+        let request = self.authorization_request(params)?;
+        let principal = match self.accept_negotiate(token).await {
+            Ok((p, _)) => p,
+            Err(OAuthError::TemporarilyUnavailable { .. }) => {
+                return Err(self.sign_in_page(
+                    &request,
+                    Some("Sign-in is unavailable right now; try again in a moment."),
+                ));
+            }
+            Err(e) => {
+                log::warn!(reason = e.log_reason(); "Kerberos sign-in refused");
+                return Err(self.sign_in_page(
+                    &request,
+                    Some("Your Kerberos ticket was not accepted; sign in with your password."),
+                ));
+            }
+        };
+        self.signed_in(&request, &principal, vec!["kerberos".into()], now)
+            .await
+    }
+
+    /// The password form: `user`, `password` and an optional OTP, from `address`.
+    pub async fn sign_in_with_password(
+        &self,
+        params: &[u8],
+        user: &str,
+        password: &str,
+        otp: Option<&str>,
+        address: std::net::IpAddr,
+        now: u64,
+    ) -> Result<SignedIn, Next> {
+        let request = self.authorization_request(params)?;
+        let Some(passwords) = &self.passwords else {
+            return Err(Next::ErrorPage(
+                "Password sign-in is not configured on this server ([kerberos]).".into(),
+            ));
+        };
+        let page = |message: &str| {
+            let mut next = self.sign_in_page(&request, Some(message));
+            if let Next::SignIn { username, .. } = &mut next {
+                user.clone_into(username);
+            }
+            next
+        };
+        use krb5_password::PasswordError as P;
+        let verified = match passwords.check(address, user, password, otp).await {
+            Ok(v) => v,
+            Err(refusal) => {
+                let message = match &refusal {
+                    SignInRefusal::Throttled => {
+                        "Too many failed attempts. Wait a few minutes, then try again."
+                    }
+                    SignInRefusal::Kdc(P::WrongPassword | P::BadName(_)) => {
+                        "The user name or password is not correct."
+                    }
+                    SignInRefusal::Kdc(P::PasswordExpired) => {
+                        "Your password has expired. Change it (for example with kpasswd), then sign in."
+                    }
+                    SignInRefusal::Kdc(P::Locked) => {
+                        "Your account is locked or disabled. Ask your administrator."
+                    }
+                    SignInRefusal::Kdc(P::PrincipalExpired) => {
+                        "Your account has expired. Ask your administrator."
+                    }
+                    SignInRefusal::Kdc(P::Unavailable(_) | P::NotVerified(_) | P::Other(_)) => {
+                        "Sign-in is unavailable right now; try again in a moment."
+                    }
+                };
+                let reason = match &refusal {
+                    SignInRefusal::Throttled => "throttled".to_owned(),
+                    SignInRefusal::Kdc(e) => e.to_string(),
+                };
+                log::warn!(user = user, reason = reason.as_str(), client_id = request.client_id.as_str(); "password sign-in refused");
+                return Err(page(message));
+            }
+        };
+        let mut amr = vec!["pwd".to_owned()];
+        if otp.is_some() {
+            amr.push("otp".into());
+        }
+        if !verified.fast {
+            log::debug!(user = user; "password checked without FAST armour");
+        }
+        self.signed_in(&request, &verified.principal, amr, now)
+            .await
+    }
+
+    /// After either way in: the directory must know the person and not have them
+    /// locked; then a session, a code, and the redirect.
+    async fn signed_in(
+        &self,
+        request: &AuthorizationRequest,
+        principal: &str,
+        amr: Vec<String>,
+        now: u64,
+    ) -> Result<SignedIn, Next> {
+        let mut claims = serde_json::Map::new();
+        if let Some(directory) = &self.directory {
+            match directory.principal(principal).await {
+                Ok(Some(entry)) if !entry.locked => {
+                    if request.scope.tokens().iter().any(|s| s == "groups") {
+                        claims.insert("groups".into(), entry.groups.clone().into());
+                    }
+                }
+                Ok(_) => {
+                    log::warn!(principal = principal; "sign-in refused: not in the directory, or locked");
+                    return Err(self.sign_in_page(
+                        request,
+                        Some("Your account is locked or disabled. Ask your administrator."),
+                    ));
+                }
+                Err(e) => {
+                    log::warn!(reason = e.to_string().as_str(); "sign-in: directory lookup failed");
+                    return Err(self.sign_in_page(
+                        request,
+                        Some("Sign-in is unavailable right now; try again in a moment."),
+                    ));
+                }
+            }
+        }
+        if request.scope.tokens().iter().any(|s| s == "profile") {
+            let name = principal.split('@').next().unwrap_or(principal);
+            claims.insert("preferred_username".into(), name.into());
+        }
+        let session = Session {
+            subject: principal.to_owned(),
+            auth_time: now,
+            amr,
+            claims,
+            expires_at: now.saturating_add(SESSION_LIFETIME_SECS),
+        };
+        let cookie = self
+            .start_session(&session)
+            .await
+            .map_err(|e| self.refuse(request, "temporarily_unavailable", e.log_reason()))?;
+        log::info!(principal = principal, client_id = request.client_id.as_str(), amr = session.amr.join(" ").as_str(); "person signed in");
+        match self
+            .complete(request, &session, &sid_of(&cookie), now)
+            .await
+        {
+            Next::Redirect(redirect) => Ok(SignedIn { redirect, cookie }),
+            other => Err(other),
+        }
+    }
+
+    /// Issues the code for a signed-in person and builds the redirect.
+    async fn complete(
+        &self,
+        request: &AuthorizationRequest,
+        session: &Session,
+        sid: &str,
+        now: u64,
+    ) -> Next {
+        let grant = CodeGrant {
+            client_id: request.client_id.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            redirect_uri_sent: request.redirect_uri_sent,
+            scope: request.scope.to_scope_string(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+            subject: session.subject.clone(),
+            auth_time: session.auth_time,
+            amr: session.amr.clone(),
+            sid: sid.to_owned(),
+            resource: request.resource.clone(),
+            claims: session.claims.clone(),
+        };
+        match self.issue_code(&grant, now).await {
+            Ok(code) => Next::Redirect(response_uri(
+                &request.redirect_uri,
+                &[("code", Some(&code)), ("state", request.state.as_deref())],
+                self.issuer(),
+            )),
+            Err(e) => self.refuse(request, "temporarily_unavailable", e.log_reason()),
+        }
+    }
+
+    /// Parses and validates the authorization request, or what to show instead.
+    fn authorization_request(&self, params: &[u8]) -> Result<AuthorizationRequest, Next> {
+        let form = Form::parse_with_repeatable(params, &["resource"]).map_err(|e| {
+            Next::ErrorPage(format!(
+                "The sign-in request is malformed: {}",
+                e.description().unwrap_or("")
+            ))
+        })?;
+        let registry = self.registry.load();
+        authorize::parse(&form, &registry).map_err(|e| match e {
+            AuthorizeError::NoRedirect(m) => Next::ErrorPage(m),
+            AuthorizeError::Redirect {
+                redirect_uri,
+                state,
+                error,
+                description,
+            } => Next::Redirect(response_uri(
+                &redirect_uri,
+                &[
+                    ("error", Some(error)),
+                    ("error_description", Some(&description)),
+                    ("state", state.as_deref()),
+                ],
+                self.issuer(),
+            )),
+        })
+    }
+
+    /// An error sent back to the client.
+    fn refuse(&self, request: &AuthorizationRequest, error: &str, description: &str) -> Next {
+        Next::Redirect(response_uri(
+            &request.redirect_uri,
+            &[
+                ("error", Some(error)),
+                ("error_description", Some(description)),
+                ("state", request.state.as_deref()),
+            ],
+            self.issuer(),
+        ))
+    }
+
+    fn sign_in_page(&self, request: &AuthorizationRequest, message: Option<&str>) -> Next {
+        let registry = self.registry.load();
+        Next::SignIn {
+            application: registry
+                .get(&request.client_id)
+                .and_then(|c| c.client_name.clone()),
+            message: message.map(str::to_owned),
+            username: request.login_hint.clone().unwrap_or_default(),
+        }
+    }
+
+    /// True when people can sign in with a password (a keytab to verify tickets with).
+    pub fn password_sign_in(&self) -> bool {
+        self.passwords.is_some()
+    }
+}
+
+/// `redirect_uri` with the response parameters and `iss` (RFC 9207) added to its query.
+fn response_uri(redirect_uri: &str, params: &[(&str, Option<&str>)], issuer: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        if let Some(v) = value {
+            query.append_pair(name, v);
+        }
+    }
+    query.append_pair("iss", issuer);
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    format!("{redirect_uri}{sep}{}", query.finish())
+}

@@ -1,0 +1,277 @@
+//! `/authorize` (GET and POST) and `/authorize/password`: the browser side of people
+//! signing in. Extract, one call to `service::signin`, render.
+//!
+//! SPNEGO first (RFC 4559 §4): a browser without a session gets `401` with
+//! `WWW-Authenticate: Negotiate` whose body *is* the password form, and a short probe
+//! cookie; a browser that can negotiate retries at once with its ticket, one that
+//! cannot shows the form. While the probe cookie lives, the form comes as a plain 200,
+//! so a browser whose Negotiate failed never loops on 401s.
+//!
+//! Cookies (all `HttpOnly`, `SameSite=Lax`, `Path=/`; with an https issuer also `Secure`
+//! and `__Host-` prefixed): the session, the CSRF token the password form must echo
+//! (double submit), and the Negotiate probe.
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
+use http::{HeaderValue, Method, Request, StatusCode};
+use http_body_util::Full;
+use hyper::body::Body;
+
+use super::Response;
+use super::error::{Challenge, challenge};
+use super::extract;
+use super::pages::{self, ErrorPage, SignIn};
+use crate::oauth::form::Form;
+use crate::service::Service;
+use crate::service::sessions::SESSION_LIFETIME_SECS;
+use crate::service::signin::{Next, SignedIn};
+
+/// How long the Negotiate probe cookie lives.
+const PROBE_SECS: u64 = 300;
+
+/// `GET`/`POST /authorize`.
+pub async fn authorize<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let params = if parts.method == Method::POST {
+        match extract::read_form_body(&parts.headers, body, service.limits().max_body_bytes).await {
+            Ok(b) => b,
+            Err(resp) => return resp,
+        }
+    } else {
+        Bytes::copy_from_slice(parts.uri.query().unwrap_or("").as_bytes())
+    };
+    let now = crate::clock::now_unix();
+    let cookies = Cookies::of(service);
+    if let Some(Ok(token)) = extract::negotiate(&parts) {
+        return match service
+            .sign_in_with_kerberos(&params, token.bytes(), now)
+            .await
+        {
+            Ok(signed) => signed_in(&cookies, &signed),
+            Err(next) => render(service, &parts, &cookies, &params, next, false),
+        };
+    }
+    let session = extract::cookie(&parts, cookies.session);
+    let next = service.authorize(&params, session, now).await;
+    let negotiate = service.negotiate_enabled() && extract::cookie(&parts, cookies.probe).is_none();
+    render(service, &parts, &cookies, &params, next, negotiate)
+}
+
+/// `POST /authorize/password`: the sign-in form.
+pub async fn password<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let cookies = Cookies::of(service);
+    let body = match extract::read_form_body(&parts.headers, body, service.limits().max_body_bytes)
+        .await
+    {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let Ok(form) = Form::parse(&body) else {
+        return error_page(service, StatusCode::BAD_REQUEST, "The form is malformed.");
+    };
+    let (Some(authz), Some(user), Some(password)) = (
+        form.get("authz"),
+        form.get("username"),
+        form.get("password"),
+    ) else {
+        return error_page(
+            service,
+            StatusCode::BAD_REQUEST,
+            "The form is incomplete: user name and password are required.",
+        );
+    };
+    let csrf_ok = match (form.get("csrf"), extract::cookie(&parts, cookies.csrf)) {
+        (Some(sent), Some(cookie)) => {
+            aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), cookie.as_bytes())
+                .is_ok()
+        }
+        _ => false,
+    };
+    if !csrf_ok || !same_origin(service, &parts) {
+        return error_page(
+            service,
+            StatusCode::BAD_REQUEST,
+            "This sign-in form has expired. Go back to the application and start again.",
+        );
+    }
+    let address = parts
+        .extensions
+        .get::<extract::ConnInfo>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.peer.ip());
+    let now = crate::clock::now_unix();
+    match service
+        .sign_in_with_password(
+            authz.as_bytes(),
+            user,
+            password,
+            form.get("otp"),
+            address,
+            now,
+        )
+        .await
+    {
+        Ok(signed) => signed_in(&cookies, &signed),
+        Err(next) => render(service, &parts, &cookies, authz.as_bytes(), next, false),
+    }
+}
+
+/// `GET /assets/ahdapa.css`.
+pub fn stylesheet() -> Response {
+    pages::stylesheet()
+}
+
+/// The cookie names of this issuer (`__Host-` needs https).
+struct Cookies {
+    session: &'static str,
+    csrf: &'static str,
+    probe: &'static str,
+    secure: bool,
+}
+
+impl Cookies {
+    fn of(service: &Service) -> Self {
+        if service.issuer().starts_with("https://") {
+            Self {
+                session: "__Host-ahdapa-session",
+                csrf: "__Host-ahdapa-csrf",
+                probe: "__Host-ahdapa-negotiate",
+                secure: true,
+            }
+        } else {
+            Self {
+                session: "ahdapa-session",
+                csrf: "ahdapa-csrf",
+                probe: "ahdapa-negotiate",
+                secure: false,
+            }
+        }
+    }
+
+    fn set(&self, resp: &mut Response, name: &str, value: &str, max_age: u64) {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let v =
+            format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            resp.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+}
+
+/// A 303 to the client with the new session cookie.
+fn signed_in(cookies: &Cookies, signed: &SignedIn) -> Response {
+    let mut resp = redirect(&signed.redirect);
+    cookies.set(
+        &mut resp,
+        cookies.session,
+        &signed.cookie,
+        SESSION_LIFETIME_SECS,
+    );
+    resp
+}
+
+fn redirect(location: &str) -> Response {
+    let mut resp = http::Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn render(
+    service: &Service,
+    parts: &http::request::Parts,
+    cookies: &Cookies,
+    params: &[u8],
+    next: Next,
+    negotiate: bool,
+) -> Response {
+    match next {
+        Next::Redirect(location) => redirect(&location),
+        Next::ErrorPage(message) => error_page(service, StatusCode::BAD_REQUEST, &message),
+        Next::SignIn {
+            application,
+            message,
+            username,
+        } => {
+            let existing = extract::cookie(parts, cookies.csrf).map(str::to_owned);
+            let csrf = existing.clone().unwrap_or_else(random_token);
+            let branding = service.branding();
+            let authz = String::from_utf8_lossy(params);
+            let page = SignIn {
+                product: branding.product,
+                logo: branding.logo,
+                support: branding.support,
+                application: application.as_deref(),
+                message: message.as_deref(),
+                authz: &authz,
+                csrf: &csrf,
+                username: &username,
+                otp: true,
+                kerberos: service.negotiate_enabled(),
+            };
+            let status = if negotiate {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            };
+            let mut resp = pages::html(status, &page);
+            if negotiate {
+                challenge(&mut resp, Challenge::Negotiate);
+                cookies.set(&mut resp, cookies.probe, "1", PROBE_SECS);
+            }
+            if existing.is_none() {
+                cookies.set(&mut resp, cookies.csrf, &csrf, SESSION_LIFETIME_SECS);
+            }
+            resp
+        }
+    }
+}
+
+fn error_page(service: &Service, status: StatusCode, message: &str) -> Response {
+    let branding = service.branding();
+    pages::html(
+        status,
+        &ErrorPage {
+            product: branding.product,
+            logo: branding.logo,
+            support: branding.support,
+            message,
+        },
+    )
+}
+
+/// A form posted from another site is refused: when the browser says where the form
+/// came from (`Origin`), it must be this issuer.
+fn same_origin(service: &Service, parts: &http::request::Parts) -> bool {
+    match parts.headers.get(http::header::ORIGIN).map(|o| o.to_str()) {
+        None => true,
+        Some(Ok(origin)) => service
+            .issuer()
+            .strip_prefix(origin)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+        Some(Err(_)) => false,
+    }
+}
+
+/// 128 random bits, base64url.
+fn random_token() -> String {
+    use aws_lc_rs::rand::SecureRandom;
+    use base64::Engine;
+    let mut b = [0u8; 16];
+    let _ = aws_lc_rs::rand::SystemRandom::new().fill(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}

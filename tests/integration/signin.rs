@@ -1,0 +1,461 @@
+//! People signing in (authorization code + PKCE): `/authorize` with the password form
+//! checked by the real MIT KDC, Kerberos SSO with `curl --negotiate`, codes redeemed at
+//! `/token` (once), ID tokens verified with PyJWT against `/jwks`.
+
+use std::process::Command;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::harness::{Reply, Server, claims, curl, curl_with, python};
+use crate::kdc::{REALM, realm};
+
+const REDIRECT: &str = "http://127.0.0.1/cb";
+const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
+
+fn challenge() -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, VERIFIER.as_bytes());
+    URL_SAFE_NO_PAD.encode(d.as_ref())
+}
+
+/// A public sign-in client `<prefix>-app` (PKCE) and a resource server that may
+/// introspect every token.
+fn clients(prefix: &str) -> (String, String) {
+    let (rs_secret, rs) =
+        crate::harness::secret_client(&format!("{prefix}-rs"), "introspection_all_tokens = true\n");
+    let app = format!(
+        "[[clients]]\nclient_id = \"{prefix}-app\"\ntoken_endpoint_auth_method = \"none\"\n\
+         grant_types = [\"authorization_code\"]\nredirect_uris = [\"{REDIRECT}\"]\n\
+         scopes = [\"openid\", \"profile\"]\nclient_name = \"Test App {prefix}\"\n"
+    );
+    (rs_secret, format!("{app}{rs}"))
+}
+
+fn enc(s: &str) -> String {
+    url_escape(s)
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn authz_query(prefix: &str, extra: &str) -> String {
+    format!(
+        "response_type=code&client_id={prefix}-app&redirect_uri={}&scope=openid+profile\
+         &state=st-{prefix}&nonce=n-{prefix}&code_challenge={}&code_challenge_method=S256{extra}",
+        enc(REDIRECT),
+        challenge()
+    )
+}
+
+fn location(r: &Reply) -> String {
+    r.headers
+        .lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case("location")
+                .then(|| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no Location: {}\n{}", r.headers, r.body))
+}
+
+fn param(uri: &str, name: &str) -> Option<String> {
+    let query = uri.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field: {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Opens the sign-in page, then posts the password form; returns the reply to the post.
+fn sign_in(s: &Server, jar: &std::path::Path, query: &str, user: &str, password: &str) -> Reply {
+    let jar_s = jar.to_str().unwrap();
+    let page = curl(
+        &s.base_url,
+        &["-b", jar_s, "-c", jar_s],
+        &format!("/authorize?{query}"),
+    );
+    assert!(
+        page.body.contains("name=\"password\""),
+        "{} {}",
+        page.status,
+        page.body
+    );
+    let csrf = hidden(&page.body, "csrf");
+    curl(
+        &s.base_url,
+        &[
+            "-b",
+            jar_s,
+            "-c",
+            jar_s,
+            "--data-urlencode",
+            &format!("authz={query}"),
+            "--data-urlencode",
+            &format!("csrf={csrf}"),
+            "--data-urlencode",
+            &format!("username={user}"),
+            "--data-urlencode",
+            &format!("password={password}"),
+        ],
+        "/authorize/password",
+    )
+}
+
+fn redeem(s: &Server, prefix: &str, code: &str) -> Reply {
+    curl(
+        &s.base_url,
+        &[
+            "-d",
+            &format!(
+                "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={VERIFIER}&client_id={prefix}-app",
+                enc(code),
+                enc(REDIRECT)
+            ),
+        ],
+        "/token",
+    )
+}
+
+/// Verifies an ID token with PyJWT against `/jwks` (signature, `iss`, `aud`, `exp`).
+fn pyjwt_id_token(token: &str, issuer: &str, audience: &str) -> serde_json::Value {
+    const PY: &str = r#"
+import json, sys, jwt
+token, issuer, audience = sys.argv[1:4]
+key = jwt.PyJWKClient(issuer + "/jwks").get_signing_key_from_jwt(token)
+claims = jwt.decode(token, key.key, algorithms=["ES256", "EdDSA", "RS256"], audience=audience,
+                    issuer=issuer, options={"require": ["iss", "sub", "aud", "exp", "iat"]})
+print(json.dumps(claims))
+"#;
+    let out = Command::new(python())
+        .env("SSL_CERT_FILE", &crate::harness::pki().ca)
+        .args(["-c", PY, token, issuer, audience])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "PyJWT refused the ID token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn password_sign_in_issues_a_code_redeemed_once_with_an_id_token() {
+    let r = realm();
+    let user = r.person("si1alice", "si1-password");
+    let (rs_secret, clients) = clients("si1");
+    let s = Server::start_kerberos(&clients);
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("jar");
+    let query = authz_query("si1", "");
+
+    // No session, Negotiate on: 401 with the challenge, the body being the form.
+    let jar_s = jar.to_str().unwrap();
+    let first = curl(&s.base_url, &["-c", jar_s], &format!("/authorize?{query}"));
+    assert_eq!(first.status, 401, "{}", first.body);
+    assert!(
+        first
+            .headers
+            .to_ascii_lowercase()
+            .contains("www-authenticate: negotiate")
+    );
+    assert!(
+        first.body.contains("Sign in to Test App si1"),
+        "{}",
+        first.body
+    );
+    assert!(
+        first
+            .headers
+            .to_ascii_lowercase()
+            .contains("content-security-policy")
+    );
+    // With the probe cookie the form comes as a 200: no 401 loop.
+    let again = curl(
+        &s.base_url,
+        &["-b", jar_s, "-c", jar_s],
+        &format!("/authorize?{query}"),
+    );
+    assert_eq!(again.status, 200);
+    assert!(
+        !again
+            .headers
+            .to_ascii_lowercase()
+            .contains("www-authenticate")
+    );
+
+    let posted = sign_in(&s, &jar, &query, "si1alice", "si1-password");
+    assert_eq!(posted.status, 303, "{}\n{}", posted.body, s.log_text());
+    let to = location(&posted);
+    assert!(to.starts_with(&format!("{REDIRECT}?")), "{to}");
+    assert_eq!(param(&to, "state").as_deref(), Some("st-si1"));
+    assert_eq!(
+        param(&to, "iss").as_deref(),
+        Some(s.base_url.as_str()),
+        "RFC 9207 iss"
+    );
+    assert!(
+        posted.headers.contains("__Host-ahdapa-session="),
+        "{}",
+        posted.headers
+    );
+    let code = param(&to, "code").unwrap();
+
+    let tokens = redeem(&s, "si1", &code);
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let t = tokens.json();
+    let id_token = t["id_token"].as_str().unwrap();
+    let id = pyjwt_id_token(id_token, &s.base_url, "si1-app");
+    assert_eq!(id["sub"], user);
+    assert_eq!(id["nonce"], "n-si1");
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(id["azp"], "si1-app");
+    assert_eq!(id["preferred_username"], "si1alice");
+    assert!(id["auth_time"].as_u64().unwrap() <= id["iat"].as_u64().unwrap());
+    assert!(id["sid"].as_str().is_some_and(|s| !s.is_empty()));
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(
+        id["at_hash"].as_str().unwrap(),
+        {
+            let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access.as_bytes());
+            URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
+        },
+        "at_hash is the left half of SHA-256 (ES256)"
+    );
+    let at = claims(access);
+    assert_eq!(at["sub"], user);
+    assert_eq!(at["client_id"], "si1-app");
+    assert_eq!(at["scope"], "openid profile");
+
+    // The code again: refused, and the token of the first use is revoked.
+    let second = redeem(&s, "si1", &code);
+    assert_eq!(second.status, 400, "{}", second.body);
+    assert_eq!(second.json()["error"], "invalid_grant");
+    let intro = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("si1-rs:{rs_secret}"),
+            "-d",
+            &format!("token={access}"),
+        ],
+        "/introspect",
+    );
+    assert_eq!(intro.json()["active"], false, "{}", intro.body);
+
+    // The session: prompt=none now answers with a code, no page.
+    let silent = curl(
+        &s.base_url,
+        &["-b", jar_s],
+        &format!("/authorize?{}", authz_query("si1", "&prompt=none")),
+    );
+    assert_eq!(silent.status, 303, "{}", silent.body);
+    assert!(param(&location(&silent), "code").is_some());
+    // prompt=login asks again even with the session.
+    let login = curl(
+        &s.base_url,
+        &["-b", jar_s],
+        &format!("/authorize?{}", authz_query("si1", "&prompt=login")),
+    );
+    assert!(login.body.contains("name=\"password\""), "{}", login.body);
+}
+
+#[test]
+fn wrong_expired_and_locked_passwords_get_their_messages() {
+    let r = realm();
+    r.person("si2wrong", "right-password");
+    r.person("si2expired", "old-password");
+    r.person("si2locked", "locked-password");
+    r.kadmin(&format!(
+        "modprinc -pwexpire yesterday si2expired@{REALM}\nmodprinc -allow_tix si2locked@{REALM}\n"
+    ));
+    let (_, clients) = clients("si2");
+    let s = Server::start_kerberos(&clients);
+    let dir = tempfile::tempdir().unwrap();
+    let query = authz_query("si2", "");
+    for (user, password, message) in [
+        (
+            "si2wrong",
+            "not-the-password",
+            "The user name or password is not correct.",
+        ),
+        (
+            "nosuchuser",
+            "whatever",
+            "The user name or password is not correct.",
+        ),
+        ("si2expired", "old-password", "Your password has expired."),
+        (
+            "si2locked",
+            "locked-password",
+            "Your account is locked or disabled.",
+        ),
+    ] {
+        let jar = dir.path().join(user);
+        let r = sign_in(&s, &jar, &query, user, password);
+        assert_eq!(
+            r.status,
+            200,
+            "{user}: {} {}\n{}",
+            r.body,
+            r.stderr,
+            s.log_text()
+        );
+        assert!(r.body.contains(message), "{user}: {}", r.body);
+        assert!(!r.headers.contains("ahdapa-session="), "{user}: no session");
+    }
+}
+
+#[test]
+fn guessing_one_users_password_is_throttled_before_the_kdc() {
+    let r = realm();
+    r.person("si3victim", "victim-password");
+    let (_, clients) = clients("si3");
+    let s = Server::start_kerberos(&clients);
+    let dir = tempfile::tempdir().unwrap();
+    let query = authz_query("si3", "");
+    for i in 0..5 {
+        let jar = dir.path().join(format!("j{i}"));
+        let r = sign_in(&s, &jar, &query, "si3victim", &format!("guess-{i}"));
+        assert!(r.body.contains("not correct"), "{}", r.body);
+    }
+    // The sixth guess is refused without asking the KDC; so is the right password, for now.
+    let jar = dir.path().join("j6");
+    let r = sign_in(&s, &jar, &query, "si3victim", "victim-password");
+    assert!(r.body.contains("Too many failed attempts"), "{}", r.body);
+    // The KDC never saw the victim locked: kinit with the right password works.
+    let cc = dir.path().join("cc");
+    let out = r_kinit(&cc, "si3victim", "victim-password");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn r_kinit(cc: &std::path::Path, user: &str, password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = realm()
+        .command("kinit")
+        .env("KRB5CCNAME", format!("FILE:{}", cc.display()))
+        .arg(format!("{user}@{REALM}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_kerberos_ticket_signs_in_without_the_form() {
+    let r = realm();
+    let user = r.person("si4sso", "sso-password");
+    let (_, clients) = clients("si4");
+    let s = Server::start_kerberos(&clients);
+    let dir = tempfile::tempdir().unwrap();
+    let cc = dir.path().join("cc");
+    let out = r_kinit(&cc, "si4sso", "sso-password");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cmd = realm().command("curl");
+    cmd.env("KRB5CCNAME", format!("FILE:{}", cc.display()));
+    let jar = dir.path().join("jar");
+    let reply = curl_with(
+        cmd,
+        &s.base_url,
+        &["--negotiate", "-u", ":", "-c", jar.to_str().unwrap()],
+        &format!("/authorize?{}", authz_query("si4", "")),
+    );
+    assert_eq!(reply.status, 303, "{}\n{}", reply.body, s.log_text());
+    let code = param(&location(&reply), "code").unwrap();
+    let t = redeem(&s, "si4", &code).json();
+    let id = claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], user);
+    assert_eq!(id["amr"], serde_json::json!(["kerberos"]));
+}
+
+#[test]
+fn bad_requests_show_an_error_page_or_go_back_with_an_error() {
+    let (_, clients) = clients("si5");
+    let s = Server::start_kerberos(&clients);
+    // Unknown client, unregistered redirect URI: a page, never a redirect.
+    for query in [
+        authz_query("si5", "").replace("client_id=si5-app", "client_id=nobody"),
+        authz_query("si5", "").replace(&enc(REDIRECT), &enc("https://evil.example/cb")),
+    ] {
+        let r = curl(&s.base_url, &[], &format!("/authorize?{query}"));
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(
+            !r.headers.to_ascii_lowercase().contains("location:"),
+            "{}",
+            r.headers
+        );
+        assert!(r.body.contains("Cannot sign in"), "{}", r.body);
+    }
+    // Valid client and redirect URI: errors go back with state and iss.
+    for (extra, error) in [
+        ("&prompt=none", "login_required"),
+        ("&request=eyJ", "request_not_supported"),
+        ("&request_uri=https%3A%2F%2Fx", "request_uri_not_supported"),
+    ] {
+        let r = curl(
+            &s.base_url,
+            &[],
+            &format!("/authorize?{}", authz_query("si5", extra)),
+        );
+        assert_eq!(r.status, 303, "{extra}: {}", r.body);
+        let to = location(&r);
+        assert_eq!(param(&to, "error").as_deref(), Some(error), "{to}");
+        assert_eq!(param(&to, "state").as_deref(), Some("st-si5"));
+        assert_eq!(param(&to, "iss").as_deref(), Some(s.base_url.as_str()));
+    }
+    let implicit = authz_query("si5", "").replace("response_type=code", "response_type=token");
+    let r = curl(&s.base_url, &[], &format!("/authorize?{implicit}"));
+    assert_eq!(
+        param(&location(&r), "error").as_deref(),
+        Some("unsupported_response_type")
+    );
+    // A public client without PKCE.
+    let no_pkce = format!(
+        "response_type=code&client_id=si5-app&redirect_uri={}&scope=openid",
+        enc(REDIRECT)
+    );
+    let r = curl(&s.base_url, &[], &format!("/authorize?{no_pkce}"));
+    assert_eq!(
+        param(&location(&r), "error").as_deref(),
+        Some("invalid_request")
+    );
+    // An unknown parameter is ignored.
+    let r = curl(
+        &s.base_url,
+        &[],
+        &format!("/authorize?{}", authz_query("si5", "&frobnicate=1")),
+    );
+    assert!(r.body.contains("name=\"password\""), "{}", r.body);
+}
