@@ -29,17 +29,44 @@ pub enum Next {
         /// The user name to prefill.
         username: String,
     },
+    /// The consent page: the person is signed in, and this client asks them first.
+    Consent {
+        /// The client's name for people.
+        application: Option<String>,
+        /// Who is signed in.
+        subject: String,
+        /// The scopes the client would receive.
+        scopes: Vec<String>,
+    },
     /// An error page; the browser is not sent anywhere.
     ErrorPage(String),
 }
 
-/// A completed sign-in: where to go, and the new session's cookie.
+/// A completed sign-in: what comes next (the redirect, or the consent page), and the new
+/// session's cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedIn {
-    /// The redirect to the client.
-    pub redirect: String,
+    /// The redirect to the client, or the consent page.
+    pub next: Next,
     /// The session cookie value.
     pub cookie: String,
+}
+
+/// The store kind of remembered consents.
+const CONSENT: &str = "consent";
+
+/// How long a consent is remembered (a year; `prompt=consent` asks again any time).
+const CONSENT_LIFETIME_SECS: u64 = 365 * 86_400;
+
+/// The store key of a person's consent to a client.
+fn consent_key(subject: &str, client_id: &str) -> Vec<u8> {
+    let mut input = Vec::with_capacity(subject.len() + client_id.len() + 1);
+    input.extend_from_slice(subject.as_bytes());
+    input.push(0);
+    input.extend_from_slice(client_id.as_bytes());
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &input)
+        .as_ref()
+        .to_vec()
 }
 
 impl Service {
@@ -217,17 +244,120 @@ impl Service {
             .await
             .map_err(|e| self.refuse(request, "temporarily_unavailable", e.log_reason()))?;
         log::info!(principal = principal, client_id = request.client_id.as_str(), amr = session.amr.join(" ").as_str(); "person signed in");
-        match self
+        let next = self
             .complete(request, &session, &sid_of(&cookie), now)
+            .await;
+        Ok(SignedIn { next, cookie })
+    }
+
+    /// `POST /authorize/consent`: the person's answer on the consent page, with their
+    /// session cookie.
+    pub async fn consent(
+        &self,
+        params: &[u8],
+        cookie: Option<&str>,
+        allow: bool,
+        now: u64,
+    ) -> Next {
+        let request = match self.authorization_request(params) {
+            Ok(r) => r,
+            Err(next) => return next,
+        };
+        let ended = "Your session has ended; sign in again.";
+        let (session, sid) = match cookie {
+            Some(c) => match self.session(c, now).await {
+                Ok(Some(s)) => (s, sid_of(c)),
+                Ok(None) => return self.sign_in_page(&request, Some(ended)),
+                Err(e) => return self.refuse(&request, "temporarily_unavailable", e.log_reason()),
+            },
+            None => return self.sign_in_page(&request, Some(ended)),
+        };
+        if !allow {
+            log::info!(principal = session.subject.as_str(), client_id = request.client_id.as_str(); "consent denied");
+            return self.refuse(&request, "access_denied", "the person did not allow access");
+        }
+        let value = request.scope.to_scope_string();
+        if let Err(e) = self
+            .store
+            .put_state(
+                CONSENT,
+                &consent_key(&session.subject, &request.client_id),
+                value.as_bytes(),
+                now.saturating_add(CONSENT_LIFETIME_SECS),
+            )
             .await
         {
-            Next::Redirect(redirect) => Ok(SignedIn { redirect, cookie }),
-            other => Err(other),
+            return self.refuse(&request, "temporarily_unavailable", &e.to_string());
+        }
+        log::info!(principal = session.subject.as_str(), client_id = request.client_id.as_str(), scope = value.as_str(); "consent given");
+        self.issue_for(&request, &session, &sid, now).await
+    }
+
+    /// True when the person must be asked before `request` is answered: the request
+    /// says `prompt=consent`, or the client requires consent and none covering these
+    /// scopes is remembered.
+    async fn needs_consent(
+        &self,
+        request: &AuthorizationRequest,
+        subject: &str,
+        now: u64,
+    ) -> Result<bool, OAuthError> {
+        if request.prompt.consent {
+            return Ok(true);
+        }
+        let required = self
+            .registry
+            .load()
+            .get(&request.client_id)
+            .is_some_and(|c| c.require_consent);
+        if !required {
+            return Ok(false);
+        }
+        let given = self
+            .store
+            .state(CONSENT, &consent_key(subject, &request.client_id), now)
+            .await
+            .map_err(|e| store_unavailable("reading the consent", e))?;
+        let covered = given.is_some_and(|g| {
+            let given = String::from_utf8_lossy(&g.value).into_owned();
+            request
+                .scope
+                .tokens()
+                .iter()
+                .all(|s| given.split(' ').any(|g| g == s))
+        });
+        Ok(!covered)
+    }
+    /// For a signed-in person: the consent page when it is needed, else the code.
+    async fn complete(
+        &self,
+        request: &AuthorizationRequest,
+        session: &Session,
+        sid: &str,
+        now: u64,
+    ) -> Next {
+        match self.needs_consent(request, &session.subject, now).await {
+            Ok(false) => self.issue_for(request, session, sid, now).await,
+            Ok(true) if request.prompt.none => self.refuse(
+                request,
+                "consent_required",
+                "prompt=none, and this application needs the person's consent",
+            ),
+            Ok(true) => Next::Consent {
+                application: self
+                    .registry
+                    .load()
+                    .get(&request.client_id)
+                    .and_then(|c| c.client_name.clone()),
+                subject: session.subject.clone(),
+                scopes: request.scope.tokens().to_vec(),
+            },
+            Err(e) => self.refuse(request, "temporarily_unavailable", e.log_reason()),
         }
     }
 
     /// Issues the code for a signed-in person and builds the redirect.
-    async fn complete(
+    async fn issue_for(
         &self,
         request: &AuthorizationRequest,
         session: &Session,

@@ -47,7 +47,7 @@ where
             "discovery"
         }
         "/healthz" => "healthz",
-        "/authorize" | "/authorize/password" => "authorize",
+        "/authorize" | "/authorize/password" | "/authorize/consent" => "authorize",
         "/readyz" => "readyz",
         p if p.starts_with("/api/identity/") => "identity",
         p if p.starts_with("/api/admin/") || p == "/api/enroll" => "admin",
@@ -89,6 +89,10 @@ where
             super::signin::password(service, req).await
         }
         "/authorize/password" => error::method_not_allowed("POST"),
+        "/authorize/consent" if method == Method::POST => {
+            super::signin::consent(service, req).await
+        }
+        "/authorize/consent" => error::method_not_allowed("POST"),
         "/assets/ahdapa.css" if get_or_head => super::signin::stylesheet(),
         "/readyz" if get_or_head => handlers::readyz(service).await,
         "/api/enroll" if method == Method::POST => admin::enroll(service, req).await,

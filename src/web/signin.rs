@@ -20,7 +20,7 @@ use hyper::body::Body;
 use super::Response;
 use super::error::{Challenge, challenge};
 use super::extract;
-use super::pages::{self, ErrorPage, SignIn};
+use super::pages::{self, Consent, ErrorPage, SignIn};
 use crate::oauth::form::Form;
 use crate::service::Service;
 use crate::service::sessions::SESSION_LIFETIME_SECS;
@@ -52,7 +52,7 @@ where
             .sign_in_with_kerberos(&params, token.bytes(), now)
             .await
         {
-            Ok(signed) => signed_in(&cookies, &signed),
+            Ok(signed) => signed_in(service, &parts, &cookies, &params, signed),
             Err(next) => render(service, &parts, &cookies, &params, next, false),
         };
     }
@@ -71,14 +71,9 @@ where
 {
     let (parts, body) = req.into_parts();
     let cookies = Cookies::of(service);
-    let body = match extract::read_form_body(&parts.headers, body, service.limits().max_body_bytes)
-        .await
-    {
-        Ok(b) => b,
+    let form = match posted_form(service, &parts, &cookies, body).await {
+        Ok(f) => f,
         Err(resp) => return resp,
-    };
-    let Ok(form) = Form::parse(&body) else {
-        return error_page(service, StatusCode::BAD_REQUEST, "The form is malformed.");
     };
     let (Some(authz), Some(user), Some(password)) = (
         form.get("authz"),
@@ -91,20 +86,6 @@ where
             "The form is incomplete: user name and password are required.",
         );
     };
-    let csrf_ok = match (form.get("csrf"), extract::cookie(&parts, cookies.csrf)) {
-        (Some(sent), Some(cookie)) => {
-            aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), cookie.as_bytes())
-                .is_ok()
-        }
-        _ => false,
-    };
-    if !csrf_ok || !same_origin(service, &parts) {
-        return error_page(
-            service,
-            StatusCode::BAD_REQUEST,
-            "This sign-in form has expired. Go back to the application and start again.",
-        );
-    }
     let address = parts
         .extensions
         .get::<extract::ConnInfo>()
@@ -121,9 +102,72 @@ where
         )
         .await
     {
-        Ok(signed) => signed_in(&cookies, &signed),
+        Ok(signed) => signed_in(service, &parts, &cookies, authz.as_bytes(), signed),
         Err(next) => render(service, &parts, &cookies, authz.as_bytes(), next, false),
     }
+}
+
+/// `POST /authorize/consent`: the consent page's answer.
+pub async fn consent<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let cookies = Cookies::of(service);
+    let form = match posted_form(service, &parts, &cookies, body).await {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let Some(authz) = form.get("authz") else {
+        return error_page(service, StatusCode::BAD_REQUEST, "The form is incomplete.");
+    };
+    let allow = form.get("decision") == Some("allow");
+    let session = extract::cookie(&parts, cookies.session);
+    let next = service
+        .consent(authz.as_bytes(), session, allow, crate::clock::now_unix())
+        .await;
+    render(service, &parts, &cookies, authz.as_bytes(), next, false)
+}
+
+/// A posted page form: read, parsed, its CSRF token matched with the cookie and its
+/// origin checked.
+async fn posted_form<B>(
+    service: &Service,
+    parts: &http::request::Parts,
+    cookies: &Cookies,
+    body: B,
+) -> Result<Form, Response>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let body =
+        extract::read_form_body(&parts.headers, body, service.limits().max_body_bytes).await?;
+    let Ok(form) = Form::parse(&body) else {
+        return Err(error_page(
+            service,
+            StatusCode::BAD_REQUEST,
+            "The form is malformed.",
+        ));
+    };
+    let csrf_ok = match (form.get("csrf"), extract::cookie(parts, cookies.csrf)) {
+        (Some(sent), Some(cookie)) => {
+            aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), cookie.as_bytes())
+                .is_ok()
+        }
+        _ => false,
+    };
+    if !csrf_ok || !same_origin(service, parts) {
+        return Err(error_page(
+            service,
+            StatusCode::BAD_REQUEST,
+            "This form has expired. Go back to the application and start again.",
+        ));
+    }
+    Ok(form)
 }
 
 /// `GET /assets/ahdapa.css`.
@@ -168,9 +212,16 @@ impl Cookies {
     }
 }
 
-/// A 303 to the client with the new session cookie.
-fn signed_in(cookies: &Cookies, signed: &SignedIn) -> Response {
-    let mut resp = redirect(&signed.redirect);
+/// What follows a sign-in (the redirect or the consent page), with the new session
+/// cookie.
+fn signed_in(
+    service: &Service,
+    parts: &http::request::Parts,
+    cookies: &Cookies,
+    params: &[u8],
+    signed: SignedIn,
+) -> Response {
+    let mut resp = render(service, parts, cookies, params, signed.next, false);
     cookies.set(
         &mut resp,
         cookies.session,
@@ -202,6 +253,31 @@ fn render(
     match next {
         Next::Redirect(location) => redirect(&location),
         Next::ErrorPage(message) => error_page(service, StatusCode::BAD_REQUEST, &message),
+        Next::Consent {
+            application,
+            subject,
+            scopes,
+        } => {
+            let existing = extract::cookie(parts, cookies.csrf).map(str::to_owned);
+            let csrf = existing.clone().unwrap_or_else(random_token);
+            let branding = service.branding();
+            let authz = String::from_utf8_lossy(params);
+            let page = Consent {
+                product: branding.product,
+                logo: branding.logo,
+                support: branding.support,
+                application: application.as_deref(),
+                subject: &subject,
+                scopes: &scopes,
+                authz: &authz,
+                csrf: &csrf,
+            };
+            let mut resp = pages::html(StatusCode::OK, &page);
+            if existing.is_none() {
+                cookies.set(&mut resp, cookies.csrf, &csrf, SESSION_LIFETIME_SECS);
+            }
+            resp
+        }
         Next::SignIn {
             application,
             message,

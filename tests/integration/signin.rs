@@ -459,3 +459,142 @@ fn bad_requests_show_an_error_page_or_go_back_with_an_error() {
     );
     assert!(r.body.contains("name=\"password\""), "{}", r.body);
 }
+
+#[test]
+fn a_client_that_requires_consent_asks_once_and_remembers() {
+    let r = realm();
+    r.person("si7carol", "si7-password");
+    let (_, clients) = clients("si7");
+    let clients = clients.replacen(
+        "client_name = \"Test App si7\"\n",
+        "client_name = \"Test App si7\"\nrequire_consent = true\n",
+        1,
+    );
+    let s = Server::start_kerberos(&clients);
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("jar");
+    let jar_s = jar.to_str().unwrap();
+    let query = authz_query("si7", "");
+
+    let page = sign_in(&s, &jar, &query, "si7carol", "si7-password");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("wants to know who you are"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<li>openid</li>") && page.body.contains("<li>profile</li>"));
+    assert!(
+        page.headers.contains("__Host-ahdapa-session="),
+        "signed in before consent"
+    );
+    let csrf = hidden(&page.body, "csrf");
+    let answer = |decision: &str, query: &str| {
+        curl(
+            &s.base_url,
+            &[
+                "-b",
+                jar_s,
+                "--data-urlencode",
+                &format!("authz={query}"),
+                "--data-urlencode",
+                &format!("csrf={csrf}"),
+                "-d",
+                &format!("decision={decision}"),
+            ],
+            "/authorize/consent",
+        )
+    };
+    // Deny: access_denied at the client.
+    let denied = answer("deny", &query);
+    assert_eq!(denied.status, 303);
+    assert_eq!(
+        param(&location(&denied), "error").as_deref(),
+        Some("access_denied")
+    );
+    // prompt=none before any consent: consent_required.
+    let silent = curl(
+        &s.base_url,
+        &["-b", jar_s],
+        &format!("/authorize?{}", authz_query("si7", "&prompt=none")),
+    );
+    assert_eq!(
+        param(&location(&silent), "error").as_deref(),
+        Some("consent_required")
+    );
+    // Allow: a code, and the next sign-in to this client asks nothing.
+    let allowed = answer("allow", &query);
+    assert_eq!(allowed.status, 303, "{}", allowed.body);
+    assert!(param(&location(&allowed), "code").is_some());
+    let again = curl(&s.base_url, &["-b", jar_s], &format!("/authorize?{query}"));
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert!(param(&location(&again), "code").is_some());
+    // prompt=consent asks again.
+    let ask = curl(
+        &s.base_url,
+        &["-b", jar_s],
+        &format!("/authorize?{}", authz_query("si7", "&prompt=consent")),
+    );
+    assert!(
+        ask.body.contains("wants to know who you are"),
+        "{}",
+        ask.body
+    );
+    // A consent form without the CSRF cookie's token is refused.
+    let forged = curl(
+        &s.base_url,
+        &[
+            "-b",
+            jar_s,
+            "--data-urlencode",
+            &format!("authz={query}"),
+            "-d",
+            "csrf=forged&decision=allow",
+        ],
+        "/authorize/consent",
+    );
+    assert_eq!(forged.status, 400);
+    assert!(!forged.headers.to_ascii_lowercase().contains("location:"));
+}
+
+#[test]
+fn a_kdc_that_does_not_know_the_service_key_cannot_sign_anyone_in() {
+    // The KDC answers the password correctly, but the service ticket it issues is not
+    // under the key in ahdapa's keytab (as with a spoofed KDC): no sign-in.
+    let r = realm();
+    r.person("si6dave", "si6-password");
+    let principal = format!("HTTP/si6.test.realm@{REALM}");
+    let keytab = r.add_service(&principal);
+    r.kadmin(&format!("cpw -randkey {principal}\n"));
+    let (_, clients) = clients("si6");
+    let kerberos = format!(
+        "[kerberos]\nenabled = true\nkeytab = \"{}\"\nservice_principal = \"{principal}\"\n\
+         replay_cache = \"@STATE@/krb5.rcache\"\n",
+        keytab.display()
+    );
+    let s = Server::start(crate::harness::Options {
+        extra: format!("{kerberos}{clients}"),
+        env: r.env(),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let reply = sign_in(
+        &s,
+        &dir.path().join("jar"),
+        &authz_query("si6", ""),
+        "si6dave",
+        "si6-password",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.body.contains("Sign-in is unavailable"),
+        "{}",
+        reply.body
+    );
+    assert!(!reply.headers.contains("ahdapa-session="));
+    assert!(
+        s.log_text().contains("could not be verified"),
+        "{}",
+        s.log_text()
+    );
+}

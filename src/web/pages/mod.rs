@@ -53,6 +53,28 @@ pub struct SignIn<'a> {
     pub kerberos: bool,
 }
 
+/// The consent page.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct Consent<'a> {
+    /// Product name.
+    pub product: &'a str,
+    /// Logo URL.
+    pub logo: Option<&'a str>,
+    /// Help link.
+    pub support: Option<&'a str>,
+    /// The client's name.
+    pub application: Option<&'a str>,
+    /// Who is signed in.
+    pub subject: &'a str,
+    /// What the client would receive.
+    pub scopes: &'a [String],
+    /// The authorization request, carried through the form.
+    pub authz: &'a str,
+    /// The form's CSRF token.
+    pub csrf: &'a str,
+}
+
 /// The error page.
 #[derive(Template)]
 #[template(path = "error.html")]
