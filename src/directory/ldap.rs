@@ -231,6 +231,10 @@ impl LdapBackend {
             &s.login_shell,
             &s.gecos,
             "cn",
+            "mail",
+            "givenName",
+            "sn",
+            "displayName",
             &s.locked,
             &s.member_of,
         ]
@@ -253,6 +257,13 @@ impl LdapBackend {
             login_shell: a.first(&s.login_shell).map(str::to_owned),
             gecos: a
                 .first(&s.gecos)
+                .or_else(|| a.first("cn"))
+                .map(str::to_owned),
+            email: a.first("mail").map(str::to_owned),
+            given_name: a.first("givenName").map(str::to_owned),
+            family_name: a.first("sn").map(str::to_owned),
+            display_name: a
+                .first("displayName")
                 .or_else(|| a.first("cn"))
                 .map(str::to_owned),
             enabled: !a.is_true(&s.locked),

@@ -39,6 +39,14 @@ pub struct User {
     pub login_shell: Option<String>,
     /// `gecos`, else `cn`.
     pub gecos: Option<String>,
+    /// `mail` (inetOrgPerson), for the OIDC `email` claim.
+    pub email: Option<String>,
+    /// `givenName`, for `given_name`.
+    pub given_name: Option<String>,
+    /// `sn`, for `family_name`.
+    pub family_name: Option<String>,
+    /// `displayName`, else `cn`, for `name`.
+    pub display_name: Option<String>,
     /// Not locked.
     pub enabled: bool,
     /// `memberOf` values (empty when the schema has no memberOf).
@@ -458,6 +466,10 @@ mod tests {
                     home_directory: None,
                     login_shell: None,
                     gecos: None,
+                    email: None,
+                    given_name: None,
+                    family_name: None,
+                    display_name: None,
                     enabled: true,
                     member_of: vec![],
                 }],

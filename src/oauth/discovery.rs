@@ -48,6 +48,8 @@ pub struct Metadata {
     pub tls_client_certificate_bound_access_tokens: bool,
     /// `authorization_endpoint`: people sign in here (authorization code + PKCE).
     pub authorization_endpoint: String,
+    /// OIDC `userinfo_endpoint`.
+    pub userinfo_endpoint: String,
     /// Only `code` (no implicit or hybrid flow, RFC 9700 §2.1.2).
     pub response_types_supported: Vec<&'static str>,
     /// Only `query`.
@@ -108,12 +110,13 @@ impl Metadata {
             tls_client_certificate_bound_access_tokens: mtls,
             dpop_signing_alg_values_supported: crate::token::dpop::ALLOWED_ALGS.to_vec(),
             authorization_endpoint: format!("{issuer}/authorize"),
+            userinfo_endpoint: format!("{issuer}/userinfo"),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec![algorithm.as_str()],
             code_challenge_methods_supported: crate::oauth::pkce::METHODS_SUPPORTED.to_vec(),
-            scopes_supported: vec!["openid", "profile", "groups"],
+            scopes_supported: vec!["openid", "profile", "email", "groups"],
             claims_supported: vec![
                 "iss",
                 "sub",
@@ -127,6 +130,10 @@ impl Metadata {
                 "at_hash",
                 "sid",
                 "preferred_username",
+                "name",
+                "given_name",
+                "family_name",
+                "email",
                 "groups",
             ],
             authorization_response_iss_parameter_supported: true,

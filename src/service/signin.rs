@@ -204,14 +204,9 @@ impl Service {
         amr: Vec<String>,
         now: u64,
     ) -> Result<SignedIn, Next> {
-        let mut claims = serde_json::Map::new();
         if let Some(directory) = &self.directory {
             match directory.principal(principal).await {
-                Ok(Some(entry)) if !entry.locked => {
-                    if request.scope.tokens().iter().any(|s| s == "groups") {
-                        claims.insert("groups".into(), entry.groups.clone().into());
-                    }
-                }
+                Ok(Some(entry)) if !entry.locked => {}
                 Ok(_) => {
                     log::warn!(principal = principal; "sign-in refused: not in the directory, or locked");
                     return Err(self.sign_in_page(
@@ -228,10 +223,16 @@ impl Service {
                 }
             }
         }
-        if request.scope.tokens().iter().any(|s| s == "profile") {
-            let name = principal.split('@').next().unwrap_or(principal);
-            claims.insert("preferred_username".into(), name.into());
-        }
+        let claims = match self.person_claims(principal, request.scope.tokens()).await {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!(reason = e.log_reason(); "sign-in: reading the person's claims failed");
+                return Err(self.sign_in_page(
+                    request,
+                    Some("Sign-in is unavailable right now; try again in a moment."),
+                ));
+            }
+        };
         let session = Session {
             subject: principal.to_owned(),
             auth_time: now,
@@ -438,6 +439,84 @@ impl Service {
             message: message.map(str::to_owned),
             username: request.login_hint.clone().unwrap_or_default(),
         }
+    }
+
+    /// The claims a person's granted scopes release (OIDC Core §5.4): `profile` gives
+    /// `preferred_username`, `name`, `given_name`, `family_name`; `email` gives `email`;
+    /// `groups` gives the names of their groups. From the directory when there is one
+    /// (a person it does not know gets only `preferred_username`); without one,
+    /// `preferred_username` is the principal's name.
+    pub async fn person_claims(
+        &self,
+        principal: &str,
+        scopes: &[String],
+    ) -> Result<serde_json::Map<String, serde_json::Value>, OAuthError> {
+        let has = |s: &str| scopes.iter().any(|g| g == s);
+        let mut claims = serde_json::Map::new();
+        let short = principal.split('@').next().unwrap_or(principal);
+        if has("profile") {
+            claims.insert("preferred_username".into(), short.into());
+        }
+        let Some(directory) = &self.directory else {
+            return Ok(claims);
+        };
+        if !(has("profile") || has("email") || has("groups")) {
+            return Ok(claims);
+        }
+        let unavailable =
+            |e: crate::directory::DirectoryError| OAuthError::TemporarilyUnavailable {
+                reason: format!("directory: {e}").into(),
+            };
+        let users = directory
+            .users(crate::directory::UserQuery::Id(principal.to_owned()))
+            .await
+            .map_err(unavailable)?;
+        let Some(user) = users.first() else {
+            return Ok(claims);
+        };
+        let mut put = |name: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                claims.insert(name.into(), v.clone().into());
+            }
+        };
+        if has("profile") {
+            put("preferred_username", &Some(user.username.clone()));
+            put("name", &user.display_name);
+            put("given_name", &user.given_name);
+            put("family_name", &user.family_name);
+        }
+        if has("email") {
+            put("email", &user.email);
+        }
+        if has("groups") {
+            let groups = directory.groups_of(user).await.map_err(unavailable)?;
+            let names: Vec<serde_json::Value> =
+                groups.iter().map(|g| g.name.clone().into()).collect();
+            claims.insert("groups".into(), names.into());
+        }
+        Ok(claims)
+    }
+
+    /// `/userinfo` (OIDC Core §5.3) for a verified access token: `sub` and the claims
+    /// of its scopes, read now. The token must have the `openid` scope.
+    pub async fn userinfo(
+        &self,
+        token: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Value, OAuthError> {
+        let sub = token
+            .get("sub")
+            .and_then(|s| s.as_str())
+            .ok_or_else(|| OAuthError::server_error("a verified token without sub"))?;
+        let scopes: Vec<String> = token
+            .get("scope")
+            .and_then(|s| s.as_str())
+            .unwrap_or_default()
+            .split(' ')
+            .map(str::to_owned)
+            .collect();
+        let mut claims = self.person_claims(sub, &scopes).await?;
+        claims.insert("sub".into(), sub.into());
+        Ok(serde_json::Value::Object(claims))
     }
 
     /// True when people can sign in with a password (a keytab to verify tickets with).

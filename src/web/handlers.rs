@@ -94,6 +94,49 @@ where
     }
 }
 
+/// `GET`/`POST /userinfo` (OIDC Core §5.3): the token in `Authorization` (Bearer or
+/// DPoP), or, on POST, as `access_token` in the form body (RFC 6750 §2.2).
+pub async fn userinfo<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (mut parts, body) = req.into_parts();
+    if parts.method == http::Method::POST && !parts.headers.contains_key(AUTHORIZATION) {
+        let body =
+            match extract::read_form_body(&parts.headers, body, service.limits().max_body_bytes)
+                .await
+            {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+        let token = crate::oauth::form::Form::parse(&body)
+            .ok()
+            .and_then(|f| f.get("access_token").map(str::to_owned));
+        if let Some(v) = token.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok()) {
+            parts.headers.insert(AUTHORIZATION, v);
+        }
+    }
+    let certificate = extract::certificate_of(service, &parts);
+    let url = format!("{}{}", service.issuer(), parts.uri.path());
+    let access =
+        match super::resource::authorize(service, &parts, &url, "openid", certificate.as_deref())
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return super::resource::refusal(&e, service.issuer()),
+        };
+    match service.userinfo(&access.claims).await {
+        Ok(claims) => json(
+            StatusCode::OK,
+            serde_json::to_vec(&claims).unwrap_or_default(),
+            true,
+        ),
+        Err(e) => error::oauth(&e, service.issuer(), false),
+    }
+}
+
 /// `GET /api/identity/...`: users and groups for SSSD hosts (`crate::identity_api`),
 /// for tokens with `directory.read` (Bearer or DPoP, through the shared verifier).
 pub async fn identity<B>(service: &Service, req: Request<B>) -> Response {

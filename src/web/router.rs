@@ -48,6 +48,7 @@ where
         }
         "/healthz" => "healthz",
         "/authorize" | "/authorize/password" | "/authorize/consent" => "authorize",
+        "/userinfo" => "userinfo",
         "/readyz" => "readyz",
         p if p.starts_with("/api/identity/") => "identity",
         p if p.starts_with("/api/admin/") || p == "/api/enroll" => "admin",
@@ -94,6 +95,10 @@ where
         }
         "/authorize/consent" => error::method_not_allowed("POST"),
         "/assets/ahdapa.css" if get_or_head => super::signin::stylesheet(),
+        "/userinfo" if get_or_head || method == Method::POST => {
+            handlers::userinfo(service, req).await
+        }
+        "/userinfo" => error::method_not_allowed("GET, HEAD, POST"),
         "/readyz" if get_or_head => handlers::readyz(service).await,
         "/api/enroll" if method == Method::POST => admin::enroll(service, req).await,
         p if p == "/register" || p.starts_with("/register/") => admin::register(service, req).await,

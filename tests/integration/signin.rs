@@ -598,3 +598,92 @@ fn a_kdc_that_does_not_know_the_service_key_cannot_sign_anyone_in() {
         s.log_text()
     );
 }
+
+fn userinfo(s: &Server, args: &[&str]) -> Reply {
+    curl(&s.base_url, args, "/userinfo")
+}
+
+#[test]
+fn directory_claims_reach_the_id_token_and_userinfo_three_ways() {
+    let r = realm();
+    let slapd = crate::ldap::shared();
+    let base = "cn=accounts,dc=test,dc=realm";
+    slapd.modify(&format!(
+        "dn: uid=si8erin,cn=users,{base}\nchangetype: add\nobjectClass: top\nobjectClass: person\n\
+         objectClass: organizationalPerson\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
+         objectClass: krbPrincipalAux\nuid: si8erin\ncn: Erin Example\nsn: Example\ngivenName: Erin\n\
+         displayName: Erin Example\nmail: erin@test.realm\nuidNumber: 8801\ngidNumber: 8801\n\
+         homeDirectory: /home/si8erin\nkrbPrincipalName: si8erin@{REALM}\n\n\
+         dn: uid=si8frank,cn=users,{base}\nchangetype: add\nobjectClass: top\nobjectClass: person\n\
+         objectClass: organizationalPerson\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
+         objectClass: krbPrincipalAux\nobjectClass: inetUser\nuid: si8frank\ncn: Frank\nsn: Frank\n\
+         uidNumber: 8802\ngidNumber: 8802\nhomeDirectory: /home/si8frank\n\
+         krbPrincipalName: si8frank@{REALM}\nnsAccountLock: TRUE\n\n\
+         dn: cn=si8staff,cn=groups,{base}\nchangetype: add\nobjectClass: top\n\
+         objectClass: groupOfNames\nobjectClass: posixGroup\ncn: si8staff\ngidNumber: 8800\n\
+         member: uid=si8erin,cn=users,{base}\n"
+    ));
+    let user = r.person("si8erin", "si8-password");
+    r.person("si8frank", "si8f-password");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, clients) = clients("si8");
+    let clients = clients.replace(
+        "scopes = [\"openid\", \"profile\"]",
+        "scopes = [\"openid\", \"profile\", \"email\", \"groups\"]",
+    );
+    let s = Server::start_kerberos(&format!("{}{clients}", slapd.config(dir.path(), "")));
+    let query =
+        authz_query("si8", "").replace("scope=openid+profile", "scope=openid+profile+email+groups");
+
+    // Locked in the directory: refused, whatever the KDC says.
+    let locked = sign_in(
+        &s,
+        &dir.path().join("f"),
+        &query,
+        "si8frank",
+        "si8f-password",
+    );
+    assert!(
+        locked.body.contains("locked or disabled"),
+        "{}",
+        locked.body
+    );
+
+    let posted = sign_in(&s, &dir.path().join("e"), &query, "si8erin", "si8-password");
+    assert_eq!(posted.status, 303, "{}\n{}", posted.body, s.log_text());
+    let code = param(&location(&posted), "code").unwrap();
+    let t = redeem(&s, "si8", &code).json();
+    let id = claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["name"], "Erin Example");
+    assert_eq!(id["given_name"], "Erin");
+    assert_eq!(id["family_name"], "Example");
+    assert_eq!(id["email"], "erin@test.realm");
+    assert_eq!(id["preferred_username"], "si8erin");
+    assert_eq!(id["groups"], serde_json::json!(["si8staff"]));
+
+    let access = t["access_token"].as_str().unwrap();
+    let bearer = format!("Authorization: Bearer {access}");
+    for reply in [
+        userinfo(&s, &["-H", &bearer]),
+        userinfo(&s, &["-H", &bearer, "-X", "POST"]),
+        userinfo(&s, &["-d", &format!("access_token={access}")]),
+    ] {
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let u = reply.json();
+        assert_eq!(u["sub"], user, "userinfo sub is the ID token's");
+        assert_eq!(u["sub"], id["sub"]);
+        assert_eq!(u["email"], "erin@test.realm");
+        assert_eq!(u["groups"], serde_json::json!(["si8staff"]));
+    }
+    // No token, a bad token: RFC 6750 challenges.
+    let none = userinfo(&s, &[]);
+    assert_eq!(none.status, 401);
+    assert!(
+        none.headers
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer")
+    );
+    let bad = userinfo(&s, &["-H", "Authorization: Bearer nope"]);
+    assert_eq!(bad.status, 401);
+    assert!(bad.headers.contains("invalid_token"), "{}", bad.headers);
+}
