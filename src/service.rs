@@ -53,6 +53,7 @@ pub const ROTATION_RETENTION_SECS: u64 =
 pub const REFRESH_PERIOD: Duration = Duration::from_secs(2);
 
 mod codes;
+pub mod logout;
 pub mod sessions;
 pub mod signin;
 mod tokens;

@@ -50,6 +50,8 @@ pub struct Metadata {
     pub authorization_endpoint: String,
     /// OIDC `userinfo_endpoint`.
     pub userinfo_endpoint: String,
+    /// OIDC RP-Initiated Logout `end_session_endpoint`.
+    pub end_session_endpoint: String,
     /// Only `code` (no implicit or hybrid flow, RFC 9700 §2.1.2).
     pub response_types_supported: Vec<&'static str>,
     /// Only `query`.
@@ -111,6 +113,7 @@ impl Metadata {
             dpop_signing_alg_values_supported: crate::token::dpop::ALLOWED_ALGS.to_vec(),
             authorization_endpoint: format!("{issuer}/authorize"),
             userinfo_endpoint: format!("{issuer}/userinfo"),
+            end_session_endpoint: format!("{issuer}/logout"),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
             subject_types_supported: vec!["public"],

@@ -68,6 +68,17 @@ impl Service {
         Ok(record.and_then(|r| serde_json::from_slice(&r.value).ok()))
     }
 
+    /// Ends the session with the public id `sid` (an ID token's), on every node.
+    pub async fn end_session_by_sid(&self, sid: &str) -> Result<bool, OAuthError> {
+        let Ok(key) = URL_SAFE_NO_PAD.decode(sid) else {
+            return Ok(false);
+        };
+        self.store
+            .delete_state(SESSION, &key)
+            .await
+            .map_err(|e| store_unavailable("ending the session", e))
+    }
+
     /// Ends a session on every node; false if there was none.
     pub async fn end_session(&self, cookie: &str) -> Result<bool, OAuthError> {
         self.store

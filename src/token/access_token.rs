@@ -114,7 +114,7 @@ pub enum TokenError {
     #[error("not a JWS: {0}")]
     NotJws(String),
     /// `typ` is not `at+jwt` (RFC 9068 §2.1).
-    #[error("typ is not at+jwt")]
+    #[error("typ is not at+jwt (JWT for an ID token)")]
     Typ,
     /// No `kid`.
     #[error("no kid")]
@@ -151,8 +151,28 @@ pub fn verify(
     issuer: &str,
     now: u64,
 ) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
+    let claims = verify_ours(jwt, keys, issuer, "at+jwt")?;
+    let exp = claims
+        .get("exp")
+        .and_then(|e| e.as_u64())
+        .ok_or(TokenError::NoExp)?;
+    if exp <= now {
+        return Err(TokenError::Expired);
+    }
+    Ok(claims)
+}
+
+/// Verifies a JWT ahdapa signed (header `typ`, a published key's signature, our `iss`)
+/// without looking at its expiry: the ID token of an `id_token_hint` may have expired
+/// (OIDC RP-Initiated Logout §2).
+pub fn verify_ours(
+    jwt: &str,
+    keys: &KeySet,
+    issuer: &str,
+    typ: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
     let header = jsonwebtoken::decode_header(jwt).map_err(|e| TokenError::NotJws(e.to_string()))?;
-    if header.typ.as_deref() != Some("at+jwt") {
+    if header.typ.as_deref() != Some(typ) {
         return Err(TokenError::Typ);
     }
     let kid = header.kid.as_deref().ok_or(TokenError::NoKid)?;
@@ -197,13 +217,6 @@ pub fn verify(
             .claims;
     if claims.get("iss").and_then(|i| i.as_str()) != Some(issuer) {
         return Err(TokenError::Issuer);
-    }
-    let exp = claims
-        .get("exp")
-        .and_then(|e| e.as_u64())
-        .ok_or(TokenError::NoExp)?;
-    if exp <= now {
-        return Err(TokenError::Expired);
     }
     Ok(claims)
 }

@@ -49,6 +49,7 @@ where
         "/healthz" => "healthz",
         "/authorize" | "/authorize/password" | "/authorize/consent" => "authorize",
         "/userinfo" => "userinfo",
+        "/logout" => "logout",
         "/readyz" => "readyz",
         p if p.starts_with("/api/identity/") => "identity",
         p if p.starts_with("/api/admin/") || p == "/api/enroll" => "admin",
@@ -99,6 +100,10 @@ where
             handlers::userinfo(service, req).await
         }
         "/userinfo" => error::method_not_allowed("GET, HEAD, POST"),
+        "/logout" if get_or_head || method == Method::POST => {
+            super::signin::logout(service, req).await
+        }
+        "/logout" => error::method_not_allowed("GET, HEAD, POST"),
         "/readyz" if get_or_head => handlers::readyz(service).await,
         "/api/enroll" if method == Method::POST => admin::enroll(service, req).await,
         p if p == "/register" || p.starts_with("/register/") => admin::register(service, req).await,

@@ -23,6 +23,7 @@ use super::extract;
 use super::pages::{self, Consent, ErrorPage, SignIn};
 use crate::oauth::form::Form;
 use crate::service::Service;
+use crate::service::logout::LogoutNext;
 use crate::service::sessions::SESSION_LIFETIME_SECS;
 use crate::service::signin::{Next, SignedIn};
 
@@ -131,6 +132,85 @@ where
     render(service, &parts, &cookies, authz.as_bytes(), next, false)
 }
 
+/// `GET`/`POST /logout` (OpenID Connect RP-Initiated Logout). The client sends the
+/// browser here with `id_token_hint`, `post_logout_redirect_uri` and `state` (query or
+/// form); our confirmation page posts back `params` (the original request), `csrf` and
+/// `confirm=yes`.
+pub async fn logout<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let cookies = Cookies::of(service);
+    let (params, confirmed) = if parts.method == Method::POST {
+        let body =
+            match extract::read_form_body(&parts.headers, body, service.limits().max_body_bytes)
+                .await
+            {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+        let form = Form::parse(&body).unwrap_or_default();
+        if form.get("confirm") == Some("yes") {
+            if !form_is_ours(service, &parts, &cookies, &form) {
+                return error_page(
+                    service,
+                    StatusCode::BAD_REQUEST,
+                    "This form has expired. Start signing out again.",
+                );
+            }
+            let params = form.get("params").unwrap_or_default().as_bytes().to_vec();
+            (Bytes::from(params), true)
+        } else {
+            (body, false)
+        }
+    } else {
+        (
+            Bytes::copy_from_slice(parts.uri.query().unwrap_or("").as_bytes()),
+            false,
+        )
+    };
+    let session = extract::cookie(&parts, cookies.session);
+    let branding = service.branding();
+    let mut resp = match service.logout(&params, session, confirmed).await {
+        LogoutNext::Redirect(to) => redirect(&to),
+        LogoutNext::SignedOut => pages::html(
+            StatusCode::OK,
+            &pages::SignedOut {
+                product: branding.product,
+                logo: branding.logo,
+                support: branding.support,
+            },
+        ),
+        LogoutNext::ErrorPage(m) => return error_page(service, StatusCode::BAD_REQUEST, &m),
+        LogoutNext::Confirm { application } => {
+            let existing = extract::cookie(&parts, cookies.csrf).map(str::to_owned);
+            let csrf = existing.clone().unwrap_or_else(random_token);
+            let params = String::from_utf8_lossy(&params);
+            let mut resp = pages::html(
+                StatusCode::OK,
+                &pages::Logout {
+                    product: branding.product,
+                    logo: branding.logo,
+                    support: branding.support,
+                    application: application.as_deref(),
+                    params: &params,
+                    csrf: &csrf,
+                },
+            );
+            if existing.is_none() {
+                cookies.set(&mut resp, cookies.csrf, &csrf, SESSION_LIFETIME_SECS);
+            }
+            return resp;
+        }
+    };
+    // The cookie goes too.
+    cookies.set(&mut resp, cookies.session, "", 0);
+    resp
+}
+
 /// A posted page form: read, parsed, its CSRF token matched with the cookie and its
 /// origin checked.
 async fn posted_form<B>(
@@ -153,14 +233,7 @@ where
             "The form is malformed.",
         ));
     };
-    let csrf_ok = match (form.get("csrf"), extract::cookie(parts, cookies.csrf)) {
-        (Some(sent), Some(cookie)) => {
-            aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), cookie.as_bytes())
-                .is_ok()
-        }
-        _ => false,
-    };
-    if !csrf_ok || !same_origin(service, parts) {
+    if !form_is_ours(service, parts, cookies, &form) {
         return Err(error_page(
             service,
             StatusCode::BAD_REQUEST,
@@ -328,6 +401,24 @@ fn error_page(service: &Service, status: StatusCode, message: &str) -> Response 
             message,
         },
     )
+}
+
+/// A page form we served: its `csrf` matches the cookie (double submit) and it comes
+/// from this origin.
+fn form_is_ours(
+    service: &Service,
+    parts: &http::request::Parts,
+    cookies: &Cookies,
+    form: &Form,
+) -> bool {
+    let csrf_ok = match (form.get("csrf"), extract::cookie(parts, cookies.csrf)) {
+        (Some(sent), Some(cookie)) => {
+            aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), cookie.as_bytes())
+                .is_ok()
+        }
+        _ => false,
+    };
+    csrf_ok && same_origin(service, parts)
 }
 
 /// A form posted from another site is refused: when the browser says where the form

@@ -687,3 +687,116 @@ fn directory_claims_reach_the_id_token_and_userinfo_three_ways() {
     assert_eq!(bad.status, 401);
     assert!(bad.headers.contains("invalid_token"), "{}", bad.headers);
 }
+
+#[test]
+fn rp_initiated_logout_ends_the_session_and_goes_back() {
+    let r = realm();
+    r.person("si9gina", "si9-password");
+    let (_, clients) = clients("si9");
+    let clients = clients.replacen(
+        "client_name = \"Test App si9\"\n",
+        "client_name = \"Test App si9\"\npost_logout_redirect_uris = [\"http://127.0.0.1/bye\"]\n",
+        1,
+    );
+    let s = Server::start_kerberos(&clients);
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("jar");
+    let jar_s = jar.to_str().unwrap();
+    let posted = sign_in(&s, &jar, &authz_query("si9", ""), "si9gina", "si9-password");
+    let code = param(&location(&posted), "code").unwrap();
+    let id_token = redeem(&s, "si9", &code).json()["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let silent = |jar: &str| {
+        curl(
+            &s.base_url,
+            &["-b", jar],
+            &format!("/authorize?{}", authz_query("si9", "&prompt=none")),
+        )
+    };
+    assert!(
+        param(&location(&silent(jar_s)), "code").is_some(),
+        "signed in"
+    );
+
+    // An unregistered post_logout_redirect_uri: an error page, nothing ended.
+    let bad = curl(
+        &s.base_url,
+        &["-b", jar_s],
+        &format!(
+            "/logout?id_token_hint={id_token}&post_logout_redirect_uri={}",
+            enc("https://evil.example/")
+        ),
+    );
+    assert_eq!(bad.status, 400);
+    assert!(!bad.headers.to_ascii_lowercase().contains("location:"));
+    assert!(
+        param(&location(&silent(jar_s)), "code").is_some(),
+        "still signed in"
+    );
+    // A forged hint: refused.
+    let forged = curl(
+        &s.base_url,
+        &["-b", jar_s],
+        "/logout?id_token_hint=e30.e30.sig",
+    );
+    assert_eq!(forged.status, 400);
+
+    // The real thing: back to the client with state; the session is gone server-side
+    // (the old cookie no longer works) and the cookie is cleared.
+    let out = curl(
+        &s.base_url,
+        &["-b", jar_s],
+        &format!(
+            "/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye-state",
+            enc("http://127.0.0.1/bye")
+        ),
+    );
+    assert_eq!(out.status, 303, "{}", out.body);
+    assert_eq!(location(&out), "http://127.0.0.1/bye?state=bye-state");
+    assert!(
+        out.headers.contains("__Host-ahdapa-session=;"),
+        "{}",
+        out.headers
+    );
+    assert_eq!(
+        param(&location(&silent(jar_s)), "error").as_deref(),
+        Some("login_required")
+    );
+
+    // Without a hint: a confirmation page first, then the form signs out.
+    let jar2 = dir.path().join("jar2");
+    let jar2_s = jar2.to_str().unwrap();
+    sign_in(
+        &s,
+        &jar2,
+        &authz_query("si9", ""),
+        "si9gina",
+        "si9-password",
+    );
+    let ask = curl(&s.base_url, &["-b", jar2_s, "-c", jar2_s], "/logout");
+    assert_eq!(ask.status, 200);
+    assert!(ask.body.contains("Sign out?"), "{}", ask.body);
+    assert!(
+        param(&location(&silent(jar2_s)), "code").is_some(),
+        "asking ends nothing"
+    );
+    let csrf = hidden(&ask.body, "csrf");
+    let done = curl(
+        &s.base_url,
+        &[
+            "-b",
+            jar2_s,
+            "-d",
+            &format!("confirm=yes&csrf={csrf}&params="),
+        ],
+        "/logout",
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("You are signed out"), "{}", done.body);
+    assert_eq!(
+        param(&location(&silent(jar2_s)), "error").as_deref(),
+        Some("login_required")
+    );
+}

@@ -75,6 +75,36 @@ pub struct Consent<'a> {
     pub csrf: &'a str,
 }
 
+/// The sign-out confirmation page.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct Logout<'a> {
+    /// Product name.
+    pub product: &'a str,
+    /// Logo URL.
+    pub logo: Option<&'a str>,
+    /// Help link.
+    pub support: Option<&'a str>,
+    /// The client asking, when known.
+    pub application: Option<&'a str>,
+    /// The logout request, carried through the form.
+    pub params: &'a str,
+    /// The form's CSRF token.
+    pub csrf: &'a str,
+}
+
+/// The page after signing out.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOut<'a> {
+    /// Product name.
+    pub product: &'a str,
+    /// Logo URL.
+    pub logo: Option<&'a str>,
+    /// Help link.
+    pub support: Option<&'a str>,
+}
+
 /// The error page.
 #[derive(Template)]
 #[template(path = "error.html")]
