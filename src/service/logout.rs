@@ -88,7 +88,10 @@ impl Service {
             match self.end_session(c).await {
                 Ok(e) => ended |= e,
                 Err(e) => {
-                    return LogoutNext::ErrorPage(format!("Signing out failed: {}", e.log_reason()));
+                    return LogoutNext::ErrorPage(format!(
+                        "Signing out failed: {}",
+                        e.log_reason()
+                    ));
                 }
             }
         }
@@ -100,7 +103,10 @@ impl Service {
             match self.end_session_by_sid(sid).await {
                 Ok(e) => ended |= e,
                 Err(e) => {
-                    return LogoutNext::ErrorPage(format!("Signing out failed: {}", e.log_reason()));
+                    return LogoutNext::ErrorPage(format!(
+                        "Signing out failed: {}",
+                        e.log_reason()
+                    ));
                 }
             }
         }

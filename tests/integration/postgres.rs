@@ -221,7 +221,7 @@ async fn store_contract_on_postgres() {
 
 /// `[store] postgres_url` for a node with Negotiate on; all nodes share the master key
 /// through `state`.
-fn node(url: &str, state: &Path, issuer: Option<String>, extra: &str) -> Server {
+pub fn node(url: &str, state: &Path, issuer: Option<String>, extra: &str) -> Server {
     let base = Options::kerberos(extra);
     Server::start(Options {
         state_dir: Some(state.to_owned()),

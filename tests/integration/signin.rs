@@ -800,3 +800,59 @@ fn rp_initiated_logout_ends_the_session_and_goes_back() {
         Some("login_required")
     );
 }
+
+#[test]
+fn two_nodes_on_postgresql_share_sessions_codes_and_logout() {
+    let r = realm();
+    r.person("si10hank", "si10-password");
+    let url = crate::postgres::shared().database("signin");
+    let state = tempfile::tempdir().unwrap();
+    let (_, clients) = clients("si10");
+    let a = crate::postgres::node(&url, state.path(), None, &clients);
+    let b = crate::postgres::node(&url, state.path(), Some(a.base_url.clone()), &clients);
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("jar");
+    let jar_s = jar.to_str().unwrap();
+
+    // Signed in on A, the code redeemed on B.
+    let posted = sign_in(
+        &a,
+        &jar,
+        &authz_query("si10", ""),
+        "si10hank",
+        "si10-password",
+    );
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    let code = param(&location(&posted), "code").unwrap();
+    let t = redeem(&b, "si10", &code);
+    assert_eq!(t.status, 200, "{}", t.body);
+    let id_token = t.json()["id_token"].as_str().unwrap().to_owned();
+    // ... and is then used up on A too.
+    assert_eq!(redeem(&a, "si10", &code).json()["error"], "invalid_grant");
+
+    // B finds A's session (prompt=none answers with a code).
+    let on_b = |jar: &str| {
+        curl(
+            &b.base_url,
+            &["-b", jar],
+            &format!("/authorize?{}", authz_query("si10", "&prompt=none")),
+        )
+    };
+    assert!(
+        param(&location(&on_b(jar_s)), "code").is_some(),
+        "{}",
+        on_b(jar_s).headers
+    );
+
+    // Logout on A ends it on B.
+    let out = curl(
+        &a.base_url,
+        &["-b", jar_s],
+        &format!("/logout?id_token_hint={id_token}"),
+    );
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(
+        param(&location(&on_b(jar_s)), "error").as_deref(),
+        Some("login_required")
+    );
+}
