@@ -63,7 +63,7 @@ const PRIVILEGED: [&str; 7] = [
 ];
 
 /// Metadata ahdapa takes from a registration request (others are ignored).
-const KNOWN: [&str; 16] = [
+const KNOWN: [&str; 17] = [
     "token_endpoint_auth_method",
     "grant_types",
     "response_types",
@@ -80,6 +80,7 @@ const KNOWN: [&str; 16] = [
     "tls_client_certificate_bound_access_tokens",
     "dpop_bound_access_tokens",
     "post_logout_redirect_uris",
+    "id_token_signed_response_alg",
 ];
 
 /// `POST /register`.

@@ -79,16 +79,16 @@ impl Service {
         let rng = SystemRandom::new();
         let generation = store.generation().await?;
         let now = clock::now_unix();
+        let registry = build_registry(config.clients.clone(), store.as_ref(), &master_key).await?;
         let loaded = load_keys(
             store.as_ref(),
             &master_key,
-            config.keys.algorithm,
+            &registry.signing_algorithms(config.keys.algorithm),
             &rng,
             now,
         )
         .await?;
         let keys = key_set_at(&loaded, config.keys.algorithm, now)?;
-        let registry = build_registry(config.clients.clone(), store.as_ref(), &master_key).await?;
         let registry_pins = registry.pinned_thumbprints();
         let dpop_nonce_key = master_key
             .derive_key(b"dpop nonce")

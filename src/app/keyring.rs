@@ -24,21 +24,25 @@ pub(crate) struct LoadedKey {
 /// How long `/jwks` may be cached by resource servers (its Cache-Control max-age).
 pub const JWKS_MAX_AGE_SECS: u64 = 300;
 
-/// Opens every stored key; creates the first key of `algorithm` when none is published.
+/// Opens every stored key; creates the first key of each of `algorithms` (the
+/// configured one first, then those clients ask for their ID tokens) when none is
+/// published.
 pub(crate) async fn load_keys(
     store: &dyn Store,
     master: &MasterKey,
-    algorithm: SigningAlgorithm,
+    algorithms: &[SigningAlgorithm],
     rng: &SystemRandom,
     now: u64,
 ) -> Result<Vec<LoadedKey>, StartError> {
     let mut records = store.signing_keys().await?;
-    let usable = |r: &KeyRecord| r.algorithm == algorithm && times_of(r).published_at(now);
-    if !records.iter().any(usable) {
-        let record = new_key_record(master, algorithm, rng, now)?;
-        log::info!(kid = record.kid.as_str(), alg = algorithm.as_str(); "generated a new signing key");
-        store.insert_signing_key(&record).await?;
-        records.push(record);
+    for &algorithm in algorithms {
+        let usable = |r: &KeyRecord| r.algorithm == algorithm && times_of(r).published_at(now);
+        if !records.iter().any(usable) {
+            let record = new_key_record(master, algorithm, rng, now)?;
+            log::info!(kid = record.kid.as_str(), alg = algorithm.as_str(); "generated a new signing key");
+            store.insert_signing_key(&record).await?;
+            records.push(record);
+        }
     }
     let mut out = Vec::with_capacity(records.len());
     for r in &records {
@@ -90,7 +94,17 @@ pub(crate) fn key_set_at(
         .filter(|k| k.times.published_at(now))
         .map(|k| Arc::clone(&k.key))
         .collect();
-    Ok(KeySet::new(Arc::clone(&active.key), published))
+    let others = [
+        SigningAlgorithm::ES256,
+        SigningAlgorithm::EdDSA,
+        SigningAlgorithm::RS256,
+    ]
+    .into_iter()
+    .filter(|a| *a != algorithm)
+    .filter_map(|a| rotation::active_at(&times, a, now).and_then(|i| loaded.get(i)))
+    .map(|k| Arc::clone(&k.key))
+    .collect();
+    Ok(KeySet::new(Arc::clone(&active.key), published).with_others(others))
 }
 
 pub(crate) fn new_key_record(

@@ -23,18 +23,18 @@ impl Service {
         let generation = self.store.generation().await?;
         let mut changed = false;
         if generation != self.generation.load(Ordering::Acquire) {
-            let loaded = load_keys(
-                self.store.as_ref(),
-                &self.master_key,
-                self.algorithm,
-                &self.rng,
-                now,
-            )
-            .await?;
             let registry = build_registry(
                 self.config_clients.clone(),
                 self.store.as_ref(),
                 &self.master_key,
+            )
+            .await?;
+            let loaded = load_keys(
+                self.store.as_ref(),
+                &self.master_key,
+                &registry.signing_algorithms(self.algorithm),
+                &self.rng,
+                now,
             )
             .await?;
             log::info!(clients = registry.len(), keys = loaded.len(); "reloaded clients and keys from the store");

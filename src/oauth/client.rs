@@ -770,6 +770,20 @@ impl ClientRegistry {
             .collect()
     }
 
+    /// The signing algorithms of `primary` plus every one a client asked for its ID
+    /// tokens (`id_token_signed_response_alg`): the key ring keeps an active key of each.
+    pub fn signing_algorithms(&self, primary: SigningAlgorithm) -> Vec<SigningAlgorithm> {
+        let mut out = vec![primary];
+        for c in self.by_id.values() {
+            if let Some(a) = c.id_token_alg
+                && !out.contains(&a)
+            {
+                out.push(a);
+            }
+        }
+        out
+    }
+
     /// How many clients are registered.
     pub fn len(&self) -> usize {
         self.by_id.len()

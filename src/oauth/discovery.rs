@@ -117,7 +117,17 @@ impl Metadata {
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
             subject_types_supported: vec!["public"],
-            id_token_signing_alg_values_supported: vec![algorithm.as_str()],
+            id_token_signing_alg_values_supported: {
+                // The configured algorithm, then every other one a client may register
+                // (`id_token_signed_response_alg`; RS256 is OIDC's mandatory one).
+                let mut algs = vec![algorithm.as_str()];
+                for a in ["RS256", "ES256", "EdDSA"] {
+                    if a != algorithm.as_str() {
+                        algs.push(a);
+                    }
+                }
+                algs
+            },
             code_challenge_methods_supported: crate::oauth::pkce::METHODS_SUPPORTED.to_vec(),
             scopes_supported: vec!["openid", "profile", "email", "groups"],
             claims_supported: vec![

@@ -167,6 +167,18 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
     )?;
     if let Some((code, grant)) = code {
         if scope.tokens().iter().any(|s| s == "openid") {
+            // The client's algorithm (OIDC Registration `id_token_signed_response_alg`);
+            // the ring keeps an active key of every algorithm a client asks for.
+            let id_key = match client.id_token_alg {
+                None => ctx.keys.active(),
+                Some(alg) => ctx.keys.active_for(alg).ok_or_else(|| {
+                    OAuthError::server_error(format!(
+                        "no active {} key yet for {}'s ID tokens",
+                        alg.as_str(),
+                        client.client_id
+                    ))
+                })?,
+            };
             let claims = IdTokenClaims {
                 iss: &ctx.settings.issuer,
                 sub: &grant.subject,
@@ -179,12 +191,12 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
                 azp: &client.client_id,
                 at_hash: Some(id_token::at_hash(
                     &issued.response.access_token,
-                    ctx.keys.active().algorithm(),
+                    id_key.algorithm(),
                 )),
                 sid: Some(&grant.sid),
                 profile: &grant.claims,
             };
-            issued.response.id_token = Some(id_token::mint(ctx.keys.active(), &claims, ctx.rng)?);
+            issued.response.id_token = Some(id_token::mint(id_key, &claims, ctx.rng)?);
         }
         let exp = ctx.now.saturating_add(issued.response.expires_in);
         let token = [(issued.jti.clone(), exp)];

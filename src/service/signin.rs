@@ -84,11 +84,34 @@ impl Service {
             },
             None => None,
         };
+        // OIDC Core §3.1.2.1 id_token_hint: the person it names must be the one signed in.
+        let hinted = match &request.id_token_hint {
+            None => None,
+            Some(hint) => match crate::token::access_token::verify_ours(
+                hint,
+                &self.keys.load(),
+                self.issuer(),
+                "JWT",
+            ) {
+                Ok(claims) => claims
+                    .get("sub")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_owned),
+                Err(_) => {
+                    return self.refuse(
+                        &request,
+                        "invalid_request",
+                        "id_token_hint is not an ID token this server issued",
+                    );
+                }
+            },
+        };
         let usable = session.filter(|(s, _)| {
             !request.prompt.login
                 && request
                     .max_age
                     .is_none_or(|max| now.saturating_sub(s.auth_time) <= max)
+                && hinted.as_deref().is_none_or(|sub| sub == s.subject)
         });
         match usable {
             Some((session, sid)) => self.complete(&request, &session, &sid, now).await,

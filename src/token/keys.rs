@@ -225,6 +225,9 @@ impl SigningKey {
 #[derive(Debug)]
 pub struct KeySet {
     active: Arc<SigningKey>,
+    /// The active key of each other algorithm in use (ID tokens a client asked to be
+    /// signed otherwise, e.g. RS256).
+    others: Vec<Arc<SigningKey>>,
     published: Vec<Arc<SigningKey>>,
     jwks_json: Vec<u8>,
 }
@@ -246,14 +249,32 @@ impl KeySet {
         let jwks_json = serde_json::to_vec(&jwks).unwrap_or_else(|_| b"{\"keys\":[]}".to_vec());
         Self {
             active,
+            others: Vec::new(),
             published,
             jwks_json,
         }
     }
 
+    /// The same set with active keys of other algorithms (each must be published).
+    pub fn with_others(mut self, others: Vec<Arc<SigningKey>>) -> Self {
+        self.others = others;
+        self
+    }
+
     /// The key that signs new tokens.
     pub fn active(&self) -> &SigningKey {
         &self.active
+    }
+
+    /// The active key of `algorithm`, if the ring keeps one.
+    pub fn active_for(&self, algorithm: SigningAlgorithm) -> Option<&SigningKey> {
+        if self.active.algorithm() == algorithm {
+            return Some(&self.active);
+        }
+        self.others
+            .iter()
+            .find(|k| k.algorithm() == algorithm)
+            .map(|k| k.as_ref())
     }
 
     /// Every published key.

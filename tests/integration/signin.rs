@@ -856,3 +856,101 @@ fn two_nodes_on_postgresql_share_sessions_codes_and_logout() {
         Some("login_required")
     );
 }
+
+#[test]
+fn rs256_id_tokens_max_age_and_id_token_hint() {
+    let r = realm();
+    r.person("si11ivy", "si11-password");
+    r.person("si11jon", "si11j-password");
+    let (_, clients) = clients("si11");
+    let clients = clients.replacen(
+        "client_name = \"Test App si11\"\n",
+        "client_name = \"Test App si11\"\nid_token_signed_response_alg = \"RS256\"\n",
+        1,
+    );
+    let s = Server::start_kerberos(&clients);
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("jar");
+    let jar_s = jar.to_str().unwrap();
+    let posted = sign_in(
+        &s,
+        &jar,
+        &authz_query("si11", ""),
+        "si11ivy",
+        "si11-password",
+    );
+    let t = redeem(&s, "si11", &param(&location(&posted), "code").unwrap()).json();
+    let id_token = t["id_token"].as_str().unwrap().to_owned();
+    // The client asked for RS256 ID tokens: an RS256 key joined /jwks, and PyJWT checks
+    // the signature with it; access tokens stay ES256.
+    assert_eq!(crate::harness::header(&id_token)["alg"], "RS256");
+    assert_eq!(
+        crate::harness::header(t["access_token"].as_str().unwrap())["alg"],
+        "ES256"
+    );
+    let id = pyjwt_id_token(&id_token, &s.base_url, "si11-app");
+    let auth_time = id["auth_time"].as_u64().unwrap();
+    let discovery = curl(&s.base_url, &[], "/.well-known/openid-configuration").json();
+    assert!(
+        discovery["id_token_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"RS256".into())
+    );
+
+    let again = |extra: &str| {
+        curl(
+            &s.base_url,
+            &["-b", jar_s],
+            &format!("/authorize?{}", authz_query("si11", extra)),
+        )
+    };
+    // max_age=10000 after a recent sign-in: the same session, the same auth_time.
+    let kept = again("&max_age=10000");
+    let code = param(&location(&kept), "code").unwrap();
+    let id2 = claims(
+        redeem(&s, "si11", &code).json()["id_token"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(id2["auth_time"].as_u64(), Some(auth_time));
+    // max_age=1 once a second has passed: sign in again.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let stale = again("&max_age=1");
+    assert!(stale.body.contains("name=\"password\""), "{}", stale.body);
+    let stale_silent = again("&max_age=1&prompt=none");
+    assert_eq!(
+        param(&location(&stale_silent), "error").as_deref(),
+        Some("login_required")
+    );
+    // id_token_hint naming the signed-in person: fine; naming someone else: sign in.
+    let same = again(&format!("&prompt=none&id_token_hint={id_token}"));
+    assert!(
+        param(&location(&same), "code").is_some(),
+        "{}",
+        same.headers
+    );
+    let jar2 = dir.path().join("jar2");
+    let other = sign_in(
+        &s,
+        &jar2,
+        &authz_query("si11", ""),
+        "si11jon",
+        "si11j-password",
+    );
+    let other_id =
+        redeem(&s, "si11", &param(&location(&other), "code").unwrap()).json()["id_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let mismatch = again(&format!("&prompt=none&id_token_hint={other_id}"));
+    assert_eq!(
+        param(&location(&mismatch), "error").as_deref(),
+        Some("login_required")
+    );
+    let garbage = again("&id_token_hint=e30.e30.x");
+    assert_eq!(
+        param(&location(&garbage), "error").as_deref(),
+        Some("invalid_request")
+    );
+}
