@@ -3,9 +3,12 @@
 //!
 //! SPNEGO first (RFC 4559 §4): a browser without a session gets `401` with
 //! `WWW-Authenticate: Negotiate` whose body *is* the password form, and a short probe
-//! cookie; a browser that can negotiate retries at once with its ticket, one that
-//! cannot shows the form. While the probe cookie lives, the form comes as a plain 200,
-//! so a browser whose Negotiate failed never loops on 401s.
+//! cookie counting the challenges it left unanswered; a browser that can negotiate
+//! retries at once with its ticket, one that cannot shows the form. After
+//! [`UNANSWERED_CHALLENGES`] unanswered challenges the form comes as a plain 200, so no
+//! browser is caught in 401s; a Negotiate token that fails is answered with the form as a
+//! 200 too. Two, not one: a new Chromium process leaves its very first challenge
+//! unanswered while it loads its GSSAPI library.
 //!
 //! Cookies (all `HttpOnly`, `SameSite=Lax`, `Path=/`; with an https issuer also `Secure`
 //! and `__Host-` prefixed): the session, the CSRF token the password form must echo
@@ -26,6 +29,9 @@ use crate::service::Service;
 use crate::service::logout::LogoutNext;
 use crate::service::sessions::SESSION_LIFETIME_SECS;
 use crate::service::signin::{Next, SignedIn};
+
+/// Challenges a browser may leave unanswered before the form comes without one.
+const UNANSWERED_CHALLENGES: u8 = 2;
 
 /// How long the Negotiate probe cookie lives.
 const PROBE_SECS: u64 = 300;
@@ -54,13 +60,17 @@ where
             .await
         {
             Ok(signed) => signed_in(service, &parts, &cookies, &params, signed),
-            Err(next) => render(service, &parts, &cookies, &params, next, false),
+            Err(next) => render(service, &parts, &cookies, &params, next, None),
         };
     }
     let session = extract::cookie(&parts, cookies.session);
     let next = service.authorize(&params, session, now).await;
-    let negotiate = service.negotiate_enabled() && extract::cookie(&parts, cookies.probe).is_none();
-    render(service, &parts, &cookies, &params, next, negotiate)
+    let unanswered = extract::cookie(&parts, cookies.probe)
+        .and_then(|v| v.parse::<u8>().ok())
+        .unwrap_or(0);
+    let negotiate = service.negotiate_enabled() && unanswered < UNANSWERED_CHALLENGES;
+    let probe = negotiate.then(|| unanswered + 1);
+    render(service, &parts, &cookies, &params, next, probe)
 }
 
 /// `POST /authorize/password`: the sign-in form.
@@ -104,7 +114,7 @@ where
         .await
     {
         Ok(signed) => signed_in(service, &parts, &cookies, authz.as_bytes(), signed),
-        Err(next) => render(service, &parts, &cookies, authz.as_bytes(), next, false),
+        Err(next) => render(service, &parts, &cookies, authz.as_bytes(), next, None),
     }
 }
 
@@ -129,7 +139,7 @@ where
     let next = service
         .consent(authz.as_bytes(), session, allow, crate::clock::now_unix())
         .await;
-    render(service, &parts, &cookies, authz.as_bytes(), next, false)
+    render(service, &parts, &cookies, authz.as_bytes(), next, None)
 }
 
 /// `GET`/`POST /logout` (OpenID Connect RP-Initiated Logout). The client sends the
@@ -294,7 +304,7 @@ fn signed_in(
     params: &[u8],
     signed: SignedIn,
 ) -> Response {
-    let mut resp = render(service, parts, cookies, params, signed.next, false);
+    let mut resp = render(service, parts, cookies, params, signed.next, None);
     cookies.set(
         &mut resp,
         cookies.session,
@@ -321,7 +331,8 @@ fn render(
     cookies: &Cookies,
     params: &[u8],
     next: Next,
-    negotiate: bool,
+    // `Some(n)`: challenge with Negotiate, the probe cookie counting `n` challenges.
+    challenge_count: Option<u8>,
 ) -> Response {
     match next {
         Next::Redirect(location) => redirect(&location),
@@ -372,15 +383,15 @@ fn render(
                 otp: true,
                 kerberos: service.negotiate_enabled(),
             };
-            let status = if negotiate {
+            let status = if challenge_count.is_some() {
                 StatusCode::UNAUTHORIZED
             } else {
                 StatusCode::OK
             };
             let mut resp = pages::html(status, &page);
-            if negotiate {
+            if let Some(count) = challenge_count {
                 challenge(&mut resp, Challenge::Negotiate);
-                cookies.set(&mut resp, cookies.probe, "1", PROBE_SECS);
+                cookies.set(&mut resp, cookies.probe, &count.to_string(), PROBE_SECS);
             }
             if existing.is_none() {
                 cookies.set(&mut resp, cookies.csrf, &csrf, SESSION_LIFETIME_SECS);

@@ -15,6 +15,7 @@
 
 mod admin;
 mod assertions;
+mod browser;
 mod directory;
 mod dpop;
 mod harness;

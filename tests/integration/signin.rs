@@ -186,7 +186,14 @@ fn password_sign_in_issues_a_code_redeemed_once_with_an_id_token() {
             .to_ascii_lowercase()
             .contains("content-security-policy")
     );
-    // With the probe cookie the form comes as a 200: no 401 loop.
+    // A second unanswered challenge (a new Chromium leaves its first one unanswered),
+    // then the form comes as a 200: no 401 loop.
+    let second = curl(
+        &s.base_url,
+        &["-b", jar_s, "-c", jar_s],
+        &format!("/authorize?{query}"),
+    );
+    assert_eq!(second.status, 401);
     let again = curl(
         &s.base_url,
         &["-b", jar_s, "-c", jar_s],

@@ -143,7 +143,9 @@ pub fn html(status: StatusCode, page: &impl Template) -> Response {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on
+    // the page's own form posts, which the origin check must refuse.
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     resp
 }
 
