@@ -17,6 +17,9 @@ pub fn load_config(path: &Path) -> Result<Config, String> {
 pub fn check_config(path: &Path) -> Result<(), String> {
     let cfg = load_config(path)?;
     preflight(path, &cfg)?;
+    for w in warnings(&cfg) {
+        eprintln!("{}: warning: {w}", path.display());
+    }
     println!(
         "{}: OK (issuer {}, {} listener(s), {} client(s) in the file)",
         path.display(),
@@ -25,6 +28,20 @@ pub fn check_config(path: &Path) -> Result<(), String> {
         cfg.clients.len()
     );
     Ok(())
+}
+
+/// What is valid but probably not meant (`check-config` prints these, `serve` logs
+/// them): `regex:` redirect URIs whose host has an unescaped `.`.
+fn warnings(cfg: &Config) -> Vec<String> {
+    cfg.clients
+        .iter()
+        .flat_map(|c| {
+            c.redirect_uris
+                .warnings()
+                .into_iter()
+                .map(move |w| format!("client {} redirect_uris: {w}", c.client_id))
+        })
+        .collect()
 }
 
 /// The checks of the files the config names, all problems in one message.
@@ -48,6 +65,9 @@ pub async fn serve(path: &Path) -> Result<(), String> {
     let cfg = load_config(path)?;
     logging::init(cfg.log_level);
     preflight(path, &cfg)?;
+    for w in warnings(&cfg) {
+        log::warn!(problem = w.as_str(); "config");
+    }
     let mut listeners = Vec::new();
     for addr in &cfg.server.listen {
         listeners.push(bind(*addr).await?);

@@ -205,9 +205,13 @@ impl Realm {
             .clone()
     }
 
-    /// A person `name@TEST.REALM` with a password (no keytab), as a user of the realm.
+    /// A person `name@TEST.REALM` with a password (no keytab), as FreeIPA makes them.
     pub fn person(&self, name: &str, password: &str) -> String {
-        self.kadmin(&format!("addprinc -pw {password} {name}@{REALM}\n"));
+        // +requires_preauth as in FreeIPA: the KDC checks the password itself (and so
+        // counts failures for its lockout policy).
+        self.kadmin(&format!(
+            "addprinc +requires_preauth -pw {password} {name}@{REALM}\n"
+        ));
         format!("{name}@{REALM}")
     }
 

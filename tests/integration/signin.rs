@@ -333,6 +333,13 @@ fn wrong_expired_and_locked_passwords_get_their_messages() {
 fn guessing_one_users_password_is_throttled_before_the_kdc() {
     let r = realm();
     r.person("si3victim", "victim-password");
+    // FreeIPA's default lockout: 6 failures. ahdapa stops at 5 per user, so guessing
+    // through it never locks the real person out at the KDC.
+    r.kadmin(&format!(
+        "addpol -maxfailure 6 -failurecountinterval 0 -lockoutduration 0 si3lockout
+         modprinc -policy si3lockout si3victim@{REALM}
+"
+    ));
     let (_, clients) = clients("si3");
     let s = Server::start_kerberos(&clients);
     let dir = tempfile::tempdir().unwrap();
@@ -342,10 +349,28 @@ fn guessing_one_users_password_is_throttled_before_the_kdc() {
         let r = sign_in(&s, &jar, &query, "si3victim", &format!("guess-{i}"));
         assert!(r.body.contains("not correct"), "{}", r.body);
     }
-    // The sixth guess is refused without asking the KDC; so is the right password, for now.
-    let jar = dir.path().join("j6");
+    // Later guesses are refused without asking the KDC; so is the right password, for now.
+    for i in 5..10 {
+        let jar = dir.path().join(format!("j{i}"));
+        let r = sign_in(&s, &jar, &query, "si3victim", &format!("guess-{i}"));
+        assert!(r.body.contains("Too many failed attempts"), "{}", r.body);
+    }
+    let jar = dir.path().join("j10");
     let r = sign_in(&s, &jar, &query, "si3victim", "victim-password");
     assert!(r.body.contains("Too many failed attempts"), "{}", r.body);
+    // The policy does lock: six wrong kinits lock a control principal at the KDC.
+    realm().person("si3control", "control-password");
+    realm().kadmin(&format!("modprinc -policy si3lockout si3control@{REALM}\n"));
+    let ccc = dir.path().join("ccc");
+    for _ in 0..6 {
+        assert!(!r_kinit(&ccc, "si3control", "wrong").status.success());
+    }
+    assert!(
+        !r_kinit(&ccc, "si3control", "control-password")
+            .status
+            .success(),
+        "the KDC's lockout policy is in force"
+    );
     // The KDC never saw the victim locked: kinit with the right password works.
     let cc = dir.path().join("cc");
     let out = r_kinit(&cc, "si3victim", "victim-password");
@@ -960,4 +985,70 @@ fn rs256_id_tokens_max_age_and_id_token_hint() {
         param(&location(&garbage), "error").as_deref(),
         Some("invalid_request")
     );
+}
+
+#[test]
+fn check_config_names_sign_in_mistakes_and_warns_about_loose_patterns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let config = dir.path().join("ahdapa.toml");
+    let write = |clients: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "issuer = \"http://127.0.0.1:9\"\n[server]\ninsecure_http = true\nlisten = [\"127.0.0.1:9\"]\n\
+                 [store]\nsqlite_path = \"{d}/db\"\n[keys]\nmaster_key_file = \"{d}/mk\"\n{clients}"
+            ),
+        )
+        .unwrap();
+    };
+    write(
+        "[[clients]]\nclient_id = \"loose\"\ntoken_endpoint_auth_method = \"none\"\n\
+         grant_types = [\"authorization_code\"]\nscopes = [\"openid\"]\n\
+         redirect_uris = [\"regex:https://app-[0-9]+.example\\\\.com/cb\"]\n",
+    );
+    let (ok, text) = crate::harness::check_config(&config);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("warning: client loose redirect_uris") && text.contains("unescaped '.'"),
+        "{text}"
+    );
+    write(
+        "[[clients]]\nclient_id = \"bad\"\ntoken_endpoint_auth_method = \"none\"\n\
+         grant_types = [\"authorization_code\"]\nscopes = [\"openid\"]\n\
+         redirect_uris = [\"http://app.example.com/cb\", \"https://a.example/cb#x\"]\n\
+         response_types = [\"token\"]\nid_token_signed_response_alg = \"HS256\"\n\
+         [[clients]]\nclient_id = \"nouris\"\ntoken_endpoint_auth_method = \"none\"\n\
+         grant_types = [\"authorization_code\"]\nscopes = [\"openid\"]\n",
+    );
+    let (ok, text) = crate::harness::check_config(&config);
+    assert!(!ok, "{text}");
+    for expected in [
+        "clients[0].redirect_uris: \"http://app.example.com/cb\": http is only allowed",
+        "clients[0].redirect_uris: \"https://a.example/cb#x\" has a fragment",
+        "clients[0].response_types: only [\"code\"]",
+        "clients[0].id_token_signed_response_alg",
+        "clients[1].redirect_uris: required with grant_types authorization_code",
+    ] {
+        assert!(text.contains(expected), "{expected} not in {text}");
+    }
+}
+
+#[test]
+fn twenty_failures_from_one_address_throttle_it_for_everyone() {
+    let r = realm();
+    r.person("si12real", "si12-password");
+    let (_, clients) = clients("si12");
+    let s = Server::start_kerberos(&clients);
+    let dir = tempfile::tempdir().unwrap();
+    let query = authz_query("si12", "");
+    // Twenty different names, so only the per-address count can trip.
+    for i in 0..20 {
+        let jar = dir.path().join(format!("j{i}"));
+        let r = sign_in(&s, &jar, &query, &format!("si12guess{i}"), "nope");
+        assert!(r.body.contains("not correct"), "{i}: {}", r.body);
+    }
+    let jar = dir.path().join("real");
+    let r = sign_in(&s, &jar, &query, "si12real", "si12-password");
+    assert!(r.body.contains("Too many failed attempts"), "{}", r.body);
 }
