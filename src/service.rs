@@ -114,6 +114,10 @@ pub struct Service {
     pub(crate) enrollment: Option<crate::config::EnrollmentConfig>,
     /// `[registration]`.
     pub(crate) registration: Option<crate::config::RegistrationConfig>,
+    /// `[signin]`, with the logo read at start.
+    pub(crate) signin: crate::config::SigninConfig,
+    /// The logo's bytes and media type.
+    pub(crate) logo: Option<(bytes::Bytes, &'static str)>,
     /// Checks people's passwords with the KDC (with `[kerberos]`).
     pub(crate) passwords: Option<crate::authn::password::Passwords>,
     /// Access tokens verified recently by the resource endpoints, by SHA-256 of the
@@ -359,10 +363,20 @@ impl Service {
     /// What the pages show around their content.
     pub fn branding(&self) -> crate::web::pages::Branding<'_> {
         crate::web::pages::Branding {
-            product: "ahdapa",
-            logo: None,
-            support: None,
+            product: &self.signin.product_name,
+            logo: self.logo.as_ref().map(|_| "/assets/logo"),
+            support: self.signin.support_url.as_deref(),
         }
+    }
+
+    /// The logo (`signin.logo_file`): its bytes and media type.
+    pub fn logo(&self) -> Option<&(bytes::Bytes, &'static str)> {
+        self.logo.as_ref()
+    }
+
+    /// How long an SSO session lasts (`signin.session_lifetime_secs`).
+    pub fn session_lifetime_secs(&self) -> u64 {
+        self.signin.session_lifetime_secs
     }
 
     /// The process's counters.

@@ -185,6 +185,17 @@ impl Service {
             enrollment: config.enrollment.clone(),
             registration: config.registration.clone(),
             verified: std::sync::Mutex::new(HashMap::new()),
+            logo: match &config.signin.logo_file {
+                None => None,
+                Some(path) => {
+                    let bytes = std::fs::read(path).map_err(|e| {
+                        StartError::Tls(format!("signin.logo_file {}: {e}", path.display()))
+                    })?;
+                    let media = crate::config::logo_type(path).unwrap_or("image/png");
+                    Some((bytes::Bytes::from(bytes), media))
+                }
+            },
+            signin: config.signin.clone(),
             passwords,
             jwks_fetcher: JwksFetcher::new(
                 config.jwks_fetch.clone(),

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use directory::{DirectoryBind, DirectoryConfig, DirectorySchema, LdapUri};
-pub use validate::DEFAULT_CONFIG_PATH;
+pub use validate::{DEFAULT_CONFIG_PATH, logo_type};
 
 use crate::oauth::client::{Client, ClientRegistration, ClientSource};
 use crate::oauth::client_auth::jwt_assertion::HmacSecret;
@@ -63,6 +63,21 @@ pub struct Config {
     pub enrollment: Option<EnrollmentConfig>,
     /// `[registration]`, when dynamic registration is on.
     pub registration: Option<RegistrationConfig>,
+    /// `[signin]`.
+    pub signin: SigninConfig,
+}
+
+/// `[signin]`: what the sign-in pages show, and how long sessions last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigninConfig {
+    /// The name in the pages' header (default `ahdapa`).
+    pub product_name: String,
+    /// A PNG, SVG, JPEG or WebP shown beside it, served at `/assets/logo`.
+    pub logo_file: Option<PathBuf>,
+    /// A help link (http or https) at the foot of every page.
+    pub support_url: Option<String>,
+    /// How long an SSO session lasts from sign-in.
+    pub session_lifetime_secs: u64,
 }
 
 /// `log.issuance`: which issued tokens get a `token issued` line. Refusals, failures and

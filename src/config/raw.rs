@@ -35,6 +35,17 @@ pub struct RawConfig {
     pub admin: RawAdmin,
     pub enrollment: Option<RawEnrollment>,
     pub registration: Option<RawRegistration>,
+    #[serde(default)]
+    pub signin: RawSignin,
+}
+
+/// `[signin]`: people signing in (the pages' branding, sessions).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSignin {
+    pub product_name: Option<String>,
+    pub logo_file: Option<String>,
+    pub support_url: Option<String>,
+    pub session_lifetime_secs: Option<u64>,
 }
 
 /// `[registration]`: RFC 7591 dynamic client registration.

@@ -350,6 +350,7 @@ pub fn validate(
         }
     };
 
+    let signin = signin(&raw.signin, &mut err);
     let registration = match &raw.registration {
         Some(r) if r.enabled.unwrap_or(true) => {
             let allowed_scopes = r.allowed_scopes.clone().unwrap_or_default();
@@ -462,6 +463,7 @@ pub fn validate(
         },
         enrollment: enrollment?,
         registration: registration?,
+        signin: signin?,
         dpop: super::DpopConfig {
             proof_max_age_secs: dpop_age?,
             require_nonce: raw.dpop.require_nonce.unwrap_or(false),
@@ -469,6 +471,74 @@ pub fn validate(
         },
         issuer,
     })
+}
+
+/// `[signin]`.
+fn signin(
+    raw: &super::raw::RawSignin,
+    err: &mut impl FnMut(&str, String),
+) -> Option<super::SigninConfig> {
+    let product_name = raw.product_name.clone().unwrap_or_else(|| "ahdapa".into());
+    let mut ok = true;
+    if product_name.trim().is_empty()
+        || product_name.chars().count() > 80
+        || product_name.chars().any(char::is_control)
+    {
+        err(
+            "signin.product_name",
+            "must be 1 to 80 characters, no control characters".into(),
+        );
+        ok = false;
+    }
+    let logo_file = match &raw.logo_file {
+        None => None,
+        Some(p) => {
+            let path = absolute(p, "signin.logo_file", err);
+            let known = path.as_ref().is_some_and(|p| logo_type(p).is_some());
+            if path.is_some() && !known {
+                err(
+                    "signin.logo_file",
+                    "must be a .png, .svg, .jpg, .jpeg or .webp file".into(),
+                );
+            }
+            if !known {
+                ok = false;
+            }
+            path
+        }
+    };
+    if let Some(u) = &raw.support_url
+        && !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http"))
+    {
+        err("signin.support_url", format!("{u:?} is not an http(s) URL"));
+        ok = false;
+    }
+    let lifetime = bounded_secs(
+        raw.session_lifetime_secs,
+        8 * 3600,
+        300,
+        30 * 86_400,
+        "signin.session_lifetime_secs",
+        err,
+    );
+    Some(super::SigninConfig {
+        product_name,
+        logo_file,
+        support_url: raw.support_url.clone(),
+        session_lifetime_secs: lifetime?,
+    })
+    .filter(|_| ok)
+}
+
+/// The media type of a logo file, by its extension.
+pub fn logo_type(path: &std::path::Path) -> Option<&'static str> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "png" => Some("image/png"),
+        "svg" => Some("image/svg+xml"),
+        "jpg" | "jpeg" => Some("image/jpeg"),
+        "webp" => Some("image/webp"),
+        _ => None,
+    }
 }
 
 pub(super) fn absolute(

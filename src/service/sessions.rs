@@ -11,9 +11,6 @@ use super::*;
 
 const SESSION: &str = "session";
 
-/// How long a session lasts from sign-in (8 hours: a working day).
-pub const SESSION_LIFETIME_SECS: u64 = 8 * 3600;
-
 /// One person's SSO session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {

@@ -8,7 +8,7 @@
 //! redirect URI are known good (see `oauth::authorize`). Every response to the client
 //! carries RFC 9207 `iss`.
 
-use super::sessions::{SESSION_LIFETIME_SECS, Session, sid_of};
+use super::sessions::{Session, sid_of};
 use super::*;
 use crate::authn::password::SignInRefusal;
 use crate::oauth::authorize::{self, AuthorizationRequest, AuthorizeError};
@@ -261,7 +261,7 @@ impl Service {
             auth_time: now,
             amr,
             claims,
-            expires_at: now.saturating_add(SESSION_LIFETIME_SECS),
+            expires_at: now.saturating_add(self.session_lifetime_secs()),
         };
         let cookie = self
             .start_session(&session)

@@ -96,6 +96,7 @@ where
         }
         "/authorize/consent" => error::method_not_allowed("POST"),
         "/assets/ahdapa.css" if get_or_head => super::signin::stylesheet(),
+        "/assets/logo" if get_or_head => super::signin::logo(service),
         "/userinfo" if get_or_head || method == Method::POST => {
             handlers::userinfo(service, req).await
         }

@@ -27,7 +27,6 @@ use super::pages::{self, Consent, ErrorPage, SignIn};
 use crate::oauth::form::Form;
 use crate::service::Service;
 use crate::service::logout::LogoutNext;
-use crate::service::sessions::SESSION_LIFETIME_SECS;
 use crate::service::signin::{Next, SignedIn};
 
 /// Challenges a browser may leave unanswered before the form comes without one.
@@ -211,7 +210,12 @@ where
                 },
             );
             if existing.is_none() {
-                cookies.set(&mut resp, cookies.csrf, &csrf, SESSION_LIFETIME_SECS);
+                cookies.set(
+                    &mut resp,
+                    cookies.csrf,
+                    &csrf,
+                    service.session_lifetime_secs(),
+                );
             }
             return resp;
         }
@@ -256,6 +260,14 @@ where
 /// `GET /assets/ahdapa.css`.
 pub fn stylesheet() -> Response {
     pages::stylesheet()
+}
+
+/// `GET /assets/logo`: `signin.logo_file`.
+pub fn logo(service: &Service) -> Response {
+    match service.logo() {
+        Some((bytes, media)) => pages::asset(bytes.clone(), media),
+        None => super::error::not_found(),
+    }
 }
 
 /// The cookie names of this issuer (`__Host-` needs https).
@@ -309,7 +321,7 @@ fn signed_in(
         &mut resp,
         cookies.session,
         &signed.cookie,
-        SESSION_LIFETIME_SECS,
+        service.session_lifetime_secs(),
     );
     resp
 }
@@ -358,7 +370,12 @@ fn render(
             };
             let mut resp = pages::html(StatusCode::OK, &page);
             if existing.is_none() {
-                cookies.set(&mut resp, cookies.csrf, &csrf, SESSION_LIFETIME_SECS);
+                cookies.set(
+                    &mut resp,
+                    cookies.csrf,
+                    &csrf,
+                    service.session_lifetime_secs(),
+                );
             }
             resp
         }
@@ -394,7 +411,12 @@ fn render(
                 cookies.set(&mut resp, cookies.probe, &count.to_string(), PROBE_SECS);
             }
             if existing.is_none() {
-                cookies.set(&mut resp, cookies.csrf, &csrf, SESSION_LIFETIME_SECS);
+                cookies.set(
+                    &mut resp,
+                    cookies.csrf,
+                    &csrf,
+                    service.session_lifetime_secs(),
+                );
             }
             resp
         }

@@ -1052,3 +1052,55 @@ fn twenty_failures_from_one_address_throttle_it_for_everyone() {
     let r = sign_in(&s, &jar, &query, "si12real", "si12-password");
     assert!(r.body.contains("Too many failed attempts"), "{}", r.body);
 }
+
+#[test]
+fn the_pages_carry_the_configured_branding() {
+    let dir = tempfile::tempdir().unwrap();
+    let logo = dir.path().join("logo.svg");
+    std::fs::write(&logo, "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+    let (_, clients) = clients("si13");
+    let s = Server::start_kerberos(&format!(
+        "[signin]\nproduct_name = \"Example Corp <Login>\"\nlogo_file = \"{}\"\n\
+         support_url = \"https://help.example.com/\"\nsession_lifetime_secs = 600\n{clients}",
+        logo.display()
+    ));
+    let page = curl(
+        &s.base_url,
+        &[],
+        &format!("/authorize?{}", authz_query("si13", "")),
+    );
+    assert!(
+        page.body.contains("<h1>Example Corp &#60;Login&#62;</h1>")
+            || page.body.contains("<h1>Example Corp &lt;Login&gt;</h1>"),
+        "escaped product name: {}",
+        page.body
+    );
+    assert!(page.body.contains("src=\"/assets/logo\""), "{}", page.body);
+    assert!(page.body.contains("href=\"https://help.example.com/\""));
+    let l = curl(&s.base_url, &[], "/assets/logo");
+    assert_eq!(l.status, 200);
+    assert!(
+        l.headers
+            .to_ascii_lowercase()
+            .contains("content-type: image/svg+xml")
+    );
+    assert!(l.body.starts_with("<svg"));
+    // Config mistakes are named by key path.
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "issuer = \"https://idp.example.com\"\n[signin]\nlogo_file = \"logo.gif\"\n\
+         support_url = \"javascript:alert(1)\"\nsession_lifetime_secs = 5\nsurprise = 1\n",
+    )
+    .unwrap();
+    let (ok, text) = crate::harness::check_config(&config);
+    assert!(!ok);
+    for key in [
+        "signin.logo_file",
+        "signin.support_url",
+        "signin.session_lifetime_secs",
+        "signin.surprise",
+    ] {
+        assert!(text.contains(key), "{key} not in {text}");
+    }
+}
