@@ -157,14 +157,17 @@ pub async fn serve_dev(listen: SocketAddr, state_dir: Option<PathBuf>) -> Result
     let listener = bind(listen).await?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let issuer = format!("http://{local}");
-    let cfg = dev::config(&state_dir, &issuer).map_err(|errs| {
+    let mut cfg = dev::config(&state_dir, &issuer).map_err(|errs| {
         let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
         format!("config/dev.toml is invalid: {}", lines.join("; "))
     })?;
+    let person = dev::ensure_demo_person(&state_dir)?;
+    cfg.dev = Some(person.clone());
+    cfg.clients.push(dev::demo_app(&issuer)?);
     let service = Service::open(&cfg).await.map_err(|e| e.to_string())?;
     let secret = dev::ensure_demo_client(service.store().as_ref(), &state_dir).await?;
     service.refresh().await.map_err(|e| e.to_string())?;
-    print!("{}", dev::banner(&issuer, &state_dir, &secret));
+    print!("{}", dev::banner(&issuer, &state_dir, &secret, &person));
     let live = web::server::Live::new(service);
     run(live, vec![listener], "http", None).await
 }

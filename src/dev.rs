@@ -96,17 +96,89 @@ pub async fn ensure_demo_client(
     Ok(secret)
 }
 
+/// The demo person's user name.
+pub const DEMO_USER: &str = "demo";
+/// The demo person's principal.
+pub const DEMO_PRINCIPAL: &str = "demo@AHDAPA.DEV";
+/// The demo web application's client_id (a public client with PKCE; its pages are
+/// ahdapa's own `/dev/rp`).
+pub const DEMO_APP_ID: &str = "demo-app";
+const DEMO_PASSWORD_FILE: &str = "demo-person.password";
+
+/// The demo person: the password in the state directory is reused, or made (0600).
+pub fn ensure_demo_person(state_dir: &Path) -> Result<config::DevPerson, String> {
+    let path = state_dir.join(DEMO_PASSWORD_FILE);
+    let password = match std::fs::read_to_string(&path) {
+        Ok(p) if p.trim().len() >= 12 => p.trim().to_owned(),
+        _ => {
+            let secret = ClientSecret::generate(&SystemRandom::new())
+                .map_err(|_| "random source failed".to_string())?;
+            let password: String = secret.expose().chars().take(16).collect();
+            let _ = std::fs::remove_file(&path);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            f.write_all(password.as_bytes())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            password
+        }
+    };
+    Ok(config::DevPerson {
+        user: DEMO_USER.into(),
+        password,
+        principal: DEMO_PRINCIPAL.into(),
+    })
+}
+
+/// The demo web application: a public sign-in client whose redirect URI is ahdapa's own
+/// demo page.
+pub fn demo_app(issuer: &str) -> Result<crate::oauth::client::Client, String> {
+    let reg = ClientRegistration {
+        client_id: DEMO_APP_ID.into(),
+        client_name: Some("Demo app".into()),
+        token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+        grant_types: Some(vec![crate::oauth::grant::GrantType::AuthorizationCode]),
+        redirect_uris: vec![format!("{issuer}/dev/rp/callback")],
+        scopes: vec!["openid".into(), "profile".into()],
+        ..Default::default()
+    };
+    crate::oauth::client::Client::from_registration(
+        &reg,
+        crate::oauth::client::ClientSource::Config,
+        None,
+    )
+    .map_err(|problems| {
+        let why: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect();
+        format!("the demo app does not validate: {}", why.join("; "))
+    })
+}
+
 /// The banner printed on stdout when dev mode is ready.
-pub fn banner(issuer: &str, state_dir: &Path, secret: &ClientSecret) -> String {
+pub fn banner(
+    issuer: &str,
+    state_dir: &Path,
+    secret: &ClientSecret,
+    person: &config::DevPerson,
+) -> String {
     format!(
         "ahdapa dev mode: plain HTTP on loopback, NOT for production\n\
          issuer:      {issuer}\n\
          state:       {state}\n\
          demo client: client_id={id} client_secret={secret}\n\
          get a token:\n  curl -s -u '{id}:{secret}' -d grant_type=client_credentials {issuer}/token\n\
-         public keys: curl -s {issuer}/jwks\n",
+         public keys: curl -s {issuer}/jwks\n\
+         sign in as a person: open {issuer}/dev/rp in a browser\n  \
+         user {user}, password {password} (a demo person of dev mode; the demo app shows the ID token)\n",
         state = state_dir.display(),
         id = DEMO_CLIENT_ID,
         secret = secret.expose(),
+        user = person.user,
+        password = person.password,
     )
 }

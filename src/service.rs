@@ -116,6 +116,8 @@ pub struct Service {
     pub(crate) registration: Option<crate::config::RegistrationConfig>,
     /// `[signin]`, with the logo read at start.
     pub(crate) signin: crate::config::SigninConfig,
+    /// `serve --dev`.
+    pub(crate) dev: bool,
     /// The logo's bytes and media type.
     pub(crate) logo: Option<(bytes::Bytes, &'static str)>,
     /// Checks people's passwords with the KDC (with `[kerberos]`).
@@ -372,6 +374,11 @@ impl Service {
     /// The logo (`signin.logo_file`): its bytes and media type.
     pub fn logo(&self) -> Option<&(bytes::Bytes, &'static str)> {
         self.logo.as_ref()
+    }
+
+    /// True in `serve --dev` (the demo person and the demo app's pages exist).
+    pub fn is_dev(&self) -> bool {
+        self.dev
     }
 
     /// How long an SSO session lasts (`signin.session_lifetime_secs`).

@@ -119,9 +119,10 @@ impl Service {
             None => None,
             Some(k) => Some(Kerberos::new(k).map_err(StartError::Kerberos)?),
         };
-        let passwords = match &config.kerberos {
-            None => None,
-            Some(k) => Some(
+        let passwords = match (&config.dev, &config.kerberos) {
+            (Some(person), _) => Some(crate::authn::password::Passwords::dev(person.clone())),
+            (None, None) => None,
+            (None, Some(k)) => Some(
                 crate::authn::password::Passwords::new(&k.service_principal, &k.keytab)
                     .map_err(StartError::Kerberos)?,
             ),
@@ -196,6 +197,7 @@ impl Service {
                 }
             },
             signin: config.signin.clone(),
+            dev: config.dev.is_some(),
             passwords,
             jwks_fetcher: JwksFetcher::new(
                 config.jwks_fetch.clone(),

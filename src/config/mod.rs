@@ -65,6 +65,20 @@ pub struct Config {
     pub registration: Option<RegistrationConfig>,
     /// `[signin]`.
     pub signin: SigninConfig,
+    /// `serve --dev` only (never from a file): the demo person.
+    pub dev: Option<DevPerson>,
+}
+
+/// The demo person of `serve --dev`: signs in with this password, checked in memory
+/// (dev mode has no KDC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevPerson {
+    /// The user name (`demo`).
+    pub user: String,
+    /// The password (random, kept in the state directory).
+    pub password: String,
+    /// The principal the person is (`demo@AHDAPA.DEV`).
+    pub principal: String,
 }
 
 /// `[signin]`: what the sign-in pages show, and how long sessions last.

@@ -464,6 +464,7 @@ pub fn validate(
         enrollment: enrollment?,
         registration: registration?,
         signin: signin?,
+        dev: None,
         dpop: super::DpopConfig {
             proof_max_age_secs: dpop_age?,
             require_nonce: raw.dpop.require_nonce.unwrap_or(false),

@@ -12,6 +12,7 @@
 //!   every JSON answer is built.
 
 pub mod admin;
+pub mod dev_rp;
 pub mod error;
 pub mod extract;
 pub mod handlers;

@@ -97,6 +97,10 @@ where
         "/authorize/consent" => error::method_not_allowed("POST"),
         "/assets/ahdapa.css" if get_or_head => super::signin::stylesheet(),
         "/assets/logo" if get_or_head => super::signin::logo(service),
+        "/dev/rp" if get_or_head && service.is_dev() => super::dev_rp::start(service),
+        "/dev/rp/callback" if get_or_head && service.is_dev() => {
+            super::dev_rp::callback(service, req).await
+        }
         "/userinfo" if get_or_head || method == Method::POST => {
             handlers::userinfo(service, req).await
         }

@@ -467,11 +467,14 @@ fn same_origin(service: &Service, parts: &http::request::Parts) -> bool {
     }
 }
 
-/// 128 random bits, base64url.
+/// 128 random bits, base64url. A failing random source gives no token (and then no
+/// form: the CSRF check can never pass with an empty cookie).
 fn random_token() -> String {
     use aws_lc_rs::rand::SecureRandom;
     use base64::Engine;
     let mut b = [0u8; 16];
-    let _ = aws_lc_rs::rand::SystemRandom::new().fill(&mut b);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    match aws_lc_rs::rand::SystemRandom::new().fill(&mut b) {
+        Ok(()) => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b),
+        Err(_) => String::new(),
+    }
 }

@@ -132,3 +132,100 @@ fn dev_mode_curl_token_verifies_with_pyjwt_and_survives_restart() {
     let verified = pyjwt_verify(token["access_token"].as_str().unwrap(), &issuer2);
     assert_eq!(verified["kid"], kid, "the signing key survives a restart");
 }
+
+/// The README's dev mode for people: the printed sign-in URL, the demo person's printed
+/// password, and the demo app's page with the verified ID token's claims.
+#[test]
+fn dev_mode_signs_a_demo_person_in_to_the_demo_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(&dir.path().join("state"), dir.path().join("out"));
+    let banner = dev.banner();
+    let url = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("sign in as a person: open "))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no sign-in URL: {banner}"))
+        .to_owned();
+    let (user, password) = banner
+        .lines()
+        .find_map(|l| {
+            let rest = l.trim().strip_prefix("user ")?;
+            let (user, rest) = rest.split_once(", password ")?;
+            Some((user.to_owned(), rest.split_whitespace().next()?.to_owned()))
+        })
+        .unwrap_or_else(|| panic!("no demo person: {banner}"));
+    let jar = dir.path().join("jar");
+    let jar_s = jar.to_str().unwrap();
+    let curl = |args: &[&str], url: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "-b",
+                jar_s,
+                "-c",
+                jar_s,
+                "-w",
+                "\n%{http_code} %{redirect_url}",
+            ])
+            .args(args)
+            .arg(url)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let status_and_next = |out: &str| {
+        let last = out.lines().last().unwrap_or_default().to_owned();
+        let (status, next) = last.split_once(' ').unwrap_or((&last, ""));
+        (status.to_owned(), next.to_owned())
+    };
+    // /dev/rp sends the browser to /authorize; no Kerberos in dev mode: the form.
+    let (status, authorize) = status_and_next(&curl(&[], &url));
+    assert_eq!(status, "303");
+    let page = curl(&[], &authorize);
+    assert!(page.contains("Sign in to Demo app"), "{page}");
+    let marker = "name=\"csrf\" value=\"";
+    let csrf = page[page.find(marker).unwrap() + marker.len()..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let query = authorize.split_once('?').unwrap().1.to_owned();
+    let issuer = dev.line("issuer:");
+    let wrong = curl(
+        &[
+            "--data-urlencode",
+            &format!("authz={query}"),
+            "--data-urlencode",
+            &format!("csrf={csrf}"),
+            "--data-urlencode",
+            &format!("username={user}"),
+            "--data-urlencode",
+            "password=not-it",
+        ],
+        &format!("{issuer}/authorize/password"),
+    );
+    assert!(wrong.contains("not correct"), "{wrong}");
+    let posted = curl(
+        &[
+            "--data-urlencode",
+            &format!("authz={query}"),
+            "--data-urlencode",
+            &format!("csrf={csrf}"),
+            "--data-urlencode",
+            &format!("username={user}"),
+            "--data-urlencode",
+            &format!("password={password}"),
+        ],
+        &format!("{issuer}/authorize/password"),
+    );
+    let (status, callback) = status_and_next(&posted);
+    assert_eq!(status, "303", "{posted}");
+    assert!(
+        callback.starts_with(&format!("{issuer}/dev/rp/callback?code=")),
+        "{callback}"
+    );
+    let shown = curl(&[], &callback);
+    assert!(shown.contains("Signed in as demo@AHDAPA.DEV"), "{shown}");
+    assert!(shown.contains("<th scope=\"row\">nonce</th>"), "{shown}");
+    assert!(shown.contains("<th scope=\"row\">at_hash</th>"), "{shown}");
+}
