@@ -92,6 +92,8 @@ pub struct SigninConfig {
     pub support_url: Option<String>,
     /// How long an SSO session lasts from sign-in.
     pub session_lifetime_secs: u64,
+    /// An SSO session unused this long ends (0: only the lifetime counts).
+    pub session_idle_secs: u64,
 }
 
 /// `log.issuance`: which issued tokens get a `token issued` line. Refusals, failures and

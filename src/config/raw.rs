@@ -46,6 +46,7 @@ pub struct RawSignin {
     pub logo_file: Option<String>,
     pub support_url: Option<String>,
     pub session_lifetime_secs: Option<u64>,
+    pub session_idle_secs: Option<u64>,
 }
 
 /// `[registration]`: RFC 7591 dynamic client registration.

@@ -522,11 +522,23 @@ fn signin(
         "signin.session_lifetime_secs",
         err,
     );
+    let idle = match raw.session_idle_secs {
+        Some(0) => Some(0),
+        other => bounded_secs(
+            other,
+            2 * 3600,
+            1,
+            30 * 86_400,
+            "signin.session_idle_secs",
+            err,
+        ),
+    };
     Some(super::SigninConfig {
         product_name,
         logo_file,
         support_url: raw.support_url.clone(),
         session_lifetime_secs: lifetime?,
+        session_idle_secs: idle?,
     })
     .filter(|_| ok)
 }

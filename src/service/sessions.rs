@@ -25,7 +25,14 @@ pub struct Session {
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// When it ends.
     pub expires_at: u64,
+    /// When it was last used (kept to the minute): unused for `signin.session_idle_secs`,
+    /// it ends.
+    #[serde(default)]
+    pub last_seen: u64,
 }
+
+/// How stale `last_seen` may be before a use writes it again.
+const TOUCH_SECS: u64 = 60;
 
 /// The store key (and `sid`) of a session cookie.
 fn session_key(cookie: &str) -> Vec<u8> {
@@ -55,14 +62,44 @@ impl Service {
         Ok(cookie)
     }
 
-    /// The session a cookie names, if it exists and has not ended.
+    /// The session a cookie names, if it exists and has not ended (by its lifetime, or
+    /// by being unused for `signin.session_idle_secs`). A use moves `last_seen`.
     pub async fn session(&self, cookie: &str, now: u64) -> Result<Option<Session>, OAuthError> {
+        let key = session_key(cookie);
         let record = self
             .store
-            .state(SESSION, &session_key(cookie), now)
+            .state(SESSION, &key, now)
             .await
             .map_err(|e| store_unavailable("reading the session", e))?;
-        Ok(record.and_then(|r| serde_json::from_slice(&r.value).ok()))
+        let Some(mut session) =
+            record.and_then(|r| serde_json::from_slice::<Session>(&r.value).ok())
+        else {
+            return Ok(None);
+        };
+        let idle = self.signin.session_idle_secs;
+        let last = session.last_seen.max(session.auth_time);
+        if idle > 0 && now.saturating_sub(last) > idle {
+            self.store
+                .delete_state(SESSION, &key)
+                .await
+                .map_err(|e| store_unavailable("ending the session", e))?;
+            return Ok(None);
+        }
+        let touch = if idle > 0 {
+            (idle / 2).clamp(1, TOUCH_SECS)
+        } else {
+            TOUCH_SECS
+        };
+        if now.saturating_sub(last) >= touch {
+            session.last_seen = now;
+            let value = serde_json::to_vec(&session)
+                .map_err(|e| OAuthError::server_error(format!("session record: {e}")))?;
+            self.store
+                .put_state(SESSION, &key, &value, session.expires_at)
+                .await
+                .map_err(|e| store_unavailable("updating the session", e))?;
+        }
+        Ok(Some(session))
     }
 
     /// Ends the session with the public id `sid` (an ID token's), on every node.

@@ -262,6 +262,7 @@ impl Service {
             amr,
             claims,
             expires_at: now.saturating_add(self.session_lifetime_secs()),
+            last_seen: now,
         };
         let cookie = self
             .start_session(&session)

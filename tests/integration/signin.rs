@@ -1104,3 +1104,36 @@ fn the_pages_carry_the_configured_branding() {
         assert!(text.contains(key), "{key} not in {text}");
     }
 }
+
+#[test]
+fn an_unused_session_ends_after_the_idle_timeout() {
+    let r = realm();
+    r.person("si14kai", "si14-password");
+    let (_, clients) = clients("si14");
+    let s = Server::start_kerberos(&format!("[signin]\nsession_idle_secs = 2\n{clients}"));
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("jar");
+    let jar_s = jar.to_str().unwrap();
+    let posted = sign_in(
+        &s,
+        &jar,
+        &authz_query("si14", ""),
+        "si14kai",
+        "si14-password",
+    );
+    assert_eq!(posted.status, 303);
+    let silent = || {
+        curl(
+            &s.base_url,
+            &["-b", jar_s],
+            &format!("/authorize?{}", authz_query("si14", "&prompt=none")),
+        )
+    };
+    assert!(param(&location(&silent()), "code").is_some(), "in use");
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    assert_eq!(
+        param(&location(&silent()), "error").as_deref(),
+        Some("login_required"),
+        "unused for longer than session_idle_secs"
+    );
+}
