@@ -121,7 +121,9 @@ impl Service {
         };
         let passwords = match (&config.dev, &config.kerberos) {
             (Some(person), _) => Some(crate::authn::password::Passwords::dev(person.clone())),
-            (None, None) => None,
+            (None, None) => directory
+                .as_ref()
+                .map(|d| crate::authn::password::Passwords::ldap(Arc::clone(d))),
             (None, Some(k)) => Some(
                 crate::authn::password::Passwords::new(&k.service_principal, &k.keytab)
                     .map_err(StartError::Kerberos)?,

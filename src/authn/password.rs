@@ -1,7 +1,8 @@
 //! People's passwords, checked by the KDC (`krb5-password`: an AS-REQ armoured with
 //! FAST from ahdapa's keytab, the ticket then verified against that keytab), off the
 //! async executor and bounded in concurrency, behind a throttle that answers before the
-//! KDC is asked.
+//! KDC is asked. A deployment without `[kerberos]` but with a `[directory]` checks them
+//! with a simple bind as the person's entry, over TLS only.
 //!
 //! The throttle counts failures per client address (an IPv6 /64 counts as one) and per
 //! user name, in a sliding window: past the limit, attempts are refused without a KDC
@@ -42,6 +43,8 @@ enum Backend {
     Kdc(Verifier),
     /// `serve --dev`: one demo person, in memory.
     Dev(crate::config::DevPerson),
+    /// No Kerberos: a simple bind as the person's directory entry, over TLS.
+    Ldap(std::sync::Arc<crate::directory::Directory>),
 }
 
 /// The password checker of this process.
@@ -74,6 +77,15 @@ impl Passwords {
             checks: tokio::sync::Semaphore::new(CONCURRENT_CHECKS),
             failures: Mutex::new(Failures::default()),
         })
+    }
+
+    /// Without `[kerberos]` but with a `[directory]`: binds as the person over TLS.
+    pub fn ldap(directory: std::sync::Arc<crate::directory::Directory>) -> Self {
+        Self {
+            backend: Backend::Ldap(directory),
+            checks: tokio::sync::Semaphore::new(CONCURRENT_CHECKS),
+            failures: Mutex::new(Failures::default()),
+        }
     }
 
     /// For `serve --dev`: the demo person's password, checked in memory.
@@ -117,6 +129,12 @@ impl Passwords {
                 } else {
                     Err(PasswordError::WrongPassword)
                 }
+            }
+            Backend::Ldap(directory) => {
+                let _permit = self.checks.acquire().await.map_err(|_| {
+                    SignInRefusal::Kdc(PasswordError::Other("shutting down".into()))
+                })?;
+                ldap_check(directory, user, &secret).await
             }
             Backend::Kdc(verifier) => {
                 let verifier = verifier.clone();
@@ -186,6 +204,41 @@ impl Passwords {
         if let Ok(mut f) = self.failures.lock() {
             f.by_user.remove(user);
         }
+    }
+}
+
+/// The LDAP check: the entry by login name, not locked, and a bind as it.
+async fn ldap_check(
+    directory: &crate::directory::Directory,
+    user: &str,
+    password: &str,
+) -> Result<Verified, PasswordError> {
+    let unavailable =
+        |e: crate::directory::DirectoryError| PasswordError::Unavailable(e.to_string());
+    let users = directory
+        .users(crate::directory::UserQuery::Name {
+            name: user.to_owned(),
+            exact: true,
+        })
+        .await
+        .map_err(unavailable)?;
+    let Some(entry) = users.first() else {
+        return Err(PasswordError::WrongPassword);
+    };
+    if !entry.enabled {
+        return Err(PasswordError::Locked);
+    }
+    if directory
+        .verify_password(entry, password)
+        .await
+        .map_err(unavailable)?
+    {
+        Ok(Verified {
+            principal: entry.id.clone(),
+            fast: false,
+        })
+    } else {
+        Err(PasswordError::WrongPassword)
     }
 }
 

@@ -506,6 +506,47 @@ impl Backend for LdapBackend {
             .await
             .map(|_| ())
     }
+
+    async fn verify_password(&self, dn: &str, password: &str) -> Result<bool, DirectoryError> {
+        let mut last = String::from("no server configured");
+        for uri in &self.config.uris {
+            if !(uri.starttls || uri.url.to_ascii_lowercase().starts_with("ldaps://")) {
+                last = format!(
+                    "{}: a password is only sent over TLS (ldaps:// or StartTLS)",
+                    uri.url
+                );
+                continue;
+            }
+            let settings = LdapConnSettings::new()
+                .set_conn_timeout(self.config.timeout)
+                .set_starttls(uri.starttls)
+                .set_config(Arc::clone(&self.tls));
+            let (conn, mut ldap) = match LdapConnAsync::with_settings(settings, &uri.url).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = format!("{}: {e}", uri.url);
+                    continue;
+                }
+            };
+            tokio::spawn(async move {
+                let _ = conn.drive().await;
+            });
+            ldap.with_timeout(self.config.timeout);
+            let outcome = ldap.simple_bind(dn, password).await;
+            let _ = ldap.unbind().await;
+            return match outcome {
+                Ok(r) if r.rc == 0 => Ok(true),
+                // 49 invalidCredentials; 53 unwillingToPerform (locked in 389-ds).
+                Ok(r) if r.rc == 49 || r.rc == 53 => Ok(false),
+                Ok(r) => Err(DirectoryError::Unavailable(format!(
+                    "bind answered {} {}",
+                    r.rc, r.text
+                ))),
+                Err(e) => Err(DirectoryError::Unavailable(e.to_string())),
+            };
+        }
+        Err(DirectoryError::Unavailable(last))
+    }
 }
 
 /// Attributes of one entry, names compared case-insensitively.

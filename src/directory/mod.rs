@@ -127,6 +127,13 @@ pub trait Backend: Send + Sync {
     async fn principal(&self, principal: &str) -> Result<Option<PrincipalEntry>, DirectoryError>;
     /// A cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<(), DirectoryError>;
+    /// A simple bind as `dn` with `password`, on a connection of its own over TLS:
+    /// `Ok(false)` for wrong credentials. For deployments without Kerberos.
+    async fn verify_password(&self, _dn: &str, _password: &str) -> Result<bool, DirectoryError> {
+        Err(DirectoryError::Unavailable(
+            "this directory cannot check passwords".into(),
+        ))
+    }
 }
 
 /// Cache counters for `/metrics`.
@@ -281,6 +288,19 @@ impl Directory {
     /// One uncached round trip to the backend.
     pub async fn ping(&self) -> Result<(), DirectoryError> {
         self.backend.ping().await
+    }
+
+    /// Checks a person's password with a bind as their entry (never cached). An empty
+    /// password is refused here: LDAP treats it as an anonymous bind that "succeeds".
+    pub async fn verify_password(
+        &self,
+        user: &User,
+        password: &str,
+    ) -> Result<bool, DirectoryError> {
+        if password.is_empty() {
+            return Ok(false);
+        }
+        self.backend.verify_password(&user.dn, password).await
     }
 
     /// Cache and backend counters.

@@ -1137,3 +1137,39 @@ fn an_unused_session_ends_after_the_idle_timeout() {
         "unused for longer than session_idle_secs"
     );
 }
+
+#[test]
+fn without_kerberos_passwords_are_checked_by_an_ldap_bind_over_tls() {
+    let slapd = crate::ldap::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, clients) = clients("si15");
+    // No [kerberos]: the directory checks passwords (alice's userPassword in the fixture).
+    let s = Server::start_tls(&format!("{}{clients}", slapd.config(dir.path(), "")));
+    let query = authz_query("si15", "");
+    let page = curl(&s.base_url, &[], &format!("/authorize?{query}"));
+    assert_eq!(page.status, 200, "no Negotiate without [kerberos]");
+    assert!(
+        !page
+            .headers
+            .to_ascii_lowercase()
+            .contains("www-authenticate")
+    );
+    for (user, password, message) in [
+        (
+            "alice",
+            "wrong",
+            "The user name or password is not correct.",
+        ),
+        ("nobody", "x", "The user name or password is not correct."),
+        ("bob", "whatever", "Your account is locked or disabled."),
+    ] {
+        let r = sign_in(&s, &dir.path().join(user), &query, user, password);
+        assert!(r.body.contains(message), "{user}: {}", r.body);
+    }
+    let ok = sign_in(&s, &dir.path().join("a"), &query, "alice", "alice-password");
+    assert_eq!(ok.status, 303, "{}\n{}", ok.body, s.log_text());
+    let t = redeem(&s, "si15", &param(&location(&ok), "code").unwrap()).json();
+    let id = claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], format!("alice@{REALM}"));
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+}
