@@ -97,15 +97,13 @@ pub struct RedeemedCode {
 /// Authorization codes, single-use across every node that shares the store.
 #[async_trait]
 pub trait AuthorizationCodes: Send + Sync {
-    /// Redeems `code`: `None` when it is unknown or expired.
-    async fn redeem(&self, code: &str, now: u64) -> Result<Option<RedeemedCode>, OAuthError>;
-    /// Remembers the tokens a first use produced, until they expire, so that a replay
-    /// can revoke them. `Ok(true)` when a replay happened meanwhile (the caller then
-    /// revokes them itself).
-    async fn issued(
+    /// Redeems `code` in one step: counts the use and, on the first use, records the
+    /// token it is about to produce (`jti`, `exp`), so a later use learns which token
+    /// to revoke however the two race. `None` when the code is unknown or expired.
+    async fn redeem(
         &self,
         code: &str,
-        tokens: &[(String, u64)],
+        token: &(String, u64),
         now: u64,
-    ) -> Result<bool, OAuthError>;
+    ) -> Result<Option<RedeemedCode>, OAuthError>;
 }

@@ -142,17 +142,21 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
             None,
         ),
         Grant::AuthorizationCode(g) => {
-            let grant = redeem_code(&g.code, ctx).await?;
+            // The token this redemption will produce, named before the code is used up.
+            let lifetime = authenticated
+                .client
+                .token_lifetime_secs
+                .unwrap_or(ctx.settings.default_lifetime_secs);
+            let token = (request.jti.to_owned(), ctx.now.saturating_add(lifetime));
+            let grant = redeem_code(&g.code, &token, ctx).await?;
             let scope = authorization_code::authorize(&authenticated.client, g, &grant)?;
             // The token is the person's: `sub` is theirs, not the client's.
             authenticated.subject = grant.subject.clone();
-            (scope, Some((g.code.as_str(), grant)))
+            (scope, Some(grant))
         }
     };
     let client = std::sync::Arc::clone(&authenticated.client);
-    let resource = code
-        .as_ref()
-        .map_or(&[][..], |(_, g)| g.resource.as_slice());
+    let resource = code.as_ref().map_or(&[][..], |g| g.resource.as_slice());
     let mut issued = super::issue::issue(
         ctx.settings,
         ctx.keys,
@@ -165,49 +169,39 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
         request.jti,
         ctx.rng,
     )?;
-    if let Some((code, grant)) = code {
-        if scope.tokens().iter().any(|s| s == "openid") {
-            // The client's algorithm (OIDC Registration `id_token_signed_response_alg`);
-            // the ring keeps an active key of every algorithm a client asks for.
-            let id_key = match client.id_token_alg {
-                None => ctx.keys.active(),
-                Some(alg) => ctx.keys.active_for(alg).ok_or_else(|| {
-                    OAuthError::server_error(format!(
-                        "no active {} key yet for {}'s ID tokens",
-                        alg.as_str(),
-                        client.client_id
-                    ))
-                })?,
-            };
-            let claims = IdTokenClaims {
-                iss: &ctx.settings.issuer,
-                sub: &grant.subject,
-                aud: &client.client_id,
-                exp: ctx.now.saturating_add(ctx.settings.default_lifetime_secs),
-                iat: ctx.now,
-                auth_time: grant.auth_time,
-                nonce: grant.nonce.as_deref(),
-                amr: &grant.amr,
-                azp: &client.client_id,
-                at_hash: Some(id_token::at_hash(
-                    &issued.response.access_token,
-                    id_key.algorithm(),
-                )),
-                sid: Some(&grant.sid),
-                profile: &grant.claims,
-            };
-            issued.response.id_token = Some(id_token::mint(id_key, &claims, ctx.rng)?);
-        }
-        let exp = ctx.now.saturating_add(issued.response.expires_in);
-        let token = [(issued.jti.clone(), exp)];
-        let codes = ctx
-            .codes
-            .ok_or_else(|| OAuthError::server_error("no code store"))?;
-        if codes.issued(code, &token, ctx.now).await? {
-            // The code was replayed while this use was being served: revoke what it made.
-            revoke_all(&token, ctx).await?;
-            return Err(OAuthError::invalid_grant("the code was used twice"));
-        }
+    if let Some(grant) = code
+        && scope.tokens().iter().any(|s| s == "openid")
+    {
+        // The client's algorithm (OIDC Registration `id_token_signed_response_alg`);
+        // the ring keeps an active key of every algorithm a client asks for.
+        let id_key = match client.id_token_alg {
+            None => ctx.keys.active(),
+            Some(alg) => ctx.keys.active_for(alg).ok_or_else(|| {
+                OAuthError::server_error(format!(
+                    "no active {} key yet for {}'s ID tokens",
+                    alg.as_str(),
+                    client.client_id
+                ))
+            })?,
+        };
+        let claims = IdTokenClaims {
+            iss: &ctx.settings.issuer,
+            sub: &grant.subject,
+            aud: &client.client_id,
+            exp: ctx.now.saturating_add(ctx.settings.default_lifetime_secs),
+            iat: ctx.now,
+            auth_time: grant.auth_time,
+            nonce: grant.nonce.as_deref(),
+            amr: &grant.amr,
+            azp: &client.client_id,
+            at_hash: Some(id_token::at_hash(
+                &issued.response.access_token,
+                id_key.algorithm(),
+            )),
+            sid: Some(&grant.sid),
+            profile: &grant.claims,
+        };
+        issued.response.id_token = Some(id_token::mint(id_key, &claims, ctx.rng)?);
     }
     issued.mutual_auth_token = mutual;
     Ok(issued)
@@ -215,11 +209,15 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
 
 /// Redeems a code: the grant on its first use; on any later use, the tokens of the
 /// first are revoked (RFC 6749 §4.1.2) and the answer is `invalid_grant`.
-async fn redeem_code(code: &str, ctx: &Context<'_>) -> Result<CodeGrant, OAuthError> {
+async fn redeem_code(
+    code: &str,
+    token: &(String, u64),
+    ctx: &Context<'_>,
+) -> Result<CodeGrant, OAuthError> {
     let codes = ctx
         .codes
         .ok_or_else(|| OAuthError::server_error("authorization codes need a code store"))?;
-    let Some(redeemed) = codes.redeem(code, ctx.now).await? else {
+    let Some(redeemed) = codes.redeem(code, token, ctx.now).await? else {
         return Err(OAuthError::invalid_grant("the code is unknown or expired"));
     };
     if !redeemed.first_use {

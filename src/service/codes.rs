@@ -1,17 +1,16 @@
 //! Authorization codes on the store (the adapter of `ports::AuthorizationCodes`): a code
 //! is 256 random bits, given to the browser once; the store keeps its SHA-256 as the
 //! key, so a database reader cannot redeem codes. Single use on every node comes from
-//! the store's atomic use count; the tokens a code produced are remembered (kind
-//! `code-tokens`) until they expire, and a replay is marked (kind `code-replayed`) so a
-//! first use still being served revokes what it made.
+//! the store's atomic use count, and the first use's note names the token it produces,
+//! so a replay revokes it whichever finishes first: one store write per redemption.
+//! Codes are written with relaxed durability (they live 60 s; a crash of the database
+//! host may lose a fresh one, and the person signs in again).
 
 use super::*;
 use crate::oauth::grant::authorization_code::{CODE_LIFETIME_SECS, CodeGrant};
 use crate::oauth::ports::{AuthorizationCodes, RedeemedCode};
 
 const CODE: &str = "code";
-const CODE_TOKENS: &str = "code-tokens";
-const CODE_REPLAYED: &str = "code-replayed";
 
 fn code_key(code: &str) -> Vec<u8> {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, code.as_bytes())
@@ -35,6 +34,7 @@ impl Service {
                 &code_key(&code),
                 &value,
                 now.saturating_add(CODE_LIFETIME_SECS),
+                Durability::Relaxed,
             )
             .await
             .map_err(|e| store_unavailable("storing the code", e))?;
@@ -44,11 +44,17 @@ impl Service {
 
 #[async_trait::async_trait]
 impl AuthorizationCodes for Service {
-    async fn redeem(&self, code: &str, now: u64) -> Result<Option<RedeemedCode>, OAuthError> {
-        let key = code_key(code);
+    async fn redeem(
+        &self,
+        code: &str,
+        token: &(String, u64),
+        now: u64,
+    ) -> Result<Option<RedeemedCode>, OAuthError> {
+        let note = serde_json::to_vec(&[token])
+            .map_err(|e| OAuthError::server_error(format!("code note: {e}")))?;
         let Some(record) = self
             .store
-            .use_state(CODE, &key, now)
+            .use_state(CODE, &code_key(code), now, &note, Durability::Relaxed)
             .await
             .map_err(|e| store_unavailable("redeeming the code", e))?
         else {
@@ -56,55 +62,16 @@ impl AuthorizationCodes for Service {
         };
         let grant: CodeGrant = serde_json::from_slice(&record.value)
             .map_err(|e| OAuthError::server_error(format!("stored code does not parse: {e}")))?;
-        if record.uses == 0 {
-            return Ok(Some(RedeemedCode {
-                grant,
-                first_use: true,
-                issued: Vec::new(),
-            }));
-        }
-        // A replay: mark it (for a first use still in flight) and hand back what the
-        // first use produced, to revoke.
-        let until = now.saturating_add(crate::oauth::client::MAX_TOKEN_LIFETIME_SECS);
-        self.store
-            .put_state(CODE_REPLAYED, &key, b"", until)
-            .await
-            .map_err(|e| store_unavailable("marking the code replayed", e))?;
-        let issued = match self
-            .store
-            .state(CODE_TOKENS, &key, now)
-            .await
-            .map_err(|e| store_unavailable("reading the code's tokens", e))?
-        {
-            Some(r) => serde_json::from_slice(&r.value).unwrap_or_default(),
-            None => Vec::new(),
+        let first_use = record.uses == 0;
+        let issued = if first_use {
+            Vec::new()
+        } else {
+            serde_json::from_slice(&record.note).unwrap_or_default()
         };
         Ok(Some(RedeemedCode {
             grant,
-            first_use: false,
+            first_use,
             issued,
         }))
-    }
-
-    async fn issued(
-        &self,
-        code: &str,
-        tokens: &[(String, u64)],
-        now: u64,
-    ) -> Result<bool, OAuthError> {
-        let key = code_key(code);
-        let until = tokens.iter().map(|(_, exp)| *exp).max().unwrap_or(now);
-        let value = serde_json::to_vec(tokens)
-            .map_err(|e| OAuthError::server_error(format!("code tokens: {e}")))?;
-        self.store
-            .put_state(CODE_TOKENS, &key, &value, until)
-            .await
-            .map_err(|e| store_unavailable("remembering the code's tokens", e))?;
-        let replayed = self
-            .store
-            .state(CODE_REPLAYED, &key, now)
-            .await
-            .map_err(|e| store_unavailable("checking the code", e))?;
-        Ok(replayed.is_some())
     }
 }

@@ -56,7 +56,13 @@ impl Service {
         let value = serde_json::to_vec(session)
             .map_err(|e| OAuthError::server_error(format!("session record: {e}")))?;
         self.store
-            .put_state(SESSION, &session_key(&cookie), &value, session.expires_at)
+            .put_state(
+                SESSION,
+                &session_key(&cookie),
+                &value,
+                session.expires_at,
+                Durability::Durable,
+            )
             .await
             .map_err(|e| store_unavailable("storing the session", e))?;
         Ok(cookie)
@@ -95,7 +101,13 @@ impl Service {
             let value = serde_json::to_vec(&session)
                 .map_err(|e| OAuthError::server_error(format!("session record: {e}")))?;
             self.store
-                .put_state(SESSION, &key, &value, session.expires_at)
+                .put_state(
+                    SESSION,
+                    &key,
+                    &value,
+                    session.expires_at,
+                    Durability::Durable,
+                )
                 .await
                 .map_err(|e| store_unavailable("updating the session", e))?;
         }

@@ -309,6 +309,7 @@ impl Service {
                 &consent_key(&session.subject, &request.client_id),
                 value.as_bytes(),
                 now.saturating_add(CONSENT_LIFETIME_SECS),
+                Durability::Durable,
             )
             .await
         {

@@ -45,6 +45,8 @@ pub struct StateRecord {
     pub value: Vec<u8>,
     /// How many times [`Store::use_state`] counted it before this answer.
     pub uses: u64,
+    /// What the first [`Store::use_state`] left on it (empty before any use).
+    pub note: Vec<u8>,
     /// When it stops existing, seconds since the epoch.
     pub expires_at: u64,
 }
@@ -110,15 +112,18 @@ pub trait Store: Send + Sync + 'static {
     async fn rotation_guard(&self) -> Result<Option<Box<dyn Send + Sync>>, StoreError> {
         Ok(Some(Box::new(())))
     }
-    /// Writes the state record `kind`/`key` (insert or replace, its use count back to
-    /// 0), durably, visible to every node sharing the store. `key` is a digest of the
-    /// secret that names the record (cookie, code), never the secret itself.
+    /// Writes the state record `kind`/`key` (insert or replace, its use count back to 0
+    /// and its note emptied), visible to every node sharing the store. `key` is a digest
+    /// of the secret that names the record (cookie, code), never the secret itself.
+    /// `Relaxed` is for short-lived records a crash of the database host may lose
+    /// (codes: the person signs in again), `Durable` for the others.
     async fn put_state(
         &self,
         kind: &str,
         key: &[u8],
         value: &[u8],
         expires_at: u64,
+        durability: Durability,
     ) -> Result<(), StoreError>;
     /// The state record, if it exists and has not expired at `now`.
     async fn state(
@@ -127,14 +132,18 @@ pub trait Store: Send + Sync + 'static {
         key: &[u8],
         now: u64,
     ) -> Result<Option<StateRecord>, StoreError>;
-    /// Counts one use of the record and returns it as it was: `uses == 0` for exactly
-    /// one caller however many nodes race (single-use codes). `None` if it does not
-    /// exist or has expired.
+    /// Counts one use of the record and returns it: `uses` as it was before (0 for
+    /// exactly one caller however many nodes race: single-use codes), and the note of
+    /// the first use — `note` itself when this is the first use, so a later use learns
+    /// what the first one did (the tokens a code produced) in the same step. `None` if it
+    /// does not exist or has expired.
     async fn use_state(
         &self,
         kind: &str,
         key: &[u8],
         now: u64,
+        note: &[u8],
+        durability: Durability,
     ) -> Result<Option<StateRecord>, StoreError>;
     /// Removes the record; false if there was none.
     async fn delete_state(&self, kind: &str, key: &[u8]) -> Result<bool, StoreError>;
@@ -332,13 +341,19 @@ pub mod contract {
     }
 
     async fn state_records_round_trip(store: &dyn Store) {
+        const D: Durability = Durability::Durable;
+        const R: Durability = Durability::Relaxed;
         assert_eq!(store.state("session", b"s1", 10).await.unwrap(), None);
-        store.put_state("session", b"s1", b"v1", 100).await.unwrap();
+        store
+            .put_state("session", b"s1", b"v1", 100, D)
+            .await
+            .unwrap();
         let got = store.state("session", b"s1", 10).await.unwrap().unwrap();
         assert_eq!(
             (got.value.as_slice(), got.uses, got.expires_at),
             (&b"v1"[..], 0, 100)
         );
+        assert!(got.note.is_empty());
         assert_eq!(
             store.state("session", b"s1", 100).await.unwrap(),
             None,
@@ -349,28 +364,26 @@ pub mod contract {
             None,
             "kinds apart"
         );
-        // Replacing resets the value, the expiry and the use count.
-        assert_eq!(
-            store
-                .use_state("session", b"s1", 10)
-                .await
-                .unwrap()
-                .unwrap()
-                .uses,
-            0
-        );
-        assert_eq!(
-            store
-                .use_state("session", b"s1", 10)
-                .await
-                .unwrap()
-                .unwrap()
-                .uses,
-            1
-        );
-        store.put_state("session", b"s1", b"v2", 200).await.unwrap();
+        // The first use leaves its note; later uses see it and cannot change it.
+        let first = store
+            .use_state("session", b"s1", 10, b"n1", R)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((first.uses, first.note.as_slice()), (0, &b"n1"[..]));
+        let second = store
+            .use_state("session", b"s1", 10, b"n2", D)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((second.uses, second.note.as_slice()), (1, &b"n1"[..]));
+        // Replacing resets the value, the expiry, the use count and the note.
+        store
+            .put_state("session", b"s1", b"v2", 200, R)
+            .await
+            .unwrap();
         let got = store
-            .use_state("session", b"s1", 150)
+            .use_state("session", b"s1", 150, b"", D)
             .await
             .unwrap()
             .unwrap();
@@ -388,16 +401,22 @@ pub mod contract {
             1
         );
         assert_eq!(
-            store.use_state("session", b"s1", 200).await.unwrap(),
+            store
+                .use_state("session", b"s1", 200, b"", D)
+                .await
+                .unwrap(),
             None,
             "expired"
         );
         assert!(store.delete_state("session", b"s1").await.unwrap());
         assert!(!store.delete_state("session", b"s1").await.unwrap());
-        assert_eq!(store.use_state("session", b"s1", 10).await.unwrap(), None);
+        assert_eq!(
+            store.use_state("session", b"s1", 10, b"", R).await.unwrap(),
+            None
+        );
         // Housekeeping removes expired state records.
-        store.put_state("code", b"old", b"x", 50).await.unwrap();
-        store.put_state("code", b"new", b"y", 500).await.unwrap();
+        store.put_state("code", b"old", b"x", 50, R).await.unwrap();
+        store.put_state("code", b"new", b"y", 500, D).await.unwrap();
         store.maintain(60).await.unwrap();
         assert!(!store.delete_state("code", b"old").await.unwrap(), "pruned");
         assert!(store.state("code", b"new", 60).await.unwrap().is_some());
@@ -405,19 +424,29 @@ pub mod contract {
 
     /// Many concurrent uses of one state record: exactly one sees it unused.
     pub async fn concurrent_state_uses_have_one_winner(store: Arc<dyn Store>) {
-        store.put_state("race-code", b"c", b"v", 100).await.unwrap();
-        let tasks: Vec<_> = (0..32)
-            .map(|_| {
+        store
+            .put_state("race-code", b"c", b"v", 100, Durability::Relaxed)
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..32u8)
+            .map(|i| {
                 let store = Arc::clone(&store);
-                tokio::spawn(async move { store.use_state("race-code", b"c", 10).await })
+                tokio::spawn(async move {
+                    store
+                        .use_state("race-code", b"c", 10, &[i], Durability::Relaxed)
+                        .await
+                })
             })
             .collect();
         let mut first = 0;
+        let mut notes = std::collections::HashSet::new();
         for t in tasks {
             let r = t.await.unwrap().unwrap().unwrap();
             first += u32::from(r.uses == 0);
+            notes.insert(r.note);
         }
         assert_eq!(first, 1, "exactly one use sees the record unused");
+        assert_eq!(notes.len(), 1, "every use sees the first use's note");
     }
 
     /// Many concurrent uses of one key: exactly one first use (the backends group

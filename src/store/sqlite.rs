@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
         key BLOB NOT NULL,
         value BLOB NOT NULL,
         uses INTEGER NOT NULL DEFAULT 0,
+        note BLOB NOT NULL DEFAULT x'',
         expires_at INTEGER NOT NULL,
         PRIMARY KEY (kind, key)
      ) STRICT, WITHOUT ROWID;
@@ -220,6 +221,16 @@ impl SqliteStore {
         }
     }
 
+    /// The connection for a write of this durability: the `synchronous = FULL` one, or
+    /// the `synchronous = NORMAL` one the replay records use (WAL: safe against a crash
+    /// of ahdapa, not against one of the host).
+    fn connection_for(&self, durability: Durability) -> &Arc<Mutex<Connection>> {
+        match durability {
+            Durability::Durable => &self.conn,
+            Durability::Relaxed => &self.replay,
+        }
+    }
+
     /// Runs `f` with the main connection on the blocking pool.
     async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -260,12 +271,13 @@ fn bump_generation(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A `value, uses, expires_at` row.
+/// A `value, uses, expires_at, note` row.
 fn state_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<StateRecord> {
     Ok(StateRecord {
         value: r.get(0)?,
         uses: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
         expires_at: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+        note: r.get(3)?,
     })
 }
 
@@ -495,13 +507,15 @@ impl Store for SqliteStore {
         key: &[u8],
         value: &[u8],
         expires_at: u64,
+        durability: Durability,
     ) -> Result<(), StoreError> {
         let (kind, key, value) = (kind.to_owned(), key.to_vec(), value.to_vec());
-        self.with(move |conn| {
+        Self::on(self.connection_for(durability), move |conn| {
             conn.prepare_cached(
-                "INSERT INTO state (kind, key, value, uses, expires_at) VALUES (?1, ?2, ?3, 0, ?4)
+                "INSERT INTO state (kind, key, value, uses, note, expires_at)
+                 VALUES (?1, ?2, ?3, 0, x'', ?4)
                  ON CONFLICT (kind, key) DO UPDATE
-                 SET value = excluded.value, uses = 0, expires_at = excluded.expires_at",
+                 SET value = excluded.value, uses = 0, note = x'', expires_at = excluded.expires_at",
             )
             .and_then(|mut st| st.execute(params![kind, key, value, to_i64(expires_at)]))
             .map(|_| ())
@@ -519,7 +533,7 @@ impl Store for SqliteStore {
         let (kind, key) = (kind.to_owned(), key.to_vec());
         self.with(move |conn| {
             conn.prepare_cached(
-                "SELECT value, uses, expires_at FROM state
+                "SELECT value, uses, expires_at, note FROM state
                  WHERE kind = ?1 AND key = ?2 AND expires_at > ?3",
             )
             .and_then(|mut st| {
@@ -536,18 +550,21 @@ impl Store for SqliteStore {
         kind: &str,
         key: &[u8],
         now: u64,
+        note: &[u8],
+        durability: Durability,
     ) -> Result<Option<StateRecord>, StoreError> {
-        let (kind, key) = (kind.to_owned(), key.to_vec());
-        // One statement: the connection's mutex and SQLite's write lock make the
-        // increment and the read one step, so exactly one caller sees `uses = 0`.
-        self.with(move |conn| {
+        let (kind, key, note) = (kind.to_owned(), key.to_vec(), note.to_vec());
+        // One statement: SQLite's write lock makes the increment, the first use's note
+        // and the read one step, so exactly one caller sees `uses = 0`.
+        Self::on(self.connection_for(durability), move |conn| {
             conn.prepare_cached(
-                "UPDATE state SET uses = uses + 1
+                "UPDATE state SET uses = uses + 1,
+                        note = CASE WHEN uses = 0 THEN ?4 ELSE note END
                  WHERE kind = ?1 AND key = ?2 AND expires_at > ?3
-                 RETURNING value, uses - 1, expires_at",
+                 RETURNING value, uses - 1, expires_at, note",
             )
             .and_then(|mut st| {
-                st.query_row(params![kind, key, to_i64(now)], state_record)
+                st.query_row(params![kind, key, to_i64(now), note], state_record)
                     .optional()
             })
             .map_err(backend)

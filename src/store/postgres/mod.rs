@@ -64,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
         key BYTEA NOT NULL,
         value BYTEA NOT NULL,
         uses BIGINT NOT NULL DEFAULT 0,
+        note BYTEA NOT NULL DEFAULT '\\x',
         expires_at BIGINT NOT NULL,
         PRIMARY KEY (kind, key)
      );
@@ -356,12 +357,13 @@ fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Backend(format!("PostgreSQL: {e}"))
 }
 
-/// A `value, uses, expires_at` row.
+/// A `value, uses, expires_at, note` row.
 fn state_record(r: &tokio_postgres::Row) -> StateRecord {
     StateRecord {
         value: r.get(0),
         uses: to_u64(r.get(1)),
         expires_at: to_u64(r.get(2)),
+        note: r.get(3),
     }
 }
 
@@ -568,15 +570,19 @@ impl Store for PostgresStore {
         key: &[u8],
         value: &[u8],
         expires_at: u64,
+        _durability: Durability,
     ) -> Result<(), StoreError> {
+        // Every state write commits with the database's own settings (see the module
+        // doc); the relaxed ones could share the replay writer's connection later.
         self.db
             .bounded(async {
                 let c = self.db.client().await?;
                 c.execute(
-                    "INSERT INTO ahdapa_state (kind, key, value, uses, expires_at)
-                     VALUES ($1, $2, $3, 0, $4)
+                    "INSERT INTO ahdapa_state (kind, key, value, uses, note, expires_at)
+                     VALUES ($1, $2, $3, 0, '\\x', $4)
                      ON CONFLICT (kind, key) DO UPDATE
-                     SET value = EXCLUDED.value, uses = 0, expires_at = EXCLUDED.expires_at",
+                     SET value = EXCLUDED.value, uses = 0, note = '\\x',
+                         expires_at = EXCLUDED.expires_at",
                     &[&kind, &key, &value, &to_i64(expires_at)],
                 )
                 .await
@@ -597,7 +603,7 @@ impl Store for PostgresStore {
                 let c = self.db.client().await?;
                 let row = c
                     .query_opt(
-                        "SELECT value, uses, expires_at FROM ahdapa_state
+                        "SELECT value, uses, expires_at, note FROM ahdapa_state
                          WHERE kind = $1 AND key = $2 AND expires_at > $3",
                         &[&kind, &key, &to_i64(now)],
                     )
@@ -613,17 +619,21 @@ impl Store for PostgresStore {
         kind: &str,
         key: &[u8],
         now: u64,
+        note: &[u8],
+        _durability: Durability,
     ) -> Result<Option<StateRecord>, StoreError> {
-        // One UPDATE: the row lock serialises racing nodes, so exactly one sees 0.
+        // One UPDATE: the row lock serialises racing nodes, so exactly one sees 0, and
+        // every later use sees the first one's note.
         self.db
             .bounded(async {
                 let c = self.db.client().await?;
                 let row = c
                     .query_opt(
-                        "UPDATE ahdapa_state SET uses = uses + 1
+                        "UPDATE ahdapa_state SET uses = uses + 1,
+                                note = CASE WHEN uses = 0 THEN $4 ELSE note END
                          WHERE kind = $1 AND key = $2 AND expires_at > $3
-                         RETURNING value, uses - 1, expires_at",
-                        &[&kind, &key, &to_i64(now)],
+                         RETURNING value, uses - 1, expires_at, note",
+                        &[&kind, &key, &to_i64(now), &note],
                     )
                     .await
                     .map_err(pg)?;
