@@ -16,6 +16,8 @@
 //! connection with `synchronous_commit = off` ([`Durability::Relaxed`]): visible to every
 //! node at once, safe against a crash of ahdapa, and a crash of the database host can
 //! forget the last fraction of a second of them — the trade SQLite makes for them too.
+//! Relaxed state records (authorization codes) go through a second pool whose sessions
+//! have `synchronous_commit = off`; sessions, consents and revocations stay durable.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -140,6 +142,10 @@ pub struct PostgresStore {
 #[derive(Clone)]
 struct Db {
     pool: Pool,
+    /// Connections with `synchronous_commit = off`, for [`Durability::Relaxed`] state
+    /// writes (authorization codes): committed and visible to every node, without
+    /// waiting for the WAL flush.
+    relaxed_pool: Pool,
     timeout: Duration,
 }
 
@@ -149,6 +155,21 @@ impl Db {
             .get()
             .await
             .map_err(|e| StoreError::Backend(format!("PostgreSQL: {e}")))
+    }
+
+    /// A pooled connection for a write of this durability.
+    async fn client_for(
+        &self,
+        durability: Durability,
+    ) -> Result<deadpool_postgres::Object, StoreError> {
+        match durability {
+            Durability::Durable => self.client().await,
+            Durability::Relaxed => self
+                .relaxed_pool
+                .get()
+                .await
+                .map_err(|e| StoreError::Backend(format!("PostgreSQL: {e}"))),
+        }
     }
 
     /// Runs `work` within the statement timeout.
@@ -227,9 +248,6 @@ impl PostgresStore {
         }
         pg.connect_timeout(config.timeout);
         pg.application_name("ahdapa");
-        let mgr_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
         let tls = if config.tls {
             let tls = crate::tls::client_config(config.ca_file.as_deref())
                 .map_err(|e| StoreError::Backend(format!("store.postgres_ca_file: {e}")))?;
@@ -237,20 +255,30 @@ impl PostgresStore {
         } else {
             None
         };
-        let manager = match &tls {
-            Some(tls) => Manager::from_config(pg.clone(), tls.clone(), mgr_config),
-            None => Manager::from_config(pg.clone(), tokio_postgres::NoTls, mgr_config),
+        let build = |pg: tokio_postgres::Config| {
+            let mgr_config = ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            };
+            let manager = match &tls {
+                Some(tls) => Manager::from_config(pg, tls.clone(), mgr_config),
+                None => Manager::from_config(pg, tokio_postgres::NoTls, mgr_config),
+            };
+            Pool::builder(manager)
+                .max_size(config.pool_size.max(1))
+                .wait_timeout(Some(config.timeout))
+                .create_timeout(Some(config.timeout))
+                .recycle_timeout(Some(config.timeout))
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .build()
+                .map_err(|e| StoreError::Backend(e.to_string()))
         };
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size.max(1))
-            .wait_timeout(Some(config.timeout))
-            .create_timeout(Some(config.timeout))
-            .recycle_timeout(Some(config.timeout))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let pool = build(pg.clone())?;
+        let mut relaxed = pg.clone();
+        relaxed.options("-c synchronous_commit=off");
+        let relaxed_pool = build(relaxed)?;
         let db = Db {
             pool,
+            relaxed_pool,
             timeout: config.timeout,
         };
         let (records, queue) = tokio::sync::mpsc::unbounded_channel();
@@ -570,13 +598,11 @@ impl Store for PostgresStore {
         key: &[u8],
         value: &[u8],
         expires_at: u64,
-        _durability: Durability,
+        durability: Durability,
     ) -> Result<(), StoreError> {
-        // Every state write commits with the database's own settings (see the module
-        // doc); the relaxed ones could share the replay writer's connection later.
         self.db
             .bounded(async {
-                let c = self.db.client().await?;
+                let c = self.db.client_for(durability).await?;
                 c.execute(
                     "INSERT INTO ahdapa_state (kind, key, value, uses, note, expires_at)
                      VALUES ($1, $2, $3, 0, '\\x', $4)
@@ -620,13 +646,13 @@ impl Store for PostgresStore {
         key: &[u8],
         now: u64,
         note: &[u8],
-        _durability: Durability,
+        durability: Durability,
     ) -> Result<Option<StateRecord>, StoreError> {
         // One UPDATE: the row lock serialises racing nodes, so exactly one sees 0, and
         // every later use sees the first one's note.
         self.db
             .bounded(async {
-                let c = self.db.client().await?;
+                let c = self.db.client_for(durability).await?;
                 let row = c
                     .query_opt(
                         "UPDATE ahdapa_state SET uses = uses + 1,
