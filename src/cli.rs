@@ -137,6 +137,63 @@ pub struct ServeArgs {
     pub state_dir: Option<PathBuf>,
 }
 
+/// The options of a sign-in client (`client add`): people sign in to it with
+/// authorization code + PKCE.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SignInArgs {
+    /// A grant it may use, client_credentials or authorization_code (repeat; default
+    /// client_credentials, or authorization_code when --redirect-uri is given).
+    #[arg(long = "grant-type")]
+    pub grant_types: Vec<String>,
+    /// Where sign-in responses may go (repeat): https, http://127.0.0.1/... (any port),
+    /// or regex:<pattern> (anchored).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Where /logout may send the browser afterwards (repeat).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Show people a consent page before their first sign-in.
+    #[arg(long)]
+    pub require_consent: bool,
+    /// ES256, EdDSA or RS256 for its ID tokens (default: keys.algorithm).
+    #[arg(long)]
+    pub id_token_alg: Option<String>,
+    /// The name people see on the sign-in page.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+impl SignInArgs {
+    /// Sets the registration fields these options name.
+    pub fn apply(&self, reg: &mut crate::oauth::client::ClientRegistration) -> Result<(), String> {
+        let mut grants = Vec::new();
+        for g in &self.grant_types {
+            let grant = crate::oauth::grant::GrantType::from_name(g).ok_or_else(|| {
+                format!("--grant-type {g:?}: expected client_credentials or authorization_code")
+            })?;
+            grants.push(grant);
+        }
+        if grants.is_empty() && !self.redirect_uris.is_empty() {
+            grants.push(crate::oauth::grant::GrantType::AuthorizationCode);
+        }
+        if !grants.is_empty() {
+            reg.grant_types = Some(grants);
+        }
+        reg.redirect_uris.clone_from(&self.redirect_uris);
+        reg.post_logout_redirect_uris
+            .clone_from(&self.post_logout_redirect_uris);
+        if self.require_consent {
+            reg.require_consent = Some(true);
+        }
+        reg.id_token_signed_response_alg
+            .clone_from(&self.id_token_alg);
+        if self.name.is_some() {
+            reg.client_name.clone_from(&self.name);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Subcommand)]
 pub enum ClientCommand {
     /// Register a client in the local store and print its secret once.
@@ -172,6 +229,9 @@ pub enum ClientCommand {
         /// Token lifetime in seconds; default: tokens.lifetime_secs.
         #[arg(long)]
         lifetime: Option<u64>,
+        /// Sign-in (authorization_code) settings.
+        #[command(flatten)]
+        sign_in: SignInArgs,
     },
     /// List clients from the config file and the local store.
     List {
@@ -338,13 +398,32 @@ async fn remote_client(remote: &RemoteArgs, cmd: ClientCommand) -> Result<(), Co
             kerberos_principal_pattern,
             audiences,
             lifetime,
+            sign_in,
             ..
         } => {
+            let mut people = crate::oauth::client::ClientRegistration::default();
+            sign_in.apply(&mut people).map_err(CommandError::local)?;
             let mut reg = serde_json::json!({
                 "client_id": client_id,
                 "token_endpoint_auth_method": method,
                 "scopes": scopes,
             });
+            if let (serde_json::Value::Object(m), Ok(serde_json::Value::Object(extra))) =
+                (&mut reg, serde_json::to_value(&people))
+            {
+                for key in [
+                    "grant_types",
+                    "redirect_uris",
+                    "post_logout_redirect_uris",
+                    "require_consent",
+                    "id_token_signed_response_alg",
+                    "client_name",
+                ] {
+                    if let Some(v) = extra.get(key) {
+                        m.insert(key.into(), v.clone());
+                    }
+                }
+            }
             if let serde_json::Value::Object(m) = &mut reg {
                 if let Some(p) = kerberos_principal {
                     m.insert("kerberos_principal".into(), p.into());

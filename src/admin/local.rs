@@ -120,6 +120,7 @@ pub async fn client(path: &Path, cmd: ClientCommand, json: bool) -> Result<(), C
             jwks_file,
             audiences,
             lifetime,
+            sign_in,
         } => {
             require_local(local).map_err(CommandError::local)?;
             let cfg = load_config(path).map_err(CommandError::local)?;
@@ -147,7 +148,7 @@ pub async fn client(path: &Path, cmd: ClientCommand, json: bool) -> Result<(), C
                     )
                 }
             };
-            let reg = ClientRegistration {
+            let mut reg = ClientRegistration {
                 client_id,
                 token_endpoint_auth_method: method,
                 kerberos_principal,
@@ -158,6 +159,7 @@ pub async fn client(path: &Path, cmd: ClientCommand, json: bool) -> Result<(), C
                 token_lifetime_secs: lifetime,
                 ..Default::default()
             };
+            sign_in.apply(&mut reg).map_err(CommandError::local)?;
             // The admin API's own function: the same validation, secret handling
             // (hashed, or sealed for client_secret_jwt) and audit event (via=local).
             let service = local_service(&cfg).await?;

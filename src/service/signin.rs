@@ -211,9 +211,7 @@ impl Service {
         if otp.is_some() {
             amr.push("otp".into());
         }
-        if !verified.fast {
-            log::debug!(user = user; "password checked without FAST armour");
-        }
+        log::info!(user = user, principal = verified.principal.as_str(), fast = verified.fast; "password checked");
         self.signed_in(&request, &verified.principal, amr, now)
             .await
     }

@@ -223,6 +223,13 @@ fn password_sign_in_issues_a_code_redeemed_once_with_an_id_token() {
         posted.headers
     );
     let code = param(&to, "code").unwrap();
+    // The AS exchange was armoured with FAST from ahdapa's keytab.
+    assert!(
+        s.log_text().contains("password checked user=si1alice")
+            && s.log_text().contains("fast=true"),
+        "{}",
+        s.log_text()
+    );
 
     let tokens = redeem(&s, "si1", &code);
     assert_eq!(tokens.status, 200, "{}", tokens.body);
@@ -1172,4 +1179,82 @@ fn without_kerberos_passwords_are_checked_by_an_ldap_bind_over_tls() {
     let id = claims(t["id_token"].as_str().unwrap());
     assert_eq!(id["sub"], format!("alice@{REALM}"));
     assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+}
+
+#[test]
+fn client_add_registers_a_sign_in_client() {
+    let r = realm();
+    r.person("si16lou", "si16-password");
+    let s = Server::start_kerberos("");
+    let out = s.cli(&[
+        "client",
+        "add",
+        "--local",
+        "si16-app",
+        "--scope",
+        "openid",
+        "--scope",
+        "profile",
+        "--method",
+        "none",
+        "--redirect-uri",
+        REDIRECT,
+        "--post-logout-redirect-uri",
+        "http://127.0.0.1/bye",
+        "--require-consent",
+        "--id-token-alg",
+        "RS256",
+        "--name",
+        "Added App",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = s.cli(&[
+        "client",
+        "add",
+        "--local",
+        "si16-bad",
+        "--scope",
+        "openid",
+        "--method",
+        "none",
+        "--redirect-uri",
+        "http://example.com/cb",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("redirect_uris"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    // The running server picks it up from the store.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let page = loop {
+        let p = curl(
+            &s.base_url,
+            &[],
+            &format!("/authorize?{}", authz_query("si16", "")),
+        );
+        if p.body.contains("Sign in to Added App") || std::time::Instant::now() > deadline {
+            break p;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(page.body.contains("Sign in to Added App"), "{}", page.body);
+    let dir = tempfile::tempdir().unwrap();
+    let consent = sign_in(
+        &s,
+        &dir.path().join("j"),
+        &authz_query("si16", ""),
+        "si16lou",
+        "si16-password",
+    );
+    assert!(
+        consent.body.contains("wants to know who you are"),
+        "{}",
+        consent.body
+    );
 }
