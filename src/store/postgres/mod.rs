@@ -604,11 +604,15 @@ impl Store for PostgresStore {
             .bounded(async {
                 let c = self.db.client_for(durability).await?;
                 c.execute(
-                    "INSERT INTO ahdapa_state (kind, key, value, uses, note, expires_at)
+                    &c.prepare_cached(
+                        "INSERT INTO ahdapa_state (kind, key, value, uses, note, expires_at)
                      VALUES ($1, $2, $3, 0, '\\x', $4)
                      ON CONFLICT (kind, key) DO UPDATE
                      SET value = EXCLUDED.value, uses = 0, note = '\\x',
                          expires_at = EXCLUDED.expires_at",
+                    )
+                    .await
+                    .map_err(pg)?,
                     &[&kind, &key, &value, &to_i64(expires_at)],
                 )
                 .await
@@ -629,8 +633,12 @@ impl Store for PostgresStore {
                 let c = self.db.client().await?;
                 let row = c
                     .query_opt(
-                        "SELECT value, uses, expires_at, note FROM ahdapa_state
+                        &c.prepare_cached(
+                            "SELECT value, uses, expires_at, note FROM ahdapa_state
                          WHERE kind = $1 AND key = $2 AND expires_at > $3",
+                        )
+                        .await
+                        .map_err(pg)?,
                         &[&kind, &key, &to_i64(now)],
                     )
                     .await
@@ -655,10 +663,14 @@ impl Store for PostgresStore {
                 let c = self.db.client_for(durability).await?;
                 let row = c
                     .query_opt(
-                        "UPDATE ahdapa_state SET uses = uses + 1,
+                        &c.prepare_cached(
+                            "UPDATE ahdapa_state SET uses = uses + 1,
                                 note = CASE WHEN uses = 0 THEN $4 ELSE note END
                          WHERE kind = $1 AND key = $2 AND expires_at > $3
                          RETURNING value, uses - 1, expires_at, note",
+                        )
+                        .await
+                        .map_err(pg)?,
                         &[&kind, &key, &to_i64(now), &note],
                     )
                     .await
@@ -673,7 +685,9 @@ impl Store for PostgresStore {
             .bounded(async {
                 let c = self.db.client().await?;
                 c.execute(
-                    "DELETE FROM ahdapa_state WHERE kind = $1 AND key = $2",
+                    &c.prepare_cached("DELETE FROM ahdapa_state WHERE kind = $1 AND key = $2")
+                        .await
+                        .map_err(pg)?,
                     &[&kind, &key],
                 )
                 .await
