@@ -48,7 +48,7 @@ fn py(args: &[&str]) -> String {
 pub(crate) struct Key {
     private: String,
     jwk: serde_json::Value,
-    jkt: String,
+    pub(crate) jkt: String,
 }
 
 pub(crate) fn keygen() -> Key {

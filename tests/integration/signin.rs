@@ -1258,3 +1258,55 @@ fn client_add_registers_a_sign_in_client() {
         consent.body
     );
 }
+
+#[test]
+fn a_code_redeemed_with_a_dpop_proof_gets_a_bound_token() {
+    let r = realm();
+    r.person("si17mia", "si17-password");
+    let (_, clients) = clients("si17");
+    let s = Server::start_kerberos(&clients);
+    let dir = tempfile::tempdir().unwrap();
+    let posted = sign_in(
+        &s,
+        &dir.path().join("j"),
+        &authz_query("si17", ""),
+        "si17mia",
+        "si17-password",
+    );
+    let code = param(&location(&posted), "code").unwrap();
+    let key = crate::dpop::keygen();
+    let proof = crate::dpop::proof(&key, &format!("{}/token", s.base_url), |_, _| {});
+    let reply = curl(
+        &s.base_url,
+        &[
+            "-H",
+            &format!("DPoP: {proof}"),
+            "-d",
+            &format!(
+                "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={VERIFIER}&client_id=si17-app",
+                enc(&code),
+                enc(REDIRECT)
+            ),
+        ],
+        "/token",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let t = reply.json();
+    assert_eq!(t["token_type"], "DPoP");
+    let at = claims(t["access_token"].as_str().unwrap());
+    assert_eq!(at["cnf"]["jkt"], key.jkt.as_str(), "bound to the proof key");
+    assert_eq!(at["sub"], format!("si17mia@{REALM}"));
+    // The DPoP-bound token works at /userinfo only with a proof.
+    let bearer = curl(
+        &s.base_url,
+        &[
+            "-H",
+            &format!(
+                "Authorization: Bearer {}",
+                t["access_token"].as_str().unwrap()
+            ),
+        ],
+        "/userinfo",
+    );
+    assert_eq!(bearer.status, 401, "{}", bearer.body);
+}
