@@ -107,8 +107,11 @@ impl Passwords {
         otp: Option<&str>,
     ) -> Result<Verified, SignInRefusal> {
         let address = bucket(address);
-        let user_key = user.to_ascii_lowercase();
-        if self.throttled(address, &user_key) {
+        // `alice`, `ALICE` and `alice@REALM` are one person to the throttle.
+        let user_key = user.split('@').next().unwrap_or(user).to_ascii_lowercase();
+        // The attempt counts from now on, under the lock: parallel guesses cannot all
+        // pass the check before the first failure is counted. A success gives it back.
+        if !self.reserve(address, &user_key) {
             return Err(SignInRefusal::Throttled);
         }
         let mut secret = password.to_owned();
@@ -150,29 +153,46 @@ impl Passwords {
             }
         };
         match &result {
-            Err(PasswordError::WrongPassword) => self.failed(address, &user_key),
-            Ok(_) => self.succeeded(&user_key),
+            Ok(_) => self.succeeded(address, &user_key),
+            // An outage is nobody's failed guess.
+            Err(PasswordError::Unavailable(_) | PasswordError::Other(_)) => {
+                self.release(address, &user_key);
+            }
             Err(_) => {}
         }
         result.map_err(SignInRefusal::Kdc)
     }
 
-    fn throttled(&self, address: IpAddr, user: &str) -> bool {
+    /// Counts an attempt against both limits, unless one is reached already (then
+    /// false and nothing is counted).
+    fn reserve(&self, address: IpAddr, user: &str) -> bool {
         let Ok(mut f) = self.failures.lock() else {
-            return true;
+            return false;
         };
         let now = crate::clock::monotonic();
         let over = |w: Option<&Window>, limit: u32| {
             w.is_some_and(|w| now.duration_since(w.since) < WINDOW && w.count >= limit)
         };
-        let f = &mut *f;
-        over(f.by_address.get(&address), PER_ADDRESS) || over(f.by_user.get(user), PER_USER)
+        if over(f.by_address.get(&address), PER_ADDRESS) || over(f.by_user.get(user), PER_USER) {
+            return false;
+        }
+        Self::count(&mut f, address, user);
+        true
     }
 
-    fn failed(&self, address: IpAddr, user: &str) {
-        let Ok(mut f) = self.failures.lock() else {
-            return;
-        };
+    /// Gives an attempt back (it was not a failure).
+    fn release(&self, address: IpAddr, user: &str) {
+        if let Ok(mut f) = self.failures.lock() {
+            if let Some(w) = f.by_address.get_mut(&address) {
+                w.count = w.count.saturating_sub(1);
+            }
+            if let Some(w) = f.by_user.get_mut(user) {
+                w.count = w.count.saturating_sub(1);
+            }
+        }
+    }
+
+    fn count(f: &mut Failures, address: IpAddr, user: &str) {
         let now = crate::clock::monotonic();
         let bump = |w: &mut Window| {
             if now.duration_since(w.since) >= WINDOW {
@@ -183,7 +203,6 @@ impl Passwords {
             }
             w.count = w.count.saturating_add(1);
         };
-        let f = &mut *f;
         if f.by_address.len() >= CAPACITY || f.by_user.len() >= CAPACITY {
             f.by_address
                 .retain(|_, w| now.duration_since(w.since) < WINDOW);
@@ -200,7 +219,10 @@ impl Passwords {
         }));
     }
 
-    fn succeeded(&self, user: &str) {
+    /// A success: this attempt is given back to the address, and the user's count
+    /// starts over.
+    fn succeeded(&self, address: IpAddr, user: &str) {
+        self.release(address, user);
         if let Ok(mut f) = self.failures.lock() {
             f.by_user.remove(user);
         }
@@ -249,6 +271,60 @@ fn bucket(address: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => {
             let [a, b, c, d, ..] = v6.segments();
             IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passwords() -> Passwords {
+        Passwords::dev(crate::config::DevPerson {
+            user: "demo".into(),
+            password: "right-password".into(),
+            principal: "demo@DEV".into(),
+        })
+    }
+
+    #[test]
+    fn attempts_are_reserved_before_the_check_so_parallel_guesses_cannot_pass() {
+        let p = passwords();
+        let a: IpAddr = [10, 0, 0, 1].into();
+        // Five reservations for one user (none answered yet): the sixth is refused.
+        for _ in 0..PER_USER {
+            assert!(p.reserve(a, "alice"));
+        }
+        assert!(!p.reserve(a, "alice"));
+        // Another user from the same address is still let through.
+        assert!(p.reserve(a, "bob"));
+        // A given-back attempt frees a slot.
+        p.release(a, "alice");
+        assert!(p.reserve(a, "alice"));
+    }
+
+    #[tokio::test]
+    async fn one_user_under_several_spellings_is_one_user() {
+        let p = passwords();
+        let a: IpAddr = [10, 0, 0, 2].into();
+        for name in ["carol", "CAROL", "carol@EXAMPLE.COM", "Carol", "carol@x"] {
+            assert_eq!(
+                p.check(a, name, "guess", None).await.unwrap_err(),
+                SignInRefusal::Kdc(PasswordError::WrongPassword)
+            );
+        }
+        assert_eq!(
+            p.check(a, "carol", "guess", None).await.unwrap_err(),
+            SignInRefusal::Throttled
+        );
+    }
+
+    #[tokio::test]
+    async fn a_success_gives_the_attempt_back() {
+        let p = passwords();
+        let a: IpAddr = [10, 0, 0, 3].into();
+        for _ in 0..40 {
+            assert!(p.check(a, "demo", "right-password", None).await.is_ok());
         }
     }
 }

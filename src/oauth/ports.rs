@@ -97,6 +97,14 @@ pub struct RedeemedCode {
 /// Authorization codes, single-use across every node that shares the store.
 #[async_trait]
 pub trait AuthorizationCodes: Send + Sync {
+    /// What `code` stands for, without using it (for the checks that must not spend a
+    /// code someone else presented); `None` when unknown or expired. A used code is
+    /// returned too: `redeem` then refuses it and revokes what its first use produced.
+    async fn peek(
+        &self,
+        code: &str,
+        now: u64,
+    ) -> Result<Option<super::grant::authorization_code::CodeGrant>, OAuthError>;
     /// Redeems `code` in one step: counts the use and, on the first use, records the
     /// token it is about to produce (`jti`, `exp`), so a later use learns which token
     /// to revoke however the two race. `None` when the code is unknown or expired.

@@ -139,8 +139,18 @@ impl RedirectUri {
             Self::Exact(s) => s == requested,
             Self::Pattern { regex, .. } => {
                 // A pattern never allows what no registration could: a fragment, user
-                // info, or a dangerous scheme.
-                Self::parse(requested, false).is_ok() && regex.is_match(requested)
+                // info, or a dangerous scheme; and it is matched against a URI that parses
+                // to itself, so `https://evil.com\.example.com/` or
+                // `https://evil.com?.example.com/` (host: evil.com) cannot pass for a host
+                // the pattern meant.
+                Self::parse(requested, false).is_ok()
+                    && !requested.contains('\\')
+                    && url::Url::parse(requested).is_ok_and(|u| {
+                        let host = u.host_str().unwrap_or_default();
+                        u.as_str() == requested
+                            || requested.starts_with(&format!("{}://{host}/", u.scheme()))
+                    })
+                    && regex.is_match(requested)
             }
             Self::Loopback {
                 host,
@@ -310,6 +320,19 @@ mod tests {
         assert!(r.find("javascript:alert(1)").is_none());
         assert!(r.find("https://a.example/cb#x").is_none());
         assert!(r.find("http://evil.example/cb").is_none());
+    }
+
+    #[test]
+    fn a_pattern_matches_only_uris_that_parse_to_themselves() {
+        let r = uris(&[r"regex:https://[^/]+\.example\.com/cb"]);
+        assert!(r.find("https://a.example.com/cb").is_some());
+        for evil in [
+            r"https://evil.com\.example.com/cb",
+            "https://evil.com?.example.com/cb",
+            "https://evil.com#.example.com/cb",
+        ] {
+            assert!(r.find(evil).is_none(), "{evil}");
+        }
     }
 
     #[test]

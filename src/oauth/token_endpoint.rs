@@ -134,7 +134,7 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
         certificate: request.certificate,
         dpop_jkt: proof.as_ref().map(|p| p.jkt.as_str()),
     };
-    let extra = directory_claims(&authenticated, ctx).await?;
+    let mut extra = directory_claims(&authenticated, ctx).await?;
     let mut authenticated = authenticated;
     let (scope, code) = match &parsed.grant {
         Grant::ClientCredentials(g) => (
@@ -148,10 +148,22 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
                 .token_lifetime_secs
                 .unwrap_or(ctx.settings.default_lifetime_secs);
             let token = (request.jti.to_owned(), ctx.now.saturating_add(lifetime));
+            let codes = ctx
+                .codes
+                .ok_or_else(|| OAuthError::server_error("authorization codes need a code store"))?;
+            // The client, redirect URI and PKCE are checked before the code is used up, so
+            // a stolen code sent with a wrong verifier or by another client does not spend
+            // it for its owner.
+            let Some(peeked) = codes.peek(&g.code, ctx.now).await? else {
+                return Err(OAuthError::invalid_grant("the code is unknown or expired"));
+            };
+            let scope = authorization_code::authorize(&authenticated.client, g, &peeked)?;
             let grant = redeem_code(&g.code, &token, ctx).await?;
-            let scope = authorization_code::authorize(&authenticated.client, g, &grant)?;
-            // The token is the person's: `sub` is theirs, not the client's.
+            // The token is the person's: `sub` is theirs, and nothing of a Kerberos
+            // client's own principal or directory entry is mixed in.
             authenticated.subject = grant.subject.clone();
+            authenticated.principal = None;
+            extra = None;
             (scope, Some(grant))
         }
     };

@@ -44,6 +44,16 @@ impl Service {
 
 #[async_trait::async_trait]
 impl AuthorizationCodes for Service {
+    async fn peek(&self, code: &str, now: u64) -> Result<Option<CodeGrant>, OAuthError> {
+        let record = self
+            .store
+            .state(CODE, &code_key(code), now)
+            .await
+            .map_err(|e| store_unavailable("reading the code", e))?;
+        // A used code goes on to `redeem`, which revokes what its first use produced.
+        Ok(record.and_then(|r| serde_json::from_slice(&r.value).ok()))
+    }
+
     async fn redeem(
         &self,
         code: &str,

@@ -78,7 +78,19 @@ impl Service {
                 }
             },
         };
-        if hint.is_none() && !confirmed {
+        // A hint proves which session the client means; only when it is this browser's
+        // session (or the browser has none) may sign-out skip the person's confirmation,
+        // so a link with someone else's ID token cannot sign anyone out.
+        let hint_sid = hint
+            .as_ref()
+            .and_then(|c| c.get("sid"))
+            .and_then(|s| s.as_str());
+        let hint_is_this_browser = match (hint_sid, cookie) {
+            (_, None) => hint.is_some(),
+            (Some(sid), Some(c)) => super::sessions::sid_of(c) == sid,
+            (None, Some(_)) => false,
+        };
+        if !hint_is_this_browser && !confirmed {
             return LogoutNext::Confirm {
                 application: client.and_then(|c| c.client_name.clone()),
             };

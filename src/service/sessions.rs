@@ -20,9 +20,6 @@ pub struct Session {
     pub auth_time: u64,
     /// How (RFC 8176: `kerberos`, `pwd`, `otp`).
     pub amr: Vec<String>,
-    /// Claims from the directory (name, email, groups), read at sign-in.
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub claims: serde_json::Map<String, serde_json::Value>,
     /// When it ends.
     pub expires_at: u64,
     /// When it was last used (kept to the minute): unused for `signin.session_idle_secs`,

@@ -133,6 +133,15 @@ impl Service {
     ) -> Result<SignedIn, Next> {
         let request = self.authorization_request(params)?;
         let principal = match self.accept_negotiate(token).await {
+            // People only: a host or service principal (`host/...`, `HTTP/...`) holds a
+            // keytab, not a person's session.
+            Ok((p, _)) if p.split('@').next().is_some_and(|name| name.contains('/')) => {
+                log::warn!(principal = p.as_str(); "Kerberos sign-in refused: not a person's principal");
+                return Err(self.sign_in_page(
+                    &request,
+                    Some("This Kerberos ticket is not a person's; sign in with your password."),
+                ));
+            }
             Ok((p, _)) => p,
             Err(OAuthError::TemporarilyUnavailable { .. }) => {
                 return Err(self.sign_in_page(
@@ -207,10 +216,9 @@ impl Service {
                 return Err(page(message));
             }
         };
-        let mut amr = vec!["pwd".to_owned()];
-        if otp.is_some() {
-            amr.push("otp".into());
-        }
+        // Only `pwd`: the one-time code is appended to the password for the KDC, which
+        // does not say whether it checked one, so `otp` is never claimed on a guess.
+        let amr = vec!["pwd".to_owned()];
         log::info!(user = user, principal = verified.principal.as_str(), fast = verified.fast; "password checked");
         self.signed_in(&request, &verified.principal, amr, now)
             .await
@@ -244,21 +252,10 @@ impl Service {
                 }
             }
         }
-        let claims = match self.person_claims(principal, request.scope.tokens()).await {
-            Ok(c) => c,
-            Err(e) => {
-                log::warn!(reason = e.log_reason(); "sign-in: reading the person's claims failed");
-                return Err(self.sign_in_page(
-                    request,
-                    Some("Sign-in is unavailable right now; try again in a moment."),
-                ));
-            }
-        };
         let session = Session {
             subject: principal.to_owned(),
             auth_time: now,
             amr,
-            claims,
             expires_at: now.saturating_add(self.session_lifetime_secs()),
             last_seen: now,
         };
@@ -388,6 +385,28 @@ impl Service {
         sid: &str,
         now: u64,
     ) -> Next {
+        // Claims for this request's scopes, read now (the directory caches them); a
+        // person locked since they signed in gets no more codes.
+        if let Some(directory) = &self.directory {
+            match directory.principal(&session.subject).await {
+                Ok(Some(entry)) if !entry.locked => {}
+                Ok(_) => {
+                    return self.refuse(
+                        request,
+                        "access_denied",
+                        "the account is locked or no longer in the directory",
+                    );
+                }
+                Err(e) => return self.refuse(request, "temporarily_unavailable", &e.to_string()),
+            }
+        }
+        let claims = match self
+            .person_claims(&session.subject, request.scope.tokens())
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return self.refuse(request, "temporarily_unavailable", e.log_reason()),
+        };
         let grant = CodeGrant {
             client_id: request.client_id.clone(),
             redirect_uri: request.redirect_uri.clone(),
@@ -400,7 +419,7 @@ impl Service {
             amr: session.amr.clone(),
             sid: sid.to_owned(),
             resource: request.resource.clone(),
-            claims: session.claims.clone(),
+            claims,
         };
         match self.issue_code(&grant, now).await {
             Ok(code) => Next::Redirect(response_uri(

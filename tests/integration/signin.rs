@@ -231,6 +231,22 @@ fn password_sign_in_issues_a_code_redeemed_once_with_an_id_token() {
         s.log_text()
     );
 
+    // A wrong verifier does not spend the code for its owner.
+    let wrong = curl(
+        &s.base_url,
+        &[
+            "-d",
+            &format!(
+                "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}&client_id=si1-app",
+                enc(&code),
+                enc(REDIRECT),
+                "b".repeat(50)
+            ),
+        ],
+        "/token",
+    );
+    assert_eq!(wrong.json()["error"], "invalid_grant", "{}", wrong.body);
+
     let tokens = redeem(&s, "si1", &code);
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     let t = tokens.json();
@@ -437,6 +453,19 @@ fn a_kerberos_ticket_signs_in_without_the_form() {
     let id = claims(t["id_token"].as_str().unwrap());
     assert_eq!(id["sub"], user);
     assert_eq!(id["amr"], serde_json::json!(["kerberos"]));
+
+    // A host's ticket is not a person's: no session, the form.
+    let kt = r.add_hosts(&["si4host.test.realm"]);
+    let host = crate::kdc::Host::new("si4host.test.realm", &kt[0]);
+    host.kinit(None);
+    let reply = curl_with(
+        host.command("curl"),
+        &s.base_url,
+        &["--negotiate", "-u", ":"],
+        &format!("/authorize?{}", authz_query("si4", "")),
+    );
+    assert!(reply.body.contains("not a person"), "{}", reply.body);
+    assert!(!reply.headers.contains("ahdapa-session="));
 }
 
 #[test]
@@ -781,6 +810,30 @@ fn rp_initiated_logout_ends_the_session_and_goes_back() {
         "/logout?id_token_hint=e30.e30.sig",
     );
     assert_eq!(forged.status, 400);
+    // Someone else's ID token in a link: this browser is asked, not signed out.
+    let other_jar = dir.path().join("other");
+    let other = sign_in(
+        &s,
+        &other_jar,
+        &authz_query("si9", ""),
+        "si9gina",
+        "si9-password",
+    );
+    let other_code = param(&location(&other), "code").unwrap();
+    let other_id = redeem(&s, "si9", &other_code).json()["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let csrf_link = curl(
+        &s.base_url,
+        &["-b", jar_s],
+        &format!("/logout?id_token_hint={other_id}"),
+    );
+    assert!(csrf_link.body.contains("Sign out?"), "{}", csrf_link.body);
+    assert!(
+        param(&location(&silent(jar_s)), "code").is_some(),
+        "still signed in"
+    );
 
     // The real thing: back to the client with state; the session is gone server-side
     // (the old cookie no longer works) and the cookie is cleared.

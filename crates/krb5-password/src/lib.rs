@@ -147,6 +147,9 @@ impl Verifier {
             return Err(classify(&ctx, code));
         }
         creds.filled = true;
+        // The principal the KDC answered for (canonical: an alias the person typed
+        // becomes the name FreeIPA keeps), falling back to the parsed one.
+        let principal = ctx.unparse_raw(creds.creds.client).unwrap_or(principal);
         let mut vopt = sys::krb5_verify_init_creds_opt::default();
         // SAFETY: vopt is a plain struct we own; init then set the one flag.
         unsafe {
@@ -271,10 +274,19 @@ impl Context {
     }
 
     fn unparse(&self, p: &Principal<'_>) -> Result<String, String> {
+        self.unparse_raw(p.0)
+    }
+
+    /// Unparses a principal owned by something else (creds); `p` must be live.
+    fn unparse_raw(&self, p: sys::krb5_principal) -> Result<String, String> {
+        if p.is_null() {
+            return Err("no principal".into());
+        }
         let mut s: *mut c_char = ptr::null_mut();
-        // SAFETY: p is live, s an out-pointer freed below.
+        // SAFETY: p is live (checked non-null; owned by the caller), s an out-pointer
+        // freed below.
         unsafe {
-            let code = sys::krb5_unparse_name(self.0, p.0, &mut s);
+            let code = sys::krb5_unparse_name(self.0, p, &mut s);
             if code != 0 || s.is_null() {
                 return Err(self.message(code));
             }
