@@ -531,7 +531,10 @@ impl Store for SqliteStore {
         now: u64,
     ) -> Result<Option<StateRecord>, StoreError> {
         let (kind, key) = (kind.to_owned(), key.to_vec());
-        self.with(move |conn| {
+        // On the replay connection: the main one also runs the periodic WAL checkpoint,
+        // which would hold up every read behind it (sessions and codes are read on the
+        // sign-in path).
+        Self::on(&self.replay, move |conn| {
             conn.prepare_cached(
                 "SELECT value, uses, expires_at, note FROM state
                  WHERE kind = ?1 AND key = ?2 AND expires_at > ?3",
