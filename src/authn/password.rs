@@ -72,26 +72,22 @@ impl Passwords {
         let keytab = format!("FILE:{}", keytab.display());
         let verifier = Verifier::new(service_principal, &keytab)
             .ok_or("kerberos.service_principal or kerberos.keytab contains a NUL byte")?;
-        Ok(Self {
-            backend: Backend::Kdc(verifier),
-            checks: tokio::sync::Semaphore::new(CONCURRENT_CHECKS),
-            failures: Mutex::new(Failures::default()),
-        })
+        Ok(Self::with(Backend::Kdc(verifier)))
     }
 
     /// Without `[kerberos]` but with a `[directory]`: binds as the person over TLS.
     pub fn ldap(directory: std::sync::Arc<crate::directory::Directory>) -> Self {
-        Self {
-            backend: Backend::Ldap(directory),
-            checks: tokio::sync::Semaphore::new(CONCURRENT_CHECKS),
-            failures: Mutex::new(Failures::default()),
-        }
+        Self::with(Backend::Ldap(directory))
     }
 
     /// For `serve --dev`: the demo person's password, checked in memory.
     pub fn dev(person: crate::config::DevPerson) -> Self {
+        Self::with(Backend::Dev(person))
+    }
+
+    fn with(backend: Backend) -> Self {
         Self {
-            backend: Backend::Dev(person),
+            backend,
             checks: tokio::sync::Semaphore::new(CONCURRENT_CHECKS),
             failures: Mutex::new(Failures::default()),
         }

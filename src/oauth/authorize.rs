@@ -66,13 +66,6 @@ pub struct AuthorizationRequest {
     pub resource: Vec<String>,
 }
 
-impl AuthorizationRequest {
-    /// True when the client asked for an OpenID Connect response (an ID token).
-    pub fn is_openid(&self) -> bool {
-        self.scope.tokens().iter().any(|s| s == "openid")
-    }
-}
-
 /// Why an authorization request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizeError {

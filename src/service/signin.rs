@@ -233,23 +233,21 @@ impl Service {
         amr: Vec<String>,
         now: u64,
     ) -> Result<SignedIn, Next> {
-        if let Some(directory) = &self.directory {
-            match directory.principal(principal).await {
-                Ok(Some(entry)) if !entry.locked => {}
-                Ok(_) => {
-                    log::warn!(principal = principal; "sign-in refused: not in the directory, or locked");
-                    return Err(self.sign_in_page(
-                        request,
-                        Some("Your account is locked or disabled. Ask your administrator."),
-                    ));
-                }
-                Err(e) => {
-                    log::warn!(reason = e.to_string().as_str(); "sign-in: directory lookup failed");
-                    return Err(self.sign_in_page(
-                        request,
-                        Some("Sign-in is unavailable right now; try again in a moment."),
-                    ));
-                }
+        match self.in_good_standing(principal).await {
+            Ok(true) => {}
+            Ok(false) => {
+                log::warn!(principal = principal; "sign-in refused: not in the directory, or locked");
+                return Err(self.sign_in_page(
+                    request,
+                    Some("Your account is locked or disabled. Ask your administrator."),
+                ));
+            }
+            Err(e) => {
+                log::warn!(reason = e.to_string().as_str(); "sign-in: directory lookup failed");
+                return Err(self.sign_in_page(
+                    request,
+                    Some("Sign-in is unavailable right now; try again in a moment."),
+                ));
             }
         }
         let session = Session {
@@ -387,18 +385,16 @@ impl Service {
     ) -> Next {
         // Claims for this request's scopes, read now (the directory caches them); a
         // person locked since they signed in gets no more codes.
-        if let Some(directory) = &self.directory {
-            match directory.principal(&session.subject).await {
-                Ok(Some(entry)) if !entry.locked => {}
-                Ok(_) => {
-                    return self.refuse(
-                        request,
-                        "access_denied",
-                        "the account is locked or no longer in the directory",
-                    );
-                }
-                Err(e) => return self.refuse(request, "temporarily_unavailable", &e.to_string()),
+        match self.in_good_standing(&session.subject).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return self.refuse(
+                    request,
+                    "access_denied",
+                    "the account is locked or no longer in the directory",
+                );
             }
+            Err(e) => return self.refuse(request, "temporarily_unavailable", &e.to_string()),
         }
         let claims = match self
             .person_claims(&session.subject, request.scope.tokens())
@@ -483,6 +479,17 @@ impl Service {
         }
     }
 
+    /// True when the directory (if there is one) knows `principal` and has it unlocked.
+    async fn in_good_standing(
+        &self,
+        principal: &str,
+    ) -> Result<bool, crate::directory::DirectoryError> {
+        match &self.directory {
+            None => Ok(true),
+            Some(d) => Ok(d.principal(principal).await?.is_some_and(|e| !e.locked)),
+        }
+    }
+
     /// The claims a person's granted scopes release (OIDC Core §5.4): `profile` gives
     /// `preferred_username`, `name`, `given_name`, `family_name`; `email` gives `email`;
     /// `groups` gives the names of their groups. From the directory when there is one
@@ -559,11 +566,6 @@ impl Service {
         let mut claims = self.person_claims(sub, &scopes).await?;
         claims.insert("sub".into(), sub.into());
         Ok(serde_json::Value::Object(claims))
-    }
-
-    /// True when people can sign in with a password (a keytab to verify tickets with).
-    pub fn password_sign_in(&self) -> bool {
-        self.passwords.is_some()
     }
 }
 

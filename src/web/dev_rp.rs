@@ -24,9 +24,7 @@ const COOKIE: &str = "ahdapa-dev-rp";
 #[derive(askama::Template)]
 #[template(path = "dev_rp.html")]
 struct DemoApp<'a> {
-    product: &'a str,
-    logo: Option<&'a str>,
-    support: Option<&'a str>,
+    brand: pages::Branding<'a>,
     subject: &'a str,
     claims: Vec<(String, String)>,
 }
@@ -73,31 +71,15 @@ pub fn start(service: &Service) -> Response {
 pub async fn callback<B>(service: &Service, req: Request<B>) -> Response {
     let (parts, _) = req.into_parts();
     match redeem(service, &parts).await {
-        Ok((subject, claims)) => {
-            let branding = service.branding();
-            pages::html(
-                StatusCode::OK,
-                &DemoApp {
-                    product: branding.product,
-                    logo: branding.logo,
-                    support: branding.support,
-                    subject: &subject,
-                    claims,
-                },
-            )
-        }
-        Err(message) => {
-            let branding = service.branding();
-            pages::html(
-                StatusCode::BAD_REQUEST,
-                &pages::ErrorPage {
-                    product: branding.product,
-                    logo: branding.logo,
-                    support: branding.support,
-                    message: &message,
-                },
-            )
-        }
+        Ok((subject, claims)) => pages::html(
+            StatusCode::OK,
+            &DemoApp {
+                brand: service.branding(),
+                subject: &subject,
+                claims,
+            },
+        ),
+        Err(message) => super::signin::error_page(service, StatusCode::BAD_REQUEST, &message),
     }
 }
 

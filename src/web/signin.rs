@@ -182,42 +182,28 @@ where
         )
     };
     let session = extract::cookie(&parts, cookies.session);
-    let branding = service.branding();
     let mut resp = match service.logout(&params, session, confirmed).await {
         LogoutNext::Redirect(to) => redirect(&to),
         LogoutNext::SignedOut => pages::html(
             StatusCode::OK,
             &pages::SignedOut {
-                product: branding.product,
-                logo: branding.logo,
-                support: branding.support,
+                brand: service.branding(),
             },
         ),
         LogoutNext::ErrorPage(m) => return error_page(service, StatusCode::BAD_REQUEST, &m),
         LogoutNext::Confirm { application } => {
-            let existing = extract::cookie(&parts, cookies.csrf).map(str::to_owned);
-            let csrf = existing.clone().unwrap_or_else(random_token);
             let params = String::from_utf8_lossy(&params);
-            let mut resp = pages::html(
-                StatusCode::OK,
-                &pages::Logout {
-                    product: branding.product,
-                    logo: branding.logo,
-                    support: branding.support,
-                    application: application.as_deref(),
-                    params: &params,
-                    csrf: &csrf,
-                },
-            );
-            if existing.is_none() {
-                cookies.set(
-                    &mut resp,
-                    cookies.csrf,
-                    &csrf,
-                    service.session_lifetime_secs(),
-                );
-            }
-            return resp;
+            return cookies.with_csrf(service, &parts, |csrf| {
+                pages::html(
+                    StatusCode::OK,
+                    &pages::Logout {
+                        brand: service.branding(),
+                        application: application.as_deref(),
+                        params: &params,
+                        csrf,
+                    },
+                )
+            });
         }
     };
     // The cookie goes too.
@@ -297,6 +283,25 @@ impl Cookies {
         }
     }
 
+    /// A page with a form: `build` gets the browser's CSRF token (double submit), or a
+    /// new one, which is then set as the cookie.
+    fn with_csrf(
+        &self,
+        service: &Service,
+        parts: &http::request::Parts,
+        build: impl FnOnce(&str) -> Response,
+    ) -> Response {
+        match extract::cookie(parts, self.csrf) {
+            Some(existing) => build(existing),
+            None => {
+                let csrf = random_token();
+                let mut resp = build(&csrf);
+                self.set(&mut resp, self.csrf, &csrf, service.session_lifetime_secs());
+                resp
+            }
+        }
+    }
+
     fn set(&self, resp: &mut Response, name: &str, value: &str, max_age: u64) {
         let secure = if self.secure { "; Secure" } else { "" };
         let v =
@@ -354,83 +359,58 @@ fn render(
             subject,
             scopes,
         } => {
-            let existing = extract::cookie(parts, cookies.csrf).map(str::to_owned);
-            let csrf = existing.clone().unwrap_or_else(random_token);
-            let branding = service.branding();
             let authz = String::from_utf8_lossy(params);
-            let page = Consent {
-                product: branding.product,
-                logo: branding.logo,
-                support: branding.support,
-                application: application.as_deref(),
-                subject: &subject,
-                scopes: &scopes,
-                authz: &authz,
-                csrf: &csrf,
-            };
-            let mut resp = pages::html(StatusCode::OK, &page);
-            if existing.is_none() {
-                cookies.set(
-                    &mut resp,
-                    cookies.csrf,
-                    &csrf,
-                    service.session_lifetime_secs(),
-                );
-            }
-            resp
+            cookies.with_csrf(service, parts, |csrf| {
+                let page = Consent {
+                    brand: service.branding(),
+                    application: application.as_deref(),
+                    subject: &subject,
+                    scopes: &scopes,
+                    authz: &authz,
+                    csrf,
+                };
+                pages::html(StatusCode::OK, &page)
+            })
         }
         Next::SignIn {
             application,
             message,
             username,
         } => {
-            let existing = extract::cookie(parts, cookies.csrf).map(str::to_owned);
-            let csrf = existing.clone().unwrap_or_else(random_token);
-            let branding = service.branding();
             let authz = String::from_utf8_lossy(params);
-            let page = SignIn {
-                product: branding.product,
-                logo: branding.logo,
-                support: branding.support,
-                application: application.as_deref(),
-                message: message.as_deref(),
-                authz: &authz,
-                csrf: &csrf,
-                username: &username,
-                otp: true,
-                kerberos: service.negotiate_enabled(),
-            };
-            let status = if challenge_count.is_some() {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::OK
-            };
-            let mut resp = pages::html(status, &page);
-            if let Some(count) = challenge_count {
-                challenge(&mut resp, Challenge::Negotiate);
-                cookies.set(&mut resp, cookies.probe, &count.to_string(), PROBE_SECS);
-            }
-            if existing.is_none() {
-                cookies.set(
-                    &mut resp,
-                    cookies.csrf,
-                    &csrf,
-                    service.session_lifetime_secs(),
-                );
-            }
-            resp
+            cookies.with_csrf(service, parts, |csrf| {
+                let page = SignIn {
+                    brand: service.branding(),
+                    application: application.as_deref(),
+                    message: message.as_deref(),
+                    authz: &authz,
+                    csrf,
+                    username: &username,
+                    otp: true,
+                    kerberos: service.negotiate_enabled(),
+                };
+                let status = if challenge_count.is_some() {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::OK
+                };
+                let mut resp = pages::html(status, &page);
+                if let Some(count) = challenge_count {
+                    challenge(&mut resp, Challenge::Negotiate);
+                    cookies.set(&mut resp, cookies.probe, &count.to_string(), PROBE_SECS);
+                }
+                resp
+            })
         }
     }
 }
 
-fn error_page(service: &Service, status: StatusCode, message: &str) -> Response {
-    let branding = service.branding();
+/// An error page (also the demo app's).
+pub(super) fn error_page(service: &Service, status: StatusCode, message: &str) -> Response {
     pages::html(
         status,
         &ErrorPage {
-            product: branding.product,
-            logo: branding.logo,
-            support: branding.support,
+            brand: service.branding(),
             message,
         },
     )

@@ -31,12 +31,8 @@ pub struct Branding<'a> {
 #[derive(Template)]
 #[template(path = "signin.html")]
 pub struct SignIn<'a> {
-    /// Product name.
-    pub product: &'a str,
-    /// Logo URL.
-    pub logo: Option<&'a str>,
-    /// Help link.
-    pub support: Option<&'a str>,
+    /// What every page shows around its content.
+    pub brand: Branding<'a>,
     /// The client's name.
     pub application: Option<&'a str>,
     /// Why the last attempt failed.
@@ -57,12 +53,8 @@ pub struct SignIn<'a> {
 #[derive(Template)]
 #[template(path = "consent.html")]
 pub struct Consent<'a> {
-    /// Product name.
-    pub product: &'a str,
-    /// Logo URL.
-    pub logo: Option<&'a str>,
-    /// Help link.
-    pub support: Option<&'a str>,
+    /// What every page shows around its content.
+    pub brand: Branding<'a>,
     /// The client's name.
     pub application: Option<&'a str>,
     /// Who is signed in.
@@ -79,12 +71,8 @@ pub struct Consent<'a> {
 #[derive(Template)]
 #[template(path = "logout.html")]
 pub struct Logout<'a> {
-    /// Product name.
-    pub product: &'a str,
-    /// Logo URL.
-    pub logo: Option<&'a str>,
-    /// Help link.
-    pub support: Option<&'a str>,
+    /// What every page shows around its content.
+    pub brand: Branding<'a>,
     /// The client asking, when known.
     pub application: Option<&'a str>,
     /// The logout request, carried through the form.
@@ -97,24 +85,16 @@ pub struct Logout<'a> {
 #[derive(Template)]
 #[template(path = "signed_out.html")]
 pub struct SignedOut<'a> {
-    /// Product name.
-    pub product: &'a str,
-    /// Logo URL.
-    pub logo: Option<&'a str>,
-    /// Help link.
-    pub support: Option<&'a str>,
+    /// What every page shows around its content.
+    pub brand: Branding<'a>,
 }
 
 /// The error page.
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
-    /// Product name.
-    pub product: &'a str,
-    /// Logo URL.
-    pub logo: Option<&'a str>,
-    /// Help link.
-    pub support: Option<&'a str>,
+    /// What every page shows around its content.
+    pub brand: Branding<'a>,
     /// What went wrong.
     pub message: &'a str,
 }
