@@ -144,8 +144,9 @@ pub struct ServeArgs {
 /// authorization code + PKCE.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SignInArgs {
-    /// A grant it may use, client_credentials or authorization_code (repeat; default
-    /// client_credentials, or authorization_code when --redirect-uri is given).
+    /// A grant it may use, client_credentials, authorization_code or device_code
+    /// (repeat; default client_credentials, or authorization_code when --redirect-uri
+    /// is given).
     #[arg(long = "grant-type")]
     pub grant_types: Vec<String>,
     /// Where sign-in responses may go (repeat): https, http://127.0.0.1/... (any port),
@@ -164,6 +165,10 @@ pub struct SignInArgs {
     /// The name people see on the sign-in page.
     #[arg(long)]
     pub name: Option<String>,
+    /// When its grants come with refresh tokens: never, offline_access or always
+    /// (default: always for device_code clients, offline_access for the others).
+    #[arg(long)]
+    pub refresh_tokens: Option<String>,
 }
 
 impl SignInArgs {
@@ -171,8 +176,15 @@ impl SignInArgs {
     pub fn apply(&self, reg: &mut crate::oauth::client::ClientRegistration) -> Result<(), String> {
         let mut grants = Vec::new();
         for g in &self.grant_types {
-            let grant = crate::oauth::grant::GrantType::from_name(g).ok_or_else(|| {
-                format!("--grant-type {g:?}: expected client_credentials or authorization_code")
+            let name = if g == "device_code" {
+                crate::oauth::grant::device_code::GRANT_TYPE
+            } else {
+                g.as_str()
+            };
+            let grant = crate::oauth::grant::GrantType::from_name(name).ok_or_else(|| {
+                format!(
+                    "--grant-type {g:?}: expected client_credentials, authorization_code or device_code"
+                )
             })?;
             grants.push(grant);
         }
@@ -193,11 +205,25 @@ impl SignInArgs {
         if self.name.is_some() {
             reg.client_name.clone_from(&self.name);
         }
+        if let Some(policy) = &self.refresh_tokens {
+            use crate::oauth::grant::refresh_token::RefreshPolicy as P;
+            reg.refresh_tokens = Some(match policy.as_str() {
+                "never" => P::Never,
+                "offline_access" => P::OfflineAccess,
+                "always" => P::Always,
+                other => {
+                    return Err(format!(
+                        "--refresh-tokens {other:?}: expected never, offline_access or always"
+                    ));
+                }
+            });
+        }
         Ok(())
     }
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per command
 pub enum ClientCommand {
     /// Register a client in the local store and print its secret once.
     Add {

@@ -53,10 +53,13 @@ pub const ROTATION_RETENTION_SECS: u64 =
 pub const REFRESH_PERIOD: Duration = Duration::from_secs(2);
 
 mod codes;
+pub mod device;
 pub mod logout;
+mod refresh;
 pub mod sessions;
 pub mod signin;
 mod tokens;
+mod verify;
 
 /// Client certificates forwarded by a TLS-terminating proxy (`tls.client_cert_header`):
 /// the config's settings with the live certificate policy.
@@ -122,6 +125,10 @@ pub struct Service {
     pub(crate) logo: Option<(bytes::Bytes, &'static str)>,
     /// Checks people's passwords with the KDC (with `[kerberos]`).
     pub(crate) passwords: Option<crate::authn::password::Passwords>,
+    /// Wrong device user codes (the verification page's throttle).
+    pub(crate) wrong_codes: device::WrongCodes,
+    /// `compat.keycloak_realm`.
+    pub(crate) keycloak_realm: Option<String>,
     /// Access tokens verified recently by the resource endpoints, by SHA-256 of the
     /// token: their claims and when their revocation was last checked.
     pub(crate) verified: std::sync::Mutex<HashMap<[u8; 32], VerifiedToken>>,
@@ -205,6 +212,28 @@ impl Service {
         token_endpoint::token(request, &ctx).await
     }
 
+    /// `compat.keycloak_realm`.
+    pub fn keycloak_realm(&self) -> Option<&str> {
+        self.keycloak_realm.as_deref()
+    }
+
+    /// `POST /device_authorization` (RFC 8628 §3.1).
+    pub async fn device_authorization(
+        &self,
+        authorization: Option<Authorization<'_>>,
+        body: &[u8],
+        certificate: Option<&PresentedCertificate>,
+    ) -> Result<crate::oauth::device_authorization::Started, OAuthError> {
+        let (registry, keys) = (self.registry.load(), self.keys.load());
+        let ctx = self.context(&registry, &keys, clock::now_unix());
+        let request = crate::oauth::introspection::TokenCallerRequest {
+            authorization,
+            body,
+            certificate,
+        };
+        crate::oauth::device_authorization::start(request, &ctx).await
+    }
+
     /// The core's view of this service for one request: settings, the registry and keys
     /// the caller loaded, and the adapters (this service for replay records, the Kerberos
     /// acceptor, the jwks_uri fetcher, the directory).
@@ -230,6 +259,8 @@ impl Service {
             client_keys: &self.jwks_fetcher,
             directory: self.directory.as_deref().map(|d| d as &dyn DirectoryLookup),
             codes: Some(self),
+            devices: Some(self),
+            refresh: Some(self),
             revocations: self,
             now,
             rng: &self.rng,

@@ -201,6 +201,8 @@ impl Service {
             signin: config.signin.clone(),
             dev: config.dev.is_some(),
             passwords,
+            wrong_codes: Default::default(),
+            keycloak_realm: config.keycloak_realm.clone(),
             jwks_fetcher: JwksFetcher::new(
                 config.jwks_fetch.clone(),
                 config.jwks_ca_file.as_deref(),

@@ -65,6 +65,10 @@ pub struct Config {
     pub registration: Option<RegistrationConfig>,
     /// `[signin]`.
     pub signin: SigninConfig,
+    /// `compat.keycloak_realm`: serve the Keycloak URL layout
+    /// (`/realms/<realm>/protocol/openid-connect/...`) for FreeIPA's `ipa idp-add
+    /// --provider keycloak` and tools that know only Keycloak.
+    pub keycloak_realm: Option<String>,
     /// `serve --dev` only (never from a file): the demo person.
     pub dev: Option<DevPerson>,
 }

@@ -37,6 +37,33 @@ pub struct RawConfig {
     pub registration: Option<RawRegistration>,
     #[serde(default)]
     pub signin: RawSignin,
+    #[serde(default)]
+    pub device: RawDevice,
+    #[serde(default)]
+    pub refresh_tokens: RawRefreshTokens,
+    #[serde(default)]
+    pub compat: RawCompat,
+}
+
+/// `[device]`: the device authorization grant (RFC 8628).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDevice {
+    pub code_lifetime_secs: Option<u64>,
+    pub interval_secs: Option<u64>,
+}
+
+/// `[refresh_tokens]`: rotation and lifetimes.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRefreshTokens {
+    pub lifetime_secs: Option<u64>,
+    pub idle_secs: Option<u64>,
+    pub grace_secs: Option<u64>,
+}
+
+/// `[compat]`: URL layouts of other products.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawCompat {
+    pub keycloak_realm: Option<String>,
 }
 
 /// `[signin]`: people signing in (the pages' branding, sessions).

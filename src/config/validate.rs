@@ -351,6 +351,63 @@ pub fn validate(
     };
 
     let signin = signin(&raw.signin, &mut err);
+    let device_lifetime = bounded_secs(
+        raw.device.code_lifetime_secs,
+        600,
+        60,
+        3600,
+        "device.code_lifetime_secs",
+        &mut err,
+    );
+    let device_interval = bounded_secs(
+        raw.device.interval_secs,
+        5,
+        1,
+        60,
+        "device.interval_secs",
+        &mut err,
+    );
+    let refresh_lifetime = bounded_secs(
+        raw.refresh_tokens.lifetime_secs,
+        30 * 86_400,
+        300,
+        400 * 86_400,
+        "refresh_tokens.lifetime_secs",
+        &mut err,
+    );
+    let refresh_idle = bounded_secs(
+        raw.refresh_tokens.idle_secs,
+        14 * 86_400,
+        60,
+        400 * 86_400,
+        "refresh_tokens.idle_secs",
+        &mut err,
+    );
+    let refresh_grace = bounded_secs(
+        raw.refresh_tokens.grace_secs,
+        30,
+        0,
+        300,
+        "refresh_tokens.grace_secs",
+        &mut err,
+    );
+    let keycloak_realm = match &raw.compat.keycloak_realm {
+        Some(r)
+            if r.is_empty()
+                || r.len() > 64
+                || !r
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) =>
+        {
+            err(
+                "compat.keycloak_realm",
+                "must be 1 to 64 letters, digits, '-', '_' or '.' (it is a URL path segment)"
+                    .into(),
+            );
+            None
+        }
+        other => Some(other.clone()),
+    };
     let registration = match &raw.registration {
         Some(r) if r.enabled.unwrap_or(true) => {
             let allowed_scopes = r.allowed_scopes.clone().unwrap_or_default();
@@ -438,6 +495,15 @@ pub fn validate(
             issuer: issuer.clone(),
             default_audience,
             default_lifetime_secs: lifetime,
+            refresh: crate::oauth::person::RefreshRules {
+                lifetime_secs: refresh_lifetime?,
+                idle_secs: refresh_idle?,
+                grace_secs: refresh_grace?,
+            },
+            device: crate::oauth::person::DeviceRules {
+                lifetime_secs: device_lifetime?,
+                interval_secs: device_interval?,
+            },
         },
         log_level: log_level?,
         log_issuance: log_issuance?,
@@ -464,6 +530,7 @@ pub fn validate(
         enrollment: enrollment?,
         registration: registration?,
         signin: signin?,
+        keycloak_realm: keycloak_realm?,
         dev: None,
         dpop: super::DpopConfig {
             proof_max_age_secs: dpop_age?,

@@ -191,6 +191,11 @@ pub struct ClientRegistration {
     /// (`ES256`, `EdDSA` or `RS256`; default: the server's `keys.algorithm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
+    /// When its grants come with a refresh token: `never`, `offline_access` (when the
+    /// scope has it; the default for authorization_code clients) or `always` (the
+    /// default for device_code clients such as SSSD hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_tokens: Option<crate::oauth::grant::refresh_token::RefreshPolicy>,
 }
 
 /// The longest access token lifetime a registration may ask for (one day).
@@ -285,6 +290,8 @@ pub struct Client {
     pub require_consent: bool,
     /// The algorithm of its ID tokens; `None` means the server's.
     pub id_token_alg: Option<SigningAlgorithm>,
+    /// When its grants come with a refresh token.
+    pub refresh_tokens: crate::oauth::grant::refresh_token::RefreshPolicy,
     /// Where the registration came from.
     pub source: ClientSource,
 }
@@ -635,6 +642,13 @@ impl Client {
                 }
             },
         };
+        let refresh_tokens = reg.refresh_tokens.unwrap_or(
+            if grants.contains(&crate::oauth::grant::GrantType::DeviceCode) {
+                crate::oauth::grant::refresh_token::RefreshPolicy::Always
+            } else {
+                crate::oauth::grant::refresh_token::RefreshPolicy::OfflineAccess
+            },
+        );
         let mtls = matches!(method, M::TlsClientAuth | M::SelfSignedTlsClientAuth);
         let certificate_bound = reg
             .tls_client_certificate_bound_access_tokens
@@ -656,6 +670,7 @@ impl Client {
                 post_logout_redirect_uris: reg.post_logout_redirect_uris.clone(),
                 require_consent: reg.require_consent.unwrap_or(false),
                 id_token_alg,
+                refresh_tokens,
                 source,
             }),
             _ => Err(errors),

@@ -48,6 +48,8 @@ pub struct Metadata {
     pub tls_client_certificate_bound_access_tokens: bool,
     /// `authorization_endpoint`: people sign in here (authorization code + PKCE).
     pub authorization_endpoint: String,
+    /// RFC 8628 §4 `device_authorization_endpoint`: hosts logging people in.
+    pub device_authorization_endpoint: String,
     /// OIDC `userinfo_endpoint`.
     pub userinfo_endpoint: String,
     /// OIDC RP-Initiated Logout `end_session_endpoint`.
@@ -112,6 +114,7 @@ impl Metadata {
             tls_client_certificate_bound_access_tokens: mtls,
             dpop_signing_alg_values_supported: crate::token::dpop::ALLOWED_ALGS.to_vec(),
             authorization_endpoint: format!("{issuer}/authorize"),
+            device_authorization_endpoint: format!("{issuer}/device_authorization"),
             userinfo_endpoint: format!("{issuer}/userinfo"),
             end_session_endpoint: format!("{issuer}/logout"),
             response_types_supported: vec!["code"],
@@ -129,7 +132,7 @@ impl Metadata {
                 algs
             },
             code_challenge_methods_supported: crate::oauth::pkce::METHODS_SUPPORTED.to_vec(),
-            scopes_supported: vec!["openid", "profile", "email", "groups"],
+            scopes_supported: vec!["openid", "profile", "email", "groups", "offline_access"],
             claims_supported: vec![
                 "iss",
                 "sub",

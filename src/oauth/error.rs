@@ -81,6 +81,22 @@ pub enum OAuthError {
         /// The fresh nonce for the `DPoP-Nonce` header.
         nonce: String,
     },
+    /// RFC 8628 §3.5: the person has not decided yet; poll again after the interval.
+    #[error("authorization_pending")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: still pending, and the device polls too fast: add 5 s to the
+    /// interval from now on.
+    #[error("slow_down")]
+    SlowDown,
+    /// RFC 8628 §3.5 (and RFC 6749 §4.1.2.1): the person refused.
+    #[error("access_denied: {description}")]
+    AccessDenied {
+        /// Shown to the client.
+        description: Cow<'static, str>,
+    },
+    /// RFC 8628 §3.5: the device code expired; the device must start again.
+    #[error("expired_token")]
+    ExpiredToken,
     /// A dependency (store, directory) is down; the client may retry. Never a client mistake.
     #[error("temporarily_unavailable: {reason}")]
     TemporarilyUnavailable {
@@ -162,6 +178,10 @@ impl OAuthError {
             Self::InvalidScope { .. } => "invalid_scope",
             Self::InvalidDpopProof { .. } => "invalid_dpop_proof",
             Self::UseDpopNonce { .. } => "use_dpop_nonce",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::AccessDenied { .. } => "access_denied",
+            Self::ExpiredToken => "expired_token",
             Self::TemporarilyUnavailable { .. } => "temporarily_unavailable",
             Self::ServerError { .. } => "server_error",
         }
@@ -182,6 +202,12 @@ impl OAuthError {
             Self::InvalidClient { shown, .. } => {
                 Some(shown.as_deref().unwrap_or("client authentication failed"))
             }
+            Self::AuthorizationPending => {
+                Some("the person has not approved the request yet; keep polling")
+            }
+            Self::SlowDown => Some("polling too fast: the interval is now 5 seconds longer"),
+            Self::AccessDenied { description } => Some(description),
+            Self::ExpiredToken => Some("the device code has expired; start again"),
             Self::TemporarilyUnavailable { .. } => Some("try again later"),
             Self::ServerError { .. } => None,
         }
@@ -198,8 +224,12 @@ impl OAuthError {
             | Self::UnauthorizedClient { description }
             | Self::UnsupportedGrantType { description }
             | Self::InvalidScope { description }
-            | Self::InvalidDpopProof { description } => description,
+            | Self::InvalidDpopProof { description }
+            | Self::AccessDenied { description } => description,
             Self::UseDpopNonce { .. } => "DPoP proof without a valid server nonce",
+            Self::AuthorizationPending => "authorization pending",
+            Self::SlowDown => "polling too fast",
+            Self::ExpiredToken => "device code expired",
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct TokenResponse {
     /// The OpenID Connect ID token (authorization_code with `openid`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// A refresh token (code and device grants by the client's policy; every refresh).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 /// A successful issuance, with what the audit log needs.
@@ -139,6 +142,7 @@ pub fn issue(
             expires_in: lifetime,
             scope,
             id_token: None,
+            refresh_token: None,
         },
         client_id: client.client_id.clone(),
         subject: authenticated.subject,

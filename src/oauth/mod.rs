@@ -17,6 +17,7 @@
 pub mod authorize;
 pub mod client;
 pub mod client_auth;
+pub mod device_authorization;
 pub mod directory_policy;
 pub mod discovery;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod grant;
 pub mod id_token;
 pub mod introspection;
 pub mod issue;
+pub mod person;
 pub mod pkce;
 pub mod ports;
 pub mod principal;

@@ -115,3 +115,81 @@ pub trait AuthorizationCodes: Send + Sync {
         now: u64,
     ) -> Result<Option<RedeemedCode>, OAuthError>;
 }
+
+/// Device codes (RFC 8628), shared by every node that shares the store.
+#[async_trait]
+pub trait DeviceCodes: Send + Sync {
+    /// Stores a new device grant under a fresh device code and a fresh user code (not
+    /// one that is live: the adapter draws again) and returns both, the user code
+    /// normalized.
+    async fn start(
+        &self,
+        grant: super::grant::device_code::DeviceGrant,
+        now: u64,
+    ) -> Result<(String, String), OAuthError>;
+    /// What `device_code` stands for; `None` when unknown or long expired.
+    async fn peek(
+        &self,
+        device_code: &str,
+        now: u64,
+    ) -> Result<Option<super::grant::device_code::DeviceGrant>, OAuthError>;
+    /// The device's last poll and interval, if it polled before.
+    async fn pace(
+        &self,
+        device_code: &str,
+        now: u64,
+    ) -> Result<Option<super::grant::device_code::Pace>, OAuthError>;
+    /// Records a poll (until the code expires).
+    async fn record_pace(
+        &self,
+        device_code: &str,
+        pace: super::grant::device_code::Pace,
+        until: u64,
+    ) -> Result<(), OAuthError>;
+    /// Redeems an approved code: true for exactly one caller on any node.
+    async fn redeem(&self, device_code: &str, now: u64) -> Result<bool, OAuthError>;
+}
+
+/// A refresh token presented for use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedRefreshToken {
+    /// What the token stands for.
+    pub grant: super::grant::refresh_token::RefreshGrant,
+    /// How many times it was used before (0: this is the first use).
+    pub uses: u64,
+    /// When it was first used, if it was.
+    pub first_used_at: Option<u64>,
+}
+
+/// Refresh tokens, rotated, their families revocable, shared by every node.
+#[async_trait]
+pub trait RefreshTokens: Send + Sync {
+    /// Mints a refresh token for `grant`, valid until `expires_at`.
+    async fn issue(
+        &self,
+        grant: &super::grant::refresh_token::RefreshGrant,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<String, OAuthError>;
+    /// Counts one use of `token` (atomically, across nodes) and returns its record;
+    /// `None` when unknown or expired.
+    async fn use_token(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<Option<UsedRefreshToken>, OAuthError>;
+    /// True when `grant`'s family was revoked or its session ended.
+    async fn is_ended(
+        &self,
+        grant: &super::grant::refresh_token::RefreshGrant,
+        now: u64,
+    ) -> Result<bool, OAuthError>;
+    /// Revokes a family until `until` (durably).
+    async fn revoke_family(&self, family: &str, until: u64, now: u64) -> Result<(), OAuthError>;
+    /// What `token` stands for, without using it (`/revoke`); `None` when unknown.
+    async fn peek(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<Option<super::grant::refresh_token::RefreshGrant>, OAuthError>;
+}

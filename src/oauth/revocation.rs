@@ -1,4 +1,6 @@
-//! `POST /revoke` (RFC 7009): a client revokes one of its own access tokens.
+//! `POST /revoke` (RFC 7009): a client revokes one of its own access tokens, or one of
+//! its refresh tokens — which revokes that token's whole family (every refresh token
+//! of the same sign-in, §2.1 allows it).
 //!
 //! The caller authenticates as at `/token`. A revoked token's `jti` stays refused until
 //! the token's `exp`, on every node (the [`RevocationList`] port is the shared store).
@@ -20,6 +22,13 @@ pub enum Revocation {
         /// The revoked token's id.
         jti: String,
     },
+    /// A refresh token of the caller's: its family is now refused.
+    RefreshFamily {
+        /// The caller.
+        client_id: String,
+        /// The family.
+        family: String,
+    },
     /// Nothing to revoke (unknown, invalid, expired, or without `jti`/`exp`).
     NoEffect,
 }
@@ -31,7 +40,28 @@ pub async fn revoke(
 ) -> Result<Revocation, OAuthError> {
     let (caller, token) = token_caller(request, ctx).await?;
     let Ok(claims) = access_token::verify(&token, ctx.keys, &ctx.settings.issuer, ctx.now) else {
-        return Ok(Revocation::NoEffect);
+        // Not one of our access tokens: perhaps a refresh token (whatever the hint said,
+        // §2.1 lets the server look further).
+        let Some(grant) = (match ctx.refresh {
+            Some(tokens) => tokens.peek(&token, ctx.now).await?,
+            None => None,
+        }) else {
+            return Ok(Revocation::NoEffect);
+        };
+        if grant.client_id != caller.client.client_id {
+            return Err(OAuthError::unauthorized_client(
+                "the token was not issued to this client",
+            ));
+        }
+        if let Some(tokens) = ctx.refresh {
+            tokens
+                .revoke_family(&grant.family, grant.family_expires_at, ctx.now)
+                .await?;
+        }
+        return Ok(Revocation::RefreshFamily {
+            client_id: grant.client_id,
+            family: grant.family,
+        });
     };
     if claims.get("client_id").and_then(|c| c.as_str()) != Some(caller.client.client_id.as_str()) {
         return Err(OAuthError::unauthorized_client(

@@ -45,6 +45,18 @@ impl Scopes {
         self.0.join(" ")
     }
 
+    /// For the device and refresh grants, as SSSD sends them: the requested scopes
+    /// `allowed` has, in `allowed`'s order; all of `allowed` when none of them (or
+    /// nothing) was asked for — oidc_child asks for the literal `user` when nothing is
+    /// configured, and repeats its first `scope` on every refresh. Never wider than
+    /// `allowed`, never `invalid_scope`.
+    pub fn narrow(allowed: &Scopes, requested: Option<&Scopes>) -> Scopes {
+        match Self::grant(allowed, requested) {
+            Ok(s) => s,
+            Err(_) => allowed.clone(),
+        }
+    }
+
     /// DESIGN.md: the intersection of the requested scopes with the registered ones;
     /// omitted means all registered scopes; an empty intersection is `invalid_scope`.
     pub fn grant(registered: &Scopes, requested: Option<&Scopes>) -> Result<Scopes, OAuthError> {
@@ -109,6 +121,24 @@ mod tests {
         assert_eq!(Scopes::parse("a\"b").unwrap_err().code(), "invalid_scope");
         assert_eq!(Scopes::parse("a\\b").unwrap_err().code(), "invalid_scope");
         assert_eq!(Scopes::parse("é").unwrap_err().code(), "invalid_scope");
+    }
+
+    #[test]
+    fn narrowing_drops_unknown_scopes_and_never_widens() {
+        let user = Scopes::parse("user").unwrap();
+        assert_eq!(
+            Scopes::narrow(&registered(), Some(&user)).to_scope_string(),
+            "directory.read metrics"
+        );
+        let some = Scopes::parse("metrics phone").unwrap();
+        assert_eq!(
+            Scopes::narrow(&registered(), Some(&some)).to_scope_string(),
+            "metrics"
+        );
+        assert_eq!(
+            Scopes::narrow(&registered(), None).to_scope_string(),
+            "directory.read metrics"
+        );
     }
 
     #[test]

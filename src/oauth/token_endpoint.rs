@@ -27,12 +27,13 @@ use super::client_auth::{self, AuthContext, Authenticated, Authorization, Presen
 use super::error::OAuthError;
 use super::grant::authorization_code::{self, CodeGrant};
 use super::grant::{Grant, client_credentials};
-use super::id_token::{self, IdTokenClaims};
 use super::issue::{Binding, Issued};
+use super::person::{self, DeviceRules, PersonGrant, RefreshRules};
 use super::ports::{
-    AuthorizationCodes, ClientKeySource, DirectoryLookup, NegotiateAcceptor, ReplayCache,
-    RevocationList,
+    AuthorizationCodes, ClientKeySource, DeviceCodes, DirectoryLookup, NegotiateAcceptor,
+    RefreshTokens, ReplayCache, RevocationList,
 };
+use super::scope::Scopes;
 use crate::token::dpop::{self, ProofTarget, VerifiedProof};
 use crate::token::keys::KeySet;
 
@@ -54,6 +55,10 @@ pub struct TokenSettings {
     pub default_lifetime_secs: u64,
     /// Rules for client assertions (private_key_jwt, client_secret_jwt).
     pub assertions: AssertionRules,
+    /// Refresh tokens.
+    pub refresh: RefreshRules,
+    /// The device grant.
+    pub device: DeviceRules,
 }
 
 /// DPoP rules (RFC 9449), from `[dpop]` and the master key.
@@ -92,6 +97,10 @@ pub struct Context<'a> {
     pub directory: Option<&'a dyn DirectoryLookup>,
     /// Authorization codes (sign-in).
     pub codes: Option<&'a dyn AuthorizationCodes>,
+    /// Device codes.
+    pub devices: Option<&'a dyn DeviceCodes>,
+    /// Refresh tokens.
+    pub refresh: Option<&'a dyn RefreshTokens>,
     /// Revoked tokens.
     pub revocations: &'a dyn RevocationList,
     /// Now, seconds since the epoch.
@@ -136,39 +145,52 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
     };
     let mut extra = directory_claims(&authenticated, ctx).await?;
     let mut authenticated = authenticated;
-    let (scope, code) = match &parsed.grant {
+    let (scope, person) = match &parsed.grant {
         Grant::ClientCredentials(g) => (
             client_credentials::authorize(&authenticated.client, g)?,
             None,
         ),
         Grant::AuthorizationCode(g) => {
-            // The token this redemption will produce, named before the code is used up.
-            let lifetime = authenticated
-                .client
-                .token_lifetime_secs
-                .unwrap_or(ctx.settings.default_lifetime_secs);
-            let token = (request.jti.to_owned(), ctx.now.saturating_add(lifetime));
-            let codes = ctx
-                .codes
-                .ok_or_else(|| OAuthError::server_error("authorization codes need a code store"))?;
-            // The client, redirect URI and PKCE are checked before the code is used up, so
-            // a stolen code sent with a wrong verifier or by another client does not spend
-            // it for its owner.
-            let Some(peeked) = codes.peek(&g.code, ctx.now).await? else {
-                return Err(OAuthError::invalid_grant("the code is unknown or expired"));
-            };
-            let scope = authorization_code::authorize(&authenticated.client, g, &peeked)?;
-            let grant = redeem_code(&g.code, &token, ctx).await?;
-            // The token is the person's: `sub` is theirs, and nothing of a Kerberos
-            // client's own principal or directory entry is mixed in.
-            authenticated.subject = grant.subject.clone();
-            authenticated.principal = None;
-            extra = None;
-            (scope, Some(grant))
+            let (scope, grant) = redeem_code(&authenticated, g, request.jti, ctx).await?;
+            (
+                scope,
+                Some(PersonGrant {
+                    subject: grant.subject,
+                    auth_time: grant.auth_time,
+                    amr: grant.amr,
+                    sid: grant.sid,
+                    claims: grant.claims,
+                    nonce: grant.nonce,
+                    resource: grant.resource,
+                    family: None,
+                }),
+            )
+        }
+        Grant::DeviceCode(g) => {
+            let (scope, person) = person::poll_device(&authenticated.client, g, ctx).await?;
+            (scope, Some(person))
+        }
+        Grant::RefreshToken(g) => {
+            let (scope, person) = person::refresh(
+                &authenticated.client,
+                g,
+                binding.dpop_jkt,
+                request.certificate,
+                ctx,
+            )
+            .await?;
+            (scope, Some(person))
         }
     };
+    if let Some(person) = &person {
+        // The token is the person's: `sub` is theirs, and nothing of a Kerberos
+        // client's own principal or directory entry is mixed in.
+        authenticated.subject = person.subject.clone();
+        authenticated.principal = None;
+        extra = None;
+    }
     let client = std::sync::Arc::clone(&authenticated.client);
-    let resource = code.as_ref().map_or(&[][..], |g| g.resource.as_slice());
+    let resource = person.as_ref().map_or(&[][..], |g| g.resource.as_slice());
     let mut issued = super::issue::issue(
         ctx.settings,
         ctx.keys,
@@ -181,55 +203,46 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
         request.jti,
         ctx.rng,
     )?;
-    if let Some(grant) = code
-        && scope.tokens().iter().any(|s| s == "openid")
-    {
-        // The client's algorithm (OIDC Registration `id_token_signed_response_alg`);
-        // the ring keeps an active key of every algorithm a client asks for.
-        let id_key = match client.id_token_alg {
-            None => ctx.keys.active(),
-            Some(alg) => ctx.keys.active_for(alg).ok_or_else(|| {
-                OAuthError::server_error(format!(
-                    "no active {} key yet for {}'s ID tokens",
-                    alg.as_str(),
-                    client.client_id
-                ))
-            })?,
-        };
-        let claims = IdTokenClaims {
-            iss: &ctx.settings.issuer,
-            sub: &grant.subject,
-            aud: &client.client_id,
-            exp: ctx.now.saturating_add(ctx.settings.default_lifetime_secs),
-            iat: ctx.now,
-            auth_time: grant.auth_time,
-            nonce: grant.nonce.as_deref(),
-            amr: &grant.amr,
-            azp: &client.client_id,
-            at_hash: Some(id_token::at_hash(
-                &issued.response.access_token,
-                id_key.algorithm(),
-            )),
-            sid: Some(&grant.sid),
-            profile: &grant.claims,
-        };
-        issued.response.id_token = Some(id_token::mint(id_key, &claims, ctx.rng)?);
+    if let Some(person) = person {
+        person::finish(
+            &mut issued,
+            &client,
+            &scope,
+            person,
+            binding.dpop_jkt,
+            request.certificate,
+            ctx,
+        )
+        .await?;
     }
     issued.mutual_auth_token = mutual;
     Ok(issued)
 }
 
-/// Redeems a code: the grant on its first use; on any later use, the tokens of the
+/// Redeems a code: checks it (client, redirect URI, PKCE) before it is used up, so a
+/// stolen code sent with a wrong verifier or by another client does not spend it for
+/// its owner; then the grant on its first use; on any later use, the tokens of the
 /// first are revoked (RFC 6749 §4.1.2) and the answer is `invalid_grant`.
 async fn redeem_code(
-    code: &str,
-    token: &(String, u64),
+    authenticated: &Authenticated,
+    request: &authorization_code::Request,
+    jti: &str,
     ctx: &Context<'_>,
-) -> Result<CodeGrant, OAuthError> {
+) -> Result<(Scopes, CodeGrant), OAuthError> {
     let codes = ctx
         .codes
         .ok_or_else(|| OAuthError::server_error("authorization codes need a code store"))?;
-    let Some(redeemed) = codes.redeem(code, token, ctx.now).await? else {
+    // The token this redemption will produce, named before the code is used up.
+    let lifetime = authenticated
+        .client
+        .token_lifetime_secs
+        .unwrap_or(ctx.settings.default_lifetime_secs);
+    let token = (jti.to_owned(), ctx.now.saturating_add(lifetime));
+    let Some(peeked) = codes.peek(&request.code, ctx.now).await? else {
+        return Err(OAuthError::invalid_grant("the code is unknown or expired"));
+    };
+    let scope = authorization_code::authorize(&authenticated.client, request, &peeked)?;
+    let Some(redeemed) = codes.redeem(&request.code, &token, ctx.now).await? else {
         return Err(OAuthError::invalid_grant("the code is unknown or expired"));
     };
     if !redeemed.first_use {
@@ -238,7 +251,7 @@ async fn redeem_code(
             "the code was already used; the tokens issued for it are revoked",
         ));
     }
-    Ok(redeemed.grant)
+    Ok((scope, redeemed.grant))
 }
 
 /// Revokes tokens by (`jti`, `exp`).
@@ -390,7 +403,7 @@ pub async fn check_proof(
 
 /// Applies the client's directory requirements to the authenticated principal and
 /// returns the claims the entry adds.
-async fn directory_claims(
+pub(super) async fn directory_claims(
     authenticated: &Authenticated,
     ctx: &Context<'_>,
 ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, OAuthError> {
@@ -519,6 +532,15 @@ mod tests {
                 max_lifetime_secs: 300,
                 leeway_secs: 60,
             },
+            refresh: RefreshRules {
+                lifetime_secs: 86_400,
+                idle_secs: 3_600,
+                grace_secs: 30,
+            },
+            device: DeviceRules {
+                lifetime_secs: 600,
+                interval_secs: 5,
+            },
         };
         let mut acceptor = FakeAcceptor::default();
         for host in ["node1", "node2", "web1"] {
@@ -577,6 +599,8 @@ mod tests {
                     .with_directory
                     .then_some(&self.directory as &dyn DirectoryLookup),
                 codes: None,
+                devices: None,
+                refresh: None,
                 revocations: &self.revocations,
                 now: NOW,
                 rng,

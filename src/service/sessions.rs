@@ -111,19 +111,22 @@ impl Service {
         Ok(Some(session))
     }
 
-    /// Ends the session with the public id `sid` (an ID token's), on every node.
+    /// Ends the session with the public id `sid` (an ID token's), and its refresh
+    /// tokens, on every node.
     pub async fn end_session_by_sid(&self, sid: &str) -> Result<bool, OAuthError> {
         let Ok(key) = URL_SAFE_NO_PAD.decode(sid) else {
             return Ok(false);
         };
+        self.end_refresh_of_session(sid).await?;
         self.store
             .delete_state(SESSION, &key)
             .await
             .map_err(|e| store_unavailable("ending the session", e))
     }
 
-    /// Ends a session on every node; false if there was none.
+    /// Ends a session and its refresh tokens on every node; false if there was none.
     pub async fn end_session(&self, cookie: &str) -> Result<bool, OAuthError> {
+        self.end_refresh_of_session(&sid_of(cookie)).await?;
         self.store
             .delete_state(SESSION, &session_key(cookie))
             .await

@@ -40,6 +40,46 @@ pub enum Next {
     },
     /// An error page; the browser is not sent anywhere.
     ErrorPage(String),
+    /// The device grant's code entry page.
+    DeviceCode {
+        /// The code to prefill.
+        user_code: String,
+        /// Why the last entry failed.
+        message: Option<String>,
+    },
+    /// The device grant's question: allow this host to sign the person in?
+    DeviceConsent {
+        /// The client's name for people.
+        application: Option<String>,
+        /// The host that asked, when it authenticated with its keytab.
+        host: Option<String>,
+        /// Who is signed in.
+        subject: String,
+        /// The scopes the host would receive.
+        scopes: Vec<String>,
+        /// The user code, to compare with the device's screen.
+        user_code: String,
+    },
+    /// The device grant's last page: return to the device.
+    DeviceDone {
+        /// Whether the person allowed it.
+        approved: bool,
+    },
+}
+
+/// Which sign-in a page belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// `/authorize`: a web application.
+    Authorize,
+    /// `/device`: a host's device grant.
+    Device,
+}
+
+/// The request a sign-in continues.
+enum Pending {
+    Authorize(AuthorizationRequest),
+    Device(super::device::PendingDevice),
 }
 
 /// A completed sign-in: what comes next (the redirect, or the consent page), and the new
@@ -127,31 +167,33 @@ impl Service {
     /// A Negotiate token sent to `/authorize`: the person's Kerberos ticket.
     pub async fn sign_in_with_kerberos(
         &self,
+        flow: Flow,
         params: &[u8],
         token: &[u8],
+        address: std::net::IpAddr,
         now: u64,
     ) -> Result<SignedIn, Next> {
-        let request = self.authorization_request(params)?;
+        let request = self.pending(flow, params, address, now).await?;
         let principal = match self.accept_negotiate(token).await {
             // People only: a host or service principal (`host/...`, `HTTP/...`) holds a
             // keytab, not a person's session.
             Ok((p, _)) if p.split('@').next().is_some_and(|name| name.contains('/')) => {
                 log::warn!(principal = p.as_str(); "Kerberos sign-in refused: not a person's principal");
-                return Err(self.sign_in_page(
+                return Err(self.page(
                     &request,
                     Some("This Kerberos ticket is not a person's; sign in with your password."),
                 ));
             }
             Ok((p, _)) => p,
             Err(OAuthError::TemporarilyUnavailable { .. }) => {
-                return Err(self.sign_in_page(
+                return Err(self.page(
                     &request,
                     Some("Sign-in is unavailable right now; try again in a moment."),
                 ));
             }
             Err(e) => {
                 log::warn!(reason = e.log_reason(); "Kerberos sign-in refused");
-                return Err(self.sign_in_page(
+                return Err(self.page(
                     &request,
                     Some("Your Kerberos ticket was not accepted; sign in with your password."),
                 ));
@@ -162,8 +204,10 @@ impl Service {
     }
 
     /// The password form: `user`, `password` and an optional OTP, from `address`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn sign_in_with_password(
         &self,
+        flow: Flow,
         params: &[u8],
         user: &str,
         password: &str,
@@ -171,14 +215,14 @@ impl Service {
         address: std::net::IpAddr,
         now: u64,
     ) -> Result<SignedIn, Next> {
-        let request = self.authorization_request(params)?;
+        let request = self.pending(flow, params, address, now).await?;
         let Some(passwords) = &self.passwords else {
             return Err(Next::ErrorPage(
                 "Password sign-in is not configured on this server ([kerberos]).".into(),
             ));
         };
         let page = |message: &str| {
-            let mut next = self.sign_in_page(&request, Some(message));
+            let mut next = self.page(&request, Some(message));
             if let Next::SignIn { username, .. } = &mut next {
                 user.clone_into(username);
             }
@@ -212,7 +256,7 @@ impl Service {
                     SignInRefusal::Throttled => "throttled".to_owned(),
                     SignInRefusal::Kdc(e) => e.to_string(),
                 };
-                log::warn!(user = user, reason = reason.as_str(), client_id = request.client_id.as_str(); "password sign-in refused");
+                log::warn!(user = user, reason = reason.as_str(), client_id = request.client_id(); "password sign-in refused");
                 return Err(page(message));
             }
         };
@@ -228,7 +272,7 @@ impl Service {
     /// locked; then a session, a code, and the redirect.
     async fn signed_in(
         &self,
-        request: &AuthorizationRequest,
+        request: &Pending,
         principal: &str,
         amr: Vec<String>,
         now: u64,
@@ -237,14 +281,14 @@ impl Service {
             Ok(true) => {}
             Ok(false) => {
                 log::warn!(principal = principal; "sign-in refused: not in the directory, or locked");
-                return Err(self.sign_in_page(
+                return Err(self.page(
                     request,
                     Some("Your account is locked or disabled. Ask your administrator."),
                 ));
             }
             Err(e) => {
                 log::warn!(reason = e.to_string().as_str(); "sign-in: directory lookup failed");
-                return Err(self.sign_in_page(
+                return Err(self.page(
                     request,
                     Some("Sign-in is unavailable right now; try again in a moment."),
                 ));
@@ -260,11 +304,9 @@ impl Service {
         let cookie = self
             .start_session(&session)
             .await
-            .map_err(|e| self.refuse(request, "temporarily_unavailable", e.log_reason()))?;
-        log::info!(principal = principal, client_id = request.client_id.as_str(), amr = session.amr.join(" ").as_str(); "person signed in");
-        let next = self
-            .complete(request, &session, &sid_of(&cookie), now)
-            .await;
+            .map_err(|e| self.fail(request, "temporarily_unavailable", e.log_reason()))?;
+        log::info!(principal = principal, client_id = request.client_id(), amr = session.amr.join(" ").as_str(); "person signed in");
+        let next = self.proceed(request, &session, &sid_of(&cookie), now).await;
         Ok(SignedIn { next, cookie })
     }
 
@@ -427,6 +469,44 @@ impl Service {
         }
     }
 
+    /// The request a sign-in page continues: the authorization request, or the device
+    /// code (looked up again, and throttled, on every step).
+    async fn pending(
+        &self,
+        flow: Flow,
+        params: &[u8],
+        address: std::net::IpAddr,
+        now: u64,
+    ) -> Result<Pending, Next> {
+        match flow {
+            Flow::Authorize => self.authorization_request(params).map(Pending::Authorize),
+            Flow::Device => self
+                .entered_device(params, address, now)
+                .await
+                .map(Pending::Device),
+        }
+    }
+
+    /// What follows a sign-in: the code (or consent page) for an application, the
+    /// question for a device.
+    async fn proceed(&self, request: &Pending, session: &Session, sid: &str, now: u64) -> Next {
+        match request {
+            Pending::Authorize(r) => self.complete(r, session, sid, now).await,
+            Pending::Device(d) => self.device_question(d, session),
+        }
+    }
+
+    /// A failure: to the client for an application, an error page for a device.
+    fn fail(&self, request: &Pending, error: &str, description: &str) -> Next {
+        match request {
+            Pending::Authorize(r) => self.refuse(r, error, description),
+            Pending::Device(_) => {
+                log::warn!(error = error, reason = description; "device approval failed");
+                Next::ErrorPage("Sign-in is unavailable right now; try again in a moment.".into())
+            }
+        }
+    }
+
     /// Parses and validates the authorization request, or what to show instead.
     fn authorization_request(&self, params: &[u8]) -> Result<AuthorizationRequest, Next> {
         let form = Form::parse_with_repeatable(params, &["resource"]).map_err(|e| {
@@ -469,18 +549,26 @@ impl Service {
     }
 
     fn sign_in_page(&self, request: &AuthorizationRequest, message: Option<&str>) -> Next {
+        self.page(&Pending::Authorize(request.clone()), message)
+    }
+
+    /// The sign-in page for `request`.
+    fn page(&self, request: &Pending, message: Option<&str>) -> Next {
         let registry = self.registry.load();
         Next::SignIn {
             application: registry
-                .get(&request.client_id)
+                .get(request.client_id())
                 .and_then(|c| c.client_name.clone()),
             message: message.map(str::to_owned),
-            username: request.login_hint.clone().unwrap_or_default(),
+            username: match request {
+                Pending::Authorize(r) => r.login_hint.clone().unwrap_or_default(),
+                Pending::Device(_) => String::new(),
+            },
         }
     }
 
     /// True when the directory (if there is one) knows `principal` and has it unlocked.
-    async fn in_good_standing(
+    pub(super) async fn in_good_standing(
         &self,
         principal: &str,
     ) -> Result<bool, crate::directory::DirectoryError> {
@@ -566,6 +654,15 @@ impl Service {
         let mut claims = self.person_claims(sub, &scopes).await?;
         claims.insert("sub".into(), sub.into());
         Ok(serde_json::Value::Object(claims))
+    }
+}
+
+impl Pending {
+    fn client_id(&self) -> &str {
+        match self {
+            Self::Authorize(r) => &r.client_id,
+            Self::Device(d) => &d.grant.client_id,
+        }
     }
 }
 

@@ -74,8 +74,14 @@ impl Service {
         };
         let (registry, keys) = (self.registry.load(), self.keys.load());
         let ctx = self.context(&registry, &keys, clock::now_unix());
-        if let Revocation::Revoked { client_id, jti } = revocation::revoke(request, &ctx).await? {
-            log::info!(client_id = client_id.as_str(), jti = jti.as_str(); "token revoked");
+        match revocation::revoke(request, &ctx).await? {
+            Revocation::Revoked { client_id, jti } => {
+                log::info!(client_id = client_id.as_str(), jti = jti.as_str(); "token revoked");
+            }
+            Revocation::RefreshFamily { client_id, family } => {
+                log::info!(client_id = client_id.as_str(), family = family.as_str(); "refresh token family revoked");
+            }
+            Revocation::NoEffect => {}
         }
         Ok(())
     }

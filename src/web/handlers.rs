@@ -240,6 +240,44 @@ where
     }
 }
 
+/// `POST /device_authorization` (RFC 8628 §3.1): the device's first request.
+pub async fn device_authorization<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body, certificate) = match extract::client_request(service, req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let authorization = match extract::authorization(&parts) {
+        Ok(a) => a,
+        Err(e) => return reject(service, &e, &parts, &body),
+    };
+    match service
+        .device_authorization(authorization, &body, certificate.as_deref())
+        .await
+    {
+        Ok(started) => {
+            log::info!(
+                outcome = "device_code",
+                client_id = started.client_id.as_str(),
+                principal = started.principal.as_deref().unwrap_or(""),
+                request_id = extract::request_id(&parts);
+                "device code issued"
+            );
+            let body = serde_json::to_vec(&started.response).unwrap_or_default();
+            let mut resp = json(StatusCode::OK, body, true);
+            if let Some(ap_rep) = &started.mutual_auth_token {
+                challenge(&mut resp, Challenge::NegotiateMutual(ap_rep));
+            }
+            resp
+        }
+        Err(err) => reject(service, &err, &parts, &body),
+    }
+}
+
 /// `POST /revoke` (RFC 7009).
 pub async fn revoke<B>(service: &Service, req: Request<B>) -> Response
 where

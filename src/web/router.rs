@@ -15,12 +15,16 @@
 //! | `/api/admin/...` | GET, POST, PUT, DELETE | [`admin::route`] (clients and keys) |
 //! | `/api/enroll` | POST | [`admin::enroll`] (host self-enrolment) |
 //! | `/register`, `/register/{id}` | POST; GET, PUT, DELETE | [`admin::register`] (RFC 7591, RFC 7592) |
+//! | `/device_authorization` | POST | [`handlers::device_authorization`] (RFC 8628 §3.1) |
+//! | `/device`, `/device/approve`, `/device/password`, `/device/consent` | GET, POST | the verification page (RFC 8628 §3.3) |
+//! | `/realms/<realm>/protocol/openid-connect/...` | as aliased | [`keycloak_alias`] (with `compat.keycloak_realm`) |
 
 use http::{Method, Request};
 use hyper::body::Body;
 
 use super::{Response, admin, error, handlers};
 use crate::service::Service;
+use crate::service::signin::Flow;
 
 /// Dispatches one request.
 pub async fn route<B>(service: &Service, req: Request<B>) -> Response
@@ -30,6 +34,10 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let path = match service.keycloak_realm() {
+        Some(realm) => keycloak_alias(realm, &path).map_or(path, str::to_owned),
+        None => path,
+    };
     let started = crate::clock::monotonic();
     let id = request_id();
     let mut req = req;
@@ -48,6 +56,8 @@ where
         }
         "/healthz" => "healthz",
         "/authorize" | "/authorize/password" | "/authorize/consent" => "authorize",
+        "/device_authorization" => "device_authorization",
+        "/device" | "/device/approve" | "/device/password" | "/device/consent" => "device",
         "/userinfo" => "userinfo",
         "/logout" => "logout",
         "/readyz" => "readyz",
@@ -88,8 +98,26 @@ where
         }
         "/authorize" => error::method_not_allowed("GET, HEAD, POST"),
         "/authorize/password" if method == Method::POST => {
-            super::signin::password(service, req).await
+            super::signin::password(service, req, Flow::Authorize).await
         }
+        "/device_authorization" if method == Method::POST => {
+            handlers::device_authorization(service, req).await
+        }
+        "/device_authorization" => error::method_not_allowed("POST"),
+        "/device" if get_or_head || method == Method::POST => {
+            super::signin::device(service, req).await
+        }
+        "/device" => error::method_not_allowed("GET, HEAD, POST"),
+        "/device/approve" if get_or_head => super::signin::device_approve(service, req).await,
+        "/device/approve" => error::method_not_allowed("GET, HEAD"),
+        "/device/password" if method == Method::POST => {
+            super::signin::password(service, req, Flow::Device).await
+        }
+        "/device/password" => error::method_not_allowed("POST"),
+        "/device/consent" if method == Method::POST => {
+            super::signin::device_consent(service, req).await
+        }
+        "/device/consent" => error::method_not_allowed("POST"),
         "/authorize/password" => error::method_not_allowed("POST"),
         "/authorize/consent" if method == Method::POST => {
             super::signin::consent(service, req).await
@@ -127,6 +155,26 @@ where
         | "/healthz" => error::method_not_allowed("GET, HEAD"),
         _ => error::not_found(),
     }
+}
+
+/// The Keycloak URL layout (`compat.keycloak_realm`), for FreeIPA's `ipa idp-add
+/// --provider keycloak` and tools that know only Keycloak: the own path a Keycloak
+/// path stands for.
+pub fn keycloak_alias(realm: &str, path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix("/realms/")?.strip_prefix(realm)?;
+    Some(match rest {
+        "/protocol/openid-connect/auth" => "/authorize",
+        "/protocol/openid-connect/auth/device" => "/device_authorization",
+        "/protocol/openid-connect/token" => "/token",
+        "/protocol/openid-connect/token/introspect" => "/introspect",
+        "/protocol/openid-connect/userinfo" => "/userinfo",
+        "/protocol/openid-connect/certs" => "/jwks",
+        "/protocol/openid-connect/logout" => "/logout",
+        "/protocol/openid-connect/revoke" => "/revoke",
+        "/device" => "/device",
+        "/.well-known/openid-configuration" => "/.well-known/openid-configuration",
+        _ => return None,
+    })
 }
 
 /// 64 random bits in hex; a fixed value if the random source fails (never a reason to

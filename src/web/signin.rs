@@ -23,11 +23,11 @@ use hyper::body::Body;
 use super::Response;
 use super::error::{Challenge, challenge};
 use super::extract;
-use super::pages::{self, Consent, ErrorPage, SignIn};
+use super::pages::{self, Consent, DeviceCode, DeviceConsent, DeviceDone, ErrorPage, SignIn};
 use crate::oauth::form::Form;
 use crate::service::Service;
 use crate::service::logout::LogoutNext;
-use crate::service::signin::{Next, SignedIn};
+use crate::service::signin::{Flow, Next, SignedIn};
 
 /// Challenges a browser may leave unanswered before the form comes without one.
 const UNANSWERED_CHALLENGES: u8 = 2;
@@ -37,6 +37,28 @@ const PROBE_SECS: u64 = 300;
 
 /// `GET`/`POST /authorize`.
 pub async fn authorize<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    entry(service, req, Flow::Authorize).await
+}
+
+/// `GET /device/approve?user_code=…`: the device grant's sign-in and question.
+pub async fn device_approve<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    entry(service, req, Flow::Device).await
+}
+
+/// The first page of a sign-in: SPNEGO when the browser sent a ticket, the session
+/// when it has one, else the sign-in page (with a Negotiate challenge while the probe
+/// allows).
+async fn entry<B>(service: &Service, req: Request<B>, flow: Flow) -> Response
 where
     B: Body + Send + 'static,
     B::Data: Send,
@@ -53,27 +75,31 @@ where
     };
     let now = crate::clock::now_unix();
     let cookies = Cookies::of(service);
+    let address = peer(&parts);
     if let Some(Ok(token)) = extract::negotiate(&parts) {
         return match service
-            .sign_in_with_kerberos(&params, token.bytes(), now)
+            .sign_in_with_kerberos(flow, &params, token.bytes(), address, now)
             .await
         {
-            Ok(signed) => signed_in(service, &parts, &cookies, &params, signed),
-            Err(next) => render(service, &parts, &cookies, &params, next, None),
+            Ok(signed) => signed_in(service, &parts, &cookies, flow, &params, signed),
+            Err(next) => render(service, &parts, &cookies, flow, &params, next, None),
         };
     }
     let session = extract::cookie(&parts, cookies.session);
-    let next = service.authorize(&params, session, now).await;
+    let next = match flow {
+        Flow::Authorize => service.authorize(&params, session, now).await,
+        Flow::Device => service.device_approve(&params, session, address, now).await,
+    };
     let unanswered = extract::cookie(&parts, cookies.probe)
         .and_then(|v| v.parse::<u8>().ok())
         .unwrap_or(0);
     let negotiate = service.negotiate_enabled() && unanswered < UNANSWERED_CHALLENGES;
     let probe = negotiate.then(|| unanswered + 1);
-    render(service, &parts, &cookies, &params, next, probe)
+    render(service, &parts, &cookies, flow, &params, next, probe)
 }
 
-/// `POST /authorize/password`: the sign-in form.
-pub async fn password<B>(service: &Service, req: Request<B>) -> Response
+/// `POST /authorize/password` and `POST /device/password`: the sign-in form.
+pub async fn password<B>(service: &Service, req: Request<B>, flow: Flow) -> Response
 where
     B: Body + Send + 'static,
     B::Data: Send,
@@ -96,13 +122,11 @@ where
             "The form is incomplete: user name and password are required.",
         );
     };
-    let address = parts
-        .extensions
-        .get::<extract::ConnInfo>()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.peer.ip());
+    let address = peer(&parts);
     let now = crate::clock::now_unix();
     match service
         .sign_in_with_password(
+            flow,
             authz.as_bytes(),
             user,
             password,
@@ -112,8 +136,16 @@ where
         )
         .await
     {
-        Ok(signed) => signed_in(service, &parts, &cookies, authz.as_bytes(), signed),
-        Err(next) => render(service, &parts, &cookies, authz.as_bytes(), next, None),
+        Ok(signed) => signed_in(service, &parts, &cookies, flow, authz.as_bytes(), signed),
+        Err(next) => render(
+            service,
+            &parts,
+            &cookies,
+            flow,
+            authz.as_bytes(),
+            next,
+            None,
+        ),
     }
 }
 
@@ -138,7 +170,88 @@ where
     let next = service
         .consent(authz.as_bytes(), session, allow, crate::clock::now_unix())
         .await;
-    render(service, &parts, &cookies, authz.as_bytes(), next, None)
+    render(
+        service,
+        &parts,
+        &cookies,
+        Flow::Authorize,
+        authz.as_bytes(),
+        next,
+        None,
+    )
+}
+
+/// `GET`/`POST /device`: the code entry page, and the code typed into it.
+pub async fn device<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let cookies = Cookies::of(service);
+    let next = if parts.method == Method::POST {
+        let form = match posted_form(service, &parts, &cookies, body).await {
+            Ok(f) => f,
+            Err(resp) => return resp,
+        };
+        let typed = form.get("user_code").unwrap_or_default();
+        service
+            .device_code_entered(typed, peer(&parts), crate::clock::now_unix())
+            .await
+    } else {
+        service.device_code_page(parts.uri.query().unwrap_or("").as_bytes())
+    };
+    render(service, &parts, &cookies, Flow::Device, b"", next, None)
+}
+
+/// `POST /device/consent`: the person's answer to the device's question.
+pub async fn device_consent<B>(service: &Service, req: Request<B>) -> Response
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let cookies = Cookies::of(service);
+    let form = match posted_form(service, &parts, &cookies, body).await {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let Some(user_code) = form.get("user_code") else {
+        return error_page(service, StatusCode::BAD_REQUEST, "The form is incomplete.");
+    };
+    let params = form_urlencoded::Serializer::new(String::new())
+        .append_pair("user_code", user_code)
+        .finish();
+    let allow = form.get("decision") == Some("allow");
+    let session = extract::cookie(&parts, cookies.session);
+    let next = service
+        .device_decision(
+            params.as_bytes(),
+            session,
+            allow,
+            peer(&parts),
+            crate::clock::now_unix(),
+        )
+        .await;
+    render(
+        service,
+        &parts,
+        &cookies,
+        Flow::Device,
+        params.as_bytes(),
+        next,
+        None,
+    )
+}
+
+/// The address of the connection's peer.
+fn peer(parts: &http::request::Parts) -> std::net::IpAddr {
+    parts
+        .extensions
+        .get::<extract::ConnInfo>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.peer.ip())
 }
 
 /// `GET`/`POST /logout` (OpenID Connect RP-Initiated Logout). The client sends the
@@ -318,10 +431,11 @@ fn signed_in(
     service: &Service,
     parts: &http::request::Parts,
     cookies: &Cookies,
+    flow: Flow,
     params: &[u8],
     signed: SignedIn,
 ) -> Response {
-    let mut resp = render(service, parts, cookies, params, signed.next, None);
+    let mut resp = render(service, parts, cookies, flow, params, signed.next, None);
     cookies.set(
         &mut resp,
         cookies.session,
@@ -342,10 +456,12 @@ fn redirect(location: &str) -> Response {
     resp
 }
 
+#[allow(clippy::too_many_arguments)]
 fn render(
     service: &Service,
     parts: &http::request::Parts,
     cookies: &Cookies,
+    flow: Flow,
     params: &[u8],
     next: Next,
     // `Some(n)`: challenge with Negotiate, the probe cookie counting `n` challenges.
@@ -372,6 +488,45 @@ fn render(
                 pages::html(StatusCode::OK, &page)
             })
         }
+        Next::DeviceCode { user_code, message } => cookies.with_csrf(service, parts, |csrf| {
+            let page = DeviceCode {
+                brand: service.branding(),
+                message: message.as_deref(),
+                user_code: &user_code,
+                csrf,
+            };
+            let status = if message.is_some() {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            pages::html(status, &page)
+        }),
+        Next::DeviceConsent {
+            application,
+            host,
+            subject,
+            scopes,
+            user_code,
+        } => cookies.with_csrf(service, parts, |csrf| {
+            let page = DeviceConsent {
+                brand: service.branding(),
+                application: application.as_deref(),
+                host: host.as_deref(),
+                subject: &subject,
+                scopes: &scopes,
+                user_code: &user_code,
+                csrf,
+            };
+            pages::html(StatusCode::OK, &page)
+        }),
+        Next::DeviceDone { approved } => pages::html(
+            StatusCode::OK,
+            &DeviceDone {
+                brand: service.branding(),
+                approved,
+            },
+        ),
         Next::SignIn {
             application,
             message,
@@ -383,6 +538,10 @@ fn render(
                     brand: service.branding(),
                     application: application.as_deref(),
                     message: message.as_deref(),
+                    action: match flow {
+                        Flow::Authorize => "/authorize/password",
+                        Flow::Device => "/device/password",
+                    },
                     authz: &authz,
                     csrf,
                     username: &username,

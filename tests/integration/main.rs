@@ -16,6 +16,7 @@
 mod admin;
 mod assertions;
 mod browser;
+mod device;
 mod directory;
 mod dpop;
 mod harness;

@@ -31,7 +31,7 @@ fn clients(prefix: &str) -> (String, String) {
     (rs_secret, format!("{app}{rs}"))
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     url_escape(s)
 }
 
@@ -55,7 +55,7 @@ fn authz_query(prefix: &str, extra: &str) -> String {
     )
 }
 
-fn location(r: &Reply) -> String {
+pub(crate) fn location(r: &Reply) -> String {
     r.headers
         .lines()
         .find_map(|l| {
@@ -66,14 +66,14 @@ fn location(r: &Reply) -> String {
         .unwrap_or_else(|| panic!("no Location: {}\n{}", r.headers, r.body))
 }
 
-fn param(uri: &str, name: &str) -> Option<String> {
+pub(crate) fn param(uri: &str, name: &str) -> Option<String> {
     let query = uri.split_once('?')?.1;
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)

@@ -386,7 +386,12 @@ fn grant_types_are_part_of_a_registration() {
     let d = curl(&s.base_url, &[], "/.well-known/openid-configuration").json();
     assert_eq!(
         d["grant_types_supported"],
-        serde_json::json!(["client_credentials", "authorization_code"])
+        serde_json::json!([
+            "client_credentials",
+            "authorization_code",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "refresh_token"
+        ])
     );
     assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));
 }

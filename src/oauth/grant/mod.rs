@@ -9,6 +9,8 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
+pub mod refresh_token;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,12 +26,23 @@ pub enum GrantType {
     /// `authorization_code` (RFC 6749 §4.1): people signing in to web applications.
     #[serde(rename = "authorization_code")]
     AuthorizationCode,
+    /// RFC 8628: hosts logging people in (SSSD `auth_provider = idp`, FreeIPA).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+    /// RFC 6749 §6. A client may use it whenever its `refresh_tokens` policy gave it
+    /// refresh tokens; listing it in `grant_types` is accepted and changes nothing.
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
 }
 
 impl GrantType {
     /// Every grant `/token` serves, in the order discovery lists them.
-    pub const SUPPORTED: [GrantType; 2] =
-        [GrantType::ClientCredentials, GrantType::AuthorizationCode];
+    pub const SUPPORTED: [GrantType; 4] = [
+        GrantType::ClientCredentials,
+        GrantType::AuthorizationCode,
+        GrantType::DeviceCode,
+        GrantType::RefreshToken,
+    ];
 
     /// What a registration that names none may use (RFC 7591 §2 says
     /// `authorization_code`; ahdapa's clients have always been machines).
@@ -40,6 +53,8 @@ impl GrantType {
         match self {
             Self::ClientCredentials => "client_credentials",
             Self::AuthorizationCode => "authorization_code",
+            Self::DeviceCode => device_code::GRANT_TYPE,
+            Self::RefreshToken => "refresh_token",
         }
     }
 
@@ -61,6 +76,10 @@ pub enum Grant {
     ClientCredentials(client_credentials::Request),
     /// RFC 6749 §4.1.3.
     AuthorizationCode(authorization_code::Request),
+    /// RFC 8628 §3.4.
+    DeviceCode(device_code::Request),
+    /// RFC 6749 §6.
+    RefreshToken(refresh_token::Request),
 }
 
 impl Grant {
@@ -76,6 +95,8 @@ impl Grant {
             Some(GrantType::AuthorizationCode) => {
                 authorization_code::parse(form).map(Self::AuthorizationCode)
             }
+            Some(GrantType::DeviceCode) => device_code::parse(form).map(Self::DeviceCode),
+            Some(GrantType::RefreshToken) => refresh_token::parse(form).map(Self::RefreshToken),
             None => Err(OAuthError::UnsupportedGrantType {
                 description: format!(
                     "grant_type {:?} is not supported",
@@ -91,6 +112,8 @@ impl Grant {
         match self {
             Self::ClientCredentials(_) => GrantType::ClientCredentials,
             Self::AuthorizationCode(_) => GrantType::AuthorizationCode,
+            Self::DeviceCode(_) => GrantType::DeviceCode,
+            Self::RefreshToken(_) => GrantType::RefreshToken,
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct SignIn<'a> {
     pub application: Option<&'a str>,
     /// Why the last attempt failed.
     pub message: Option<&'a str>,
+    /// Where the form posts (`/authorize/password` or `/device/password`).
+    pub action: &'a str,
     /// The authorization request, carried through the form.
     pub authz: &'a str,
     /// The form's CSRF token.
@@ -79,6 +81,50 @@ pub struct Logout<'a> {
     pub params: &'a str,
     /// The form's CSRF token.
     pub csrf: &'a str,
+}
+
+/// The device grant's code entry page.
+#[derive(Template)]
+#[template(path = "device_code.html")]
+pub struct DeviceCode<'a> {
+    /// What every page shows around its content.
+    pub brand: Branding<'a>,
+    /// Why the last entry failed.
+    pub message: Option<&'a str>,
+    /// The code to prefill.
+    pub user_code: &'a str,
+    /// The form's CSRF token.
+    pub csrf: &'a str,
+}
+
+/// The device grant's question.
+#[derive(Template)]
+#[template(path = "device_consent.html")]
+pub struct DeviceConsent<'a> {
+    /// What every page shows around its content.
+    pub brand: Branding<'a>,
+    /// The client's name.
+    pub application: Option<&'a str>,
+    /// The host that asked.
+    pub host: Option<&'a str>,
+    /// Who is signed in.
+    pub subject: &'a str,
+    /// What the device would receive.
+    pub scopes: &'a [String],
+    /// The code, to compare with the device's screen.
+    pub user_code: &'a str,
+    /// The form's CSRF token.
+    pub csrf: &'a str,
+}
+
+/// The device grant's last page.
+#[derive(Template)]
+#[template(path = "device_done.html")]
+pub struct DeviceDone<'a> {
+    /// What every page shows around its content.
+    pub brand: Branding<'a>,
+    /// Whether the person allowed it.
+    pub approved: bool,
 }
 
 /// The page after signing out.

@@ -264,8 +264,17 @@ async fn jwks_and_discovery_describe_what_is_implemented() {
         assert_eq!(d.json["token_endpoint"], "https://idp.test/token");
         assert_eq!(d.json["jwks_uri"], "https://idp.test/jwks");
         assert_eq!(
+            d.json["device_authorization_endpoint"],
+            "https://idp.test/device_authorization"
+        );
+        assert_eq!(
             d.json["grant_types_supported"],
-            serde_json::json!(["client_credentials", "authorization_code"])
+            serde_json::json!([
+                "client_credentials",
+                "authorization_code",
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "refresh_token"
+            ])
         );
         assert_eq!(
             d.json["token_endpoint_auth_methods_supported"],
