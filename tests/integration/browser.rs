@@ -98,7 +98,7 @@ fn a_browser_with_a_kerberos_ticket_signs_in_without_the_form() {
     assert_eq!(v["saw_form"], true, "{v}");
 }
 
-fn kinit(cc: &Path, user: &str, password: &str) {
+pub(crate) fn kinit(cc: &Path, user: &str, password: &str) {
     use std::io::Write;
     let mut child = realm()
         .command("kinit")

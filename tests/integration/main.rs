@@ -32,4 +32,5 @@ mod operations;
 mod postgres;
 mod registration;
 mod signin;
+mod sssd;
 mod token_endpoint;
