@@ -69,6 +69,7 @@ pub struct PersonGrant {
 /// The device poll (RFC 8628 §3.4–3.5): the person's grant once approved, exactly once.
 pub async fn poll_device(
     client: &Client,
+    principal: Option<&str>,
     request: &device_code::Request,
     ctx: &Context<'_>,
 ) -> Result<(Scopes, PersonGrant), OAuthError> {
@@ -82,6 +83,12 @@ pub async fn poll_device(
         ));
     };
     device_code::check(client, &device, ctx.now)?;
+    // A Kerberos template client is many hosts: a code is the asking host's own.
+    if device.principal.is_some() && device.principal.as_deref() != principal {
+        return Err(OAuthError::invalid_grant(
+            "the device code was issued to another host",
+        ));
+    }
     match device.status {
         DeviceStatus::Pending => {
             let previous = devices.pace(code, ctx.now).await?;
@@ -122,8 +129,10 @@ pub async fn poll_device(
 
 /// `grant_type=refresh_token`: the narrowed scope and the person's grant, or why not.
 /// A reuse outside the grace window revokes the whole family.
+#[allow(clippy::too_many_arguments)]
 pub async fn refresh(
     client: &Client,
+    principal: Option<&str>,
     request: &refresh_token::Request,
     dpop_jkt: Option<&str>,
     certificate: Option<&PresentedCertificate>,
@@ -144,6 +153,16 @@ pub async fn refresh(
             &grant,
             client,
             "the refresh token was presented by another client",
+            ctx,
+        )
+        .await;
+    }
+    if grant.principal.is_some() && grant.principal.as_deref() != principal {
+        return revoke(
+            tokens,
+            &grant,
+            client,
+            "the refresh token was presented by another host",
             ctx,
         )
         .await;
@@ -253,9 +272,11 @@ async fn revoke(
 
 /// Adds what a person's grant gives besides the access token: the ID token (scope
 /// `openid`) and the refresh token (by the client's policy; always on a refresh).
+#[allow(clippy::too_many_arguments)]
 pub async fn finish(
     issued: &mut Issued,
     client: &Client,
+    principal: Option<&str>,
     scope: &Scopes,
     person: PersonGrant,
     dpop_jkt: Option<&str>,
@@ -305,6 +326,7 @@ pub async fn finish(
             RefreshGrant {
                 family: URL_SAFE_NO_PAD.encode(id),
                 client_id: client.client_id.clone(),
+                principal: principal.map(str::to_owned),
                 subject: person.subject,
                 scope: scope.to_scope_string(),
                 sid: person.sid,

@@ -145,6 +145,7 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
     };
     let mut extra = directory_claims(&authenticated, ctx).await?;
     let mut authenticated = authenticated;
+    let client_principal = authenticated.principal.clone();
     let (scope, person) = match &parsed.grant {
         Grant::ClientCredentials(g) => (
             client_credentials::authorize(&authenticated.client, g)?,
@@ -167,12 +168,15 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
             )
         }
         Grant::DeviceCode(g) => {
-            let (scope, person) = person::poll_device(&authenticated.client, g, ctx).await?;
+            let (scope, person) =
+                person::poll_device(&authenticated.client, client_principal.as_deref(), g, ctx)
+                    .await?;
             (scope, Some(person))
         }
         Grant::RefreshToken(g) => {
             let (scope, person) = person::refresh(
                 &authenticated.client,
+                client_principal.as_deref(),
                 g,
                 binding.dpop_jkt,
                 request.certificate,
@@ -207,6 +211,7 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
         person::finish(
             &mut issued,
             &client,
+            client_principal.as_deref(),
             &scope,
             person,
             binding.dpop_jkt,

@@ -410,3 +410,364 @@ fn the_keycloak_layout_serves_the_device_grant() {
         404
     );
 }
+
+/// Upstream SSSD's `oidc_child --client-use-gssapi --keytab`: libcurl's GSS-Negotiate on
+/// the device and token requests, no secret, `client_id` in the body. The hosts of a
+/// template client each get their own codes and refresh tokens.
+#[test]
+fn hosts_ask_with_their_keytab_and_no_secret() {
+    use crate::harness::curl_with;
+    use crate::kdc::{Host, REALM};
+    let r = realm();
+    let user = r.person("dv5gail", "dv5-password");
+    let kt = r.add_hosts(&["n1.dv5.test.realm", "n2.dv5.test.realm"]);
+    let s = Server::start_kerberos(&format!(
+        "{FAST_DEVICE}[[clients]]\nclient_id = \"dv5-hosts\"\n\
+         token_endpoint_auth_method = \"kerberos_client_auth\"\n\
+         kerberos_principal_pattern = \"host/*.dv5.test.realm@{REALM}\"\n\
+         grant_types = [\"urn:ietf:params:oauth:grant-type:device_code\"]\n\
+         scopes = [\"openid\", \"profile\"]\nclient_name = \"Fleet login\"\n"
+    ));
+    let (n1, n2) = (
+        Host::new("n1.dv5.test.realm", &kt[0]),
+        Host::new("n2.dv5.test.realm", &kt[1]),
+    );
+    n1.kinit(None);
+    n2.kinit(None);
+    let negotiate = |h: &Host, body: &str, path: &str| {
+        curl_with(
+            h.command("curl"),
+            &s.base_url,
+            &["--negotiate", "-u", ":", "-d", body],
+            path,
+        )
+    };
+    // Without a ticket: 401 with the Negotiate challenge.
+    let bare = device_request(&s, "/device_authorization", "dv5-hosts", "openid");
+    assert_eq!(bare.status, 401, "{}", bare.body);
+    assert!(
+        bare.headers
+            .to_ascii_lowercase()
+            .contains("www-authenticate: negotiate")
+    );
+    // curl --negotiate: the host's AP-REQ, no secret.
+    let started = negotiate(
+        &n1,
+        "client_id=dv5-hosts&scope=openid",
+        "/device_authorization",
+    );
+    assert_eq!(started.status, 200, "{}\n{}", started.body, s.log_text());
+    let d = started.json();
+    let device_code = d["device_code"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let done = approve(
+        &s,
+        &dir.path().join("jar"),
+        d["verification_uri_complete"].as_str().unwrap(),
+        "dv5gail",
+        "dv5-password",
+        "allow",
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    let poll_body =
+        format!("grant_type={DEVICE_GRANT}&client_id=dv5-hosts&device_code={device_code}");
+    // Another host of the same client cannot take n1's code.
+    let stolen = negotiate(&n2, &poll_body, "/token");
+    assert_eq!(stolen.json()["error"], "invalid_grant", "{}", stolen.body);
+    let tokens = negotiate(&n1, &poll_body, "/token");
+    assert_eq!(tokens.status, 200, "{}\n{}", tokens.body, s.log_text());
+    let t = tokens.json();
+    assert_eq!(claims(t["access_token"].as_str().unwrap())["sub"], user);
+    let rt = t["refresh_token"].as_str().unwrap();
+    // n2 presenting n1's refresh token: theft, the family is revoked.
+    let body = format!(
+        "grant_type=refresh_token&client_id=dv5-hosts&refresh_token={}",
+        enc(rt)
+    );
+    assert_eq!(
+        negotiate(&n2, &body, "/token").json()["error"],
+        "invalid_grant"
+    );
+    assert_eq!(
+        negotiate(&n1, &body, "/token").json()["error"],
+        "invalid_grant"
+    );
+}
+
+#[test]
+fn the_question_names_the_host() {
+    use crate::kdc::{Host, REALM};
+    let r = realm();
+    r.person("dv6hank", "dv6-password");
+    let kt = r.add_hosts(&["ws1.dv6.test.realm"]);
+    let s = Server::start_kerberos(&format!(
+        "[[clients]]\nclient_id = \"dv6-hosts\"\n\
+         token_endpoint_auth_method = \"kerberos_client_auth\"\n\
+         kerberos_principal_pattern = \"host/*.dv6.test.realm@{REALM}\"\n\
+         grant_types = [\"urn:ietf:params:oauth:grant-type:device_code\"]\n\
+         scopes = [\"openid\"]\nclient_name = \"Fleet login\"\n"
+    ));
+    let h = Host::new("ws1.dv6.test.realm", &kt[0]);
+    h.kinit(None);
+    let d = crate::harness::curl_with(
+        h.command("curl"),
+        &s.base_url,
+        &["--negotiate", "-u", ":", "-d", "client_id=dv6-hosts"],
+        "/device_authorization",
+    )
+    .json();
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("jar");
+    let jar_s = jar.to_str().unwrap();
+    let approve_path = format!(
+        "/device/approve?user_code={}",
+        d["user_code"].as_str().unwrap()
+    );
+    let page = curl(&s.base_url, &["-b", jar_s, "-c", jar_s], &approve_path);
+    let authz = hidden(&page.body, "authz").replace("&amp;", "&");
+    let csrf = hidden(&page.body, "csrf");
+    let question = curl(
+        &s.base_url,
+        &[
+            "-b",
+            jar_s,
+            "-c",
+            jar_s,
+            "--data-urlencode",
+            &format!("authz={authz}"),
+            "--data-urlencode",
+            &format!("csrf={csrf}"),
+            "--data-urlencode",
+            "username=dv6hank",
+            "--data-urlencode",
+            "password=dv6-password",
+        ],
+        "/device/password",
+    );
+    assert!(
+        question
+            .body
+            .contains("Allow Fleet login to sign you in on ws1.dv6.test.realm?"),
+        "{}",
+        question.body
+    );
+}
+
+/// A refresh token issued with a DPoP proof needs the same key at every refresh.
+#[test]
+fn dpop_bound_refresh_tokens_need_their_key() {
+    use crate::dpop::{keygen, proof};
+    let r = realm();
+    r.person("dv7ivy", "dv7-password");
+    let s = Server::start_kerberos(&format!("{FAST_DEVICE}{}", sssd_client("dv7-sssd")));
+    let d = device_request(&s, "/device_authorization", "dv7-sssd", "openid").json();
+    let dir = tempfile::tempdir().unwrap();
+    approve(
+        &s,
+        &dir.path().join("jar"),
+        d["verification_uri_complete"].as_str().unwrap(),
+        "dv7ivy",
+        "dv7-password",
+        "allow",
+    );
+    let key = keygen();
+    let htu = format!("{}/token", s.base_url);
+    let with_proof = |body: &str, k: &crate::dpop::Key| {
+        let p = proof(k, &htu, |_, _| {});
+        curl(
+            &s.base_url,
+            &["-H", &format!("DPoP: {p}"), "-d", body],
+            "/token",
+        )
+    };
+    let t = with_proof(
+        &format!(
+            "grant_type={DEVICE_GRANT}&client_id=dv7-sssd&device_code={}",
+            d["device_code"].as_str().unwrap()
+        ),
+        &key,
+    );
+    assert_eq!(t.status, 200, "{}", t.body);
+    assert_eq!(t.json()["token_type"], "DPoP");
+    let rt = t.json()["refresh_token"].as_str().unwrap().to_owned();
+    let body = format!(
+        "grant_type=refresh_token&client_id=dv7-sssd&refresh_token={}",
+        enc(&rt)
+    );
+    // Without a proof: refused. The attempt counted as a use, so the owner's next use
+    // is the one retry the grace window allows (after it, a reuse revokes the family).
+    let bare = curl(&s.base_url, &["-d", &body], "/token");
+    assert_eq!(bare.json()["error"], "invalid_dpop_proof", "{}", bare.body);
+    let good = with_proof(&body, &key);
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert_eq!(
+        claims(good.json()["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        key.jkt.as_str()
+    );
+    // Another key: theft, the family is revoked.
+    let next = good.json()["refresh_token"].as_str().unwrap().to_owned();
+    let body = format!(
+        "grant_type=refresh_token&client_id=dv7-sssd&refresh_token={}",
+        enc(&next)
+    );
+    let other = with_proof(&body, &keygen());
+    assert_eq!(other.json()["error"], "invalid_grant", "{}", other.body);
+    assert_eq!(with_proof(&body, &key).json()["error"], "invalid_grant");
+}
+
+/// A person locked in the directory gets no new tokens; the session's logout and
+/// `/revoke` end a family.
+#[test]
+fn locked_people_logout_and_revoke_end_refresh() {
+    use crate::kdc::REALM;
+    let r = realm();
+    let slapd = crate::ldap::shared();
+    let base = "cn=accounts,dc=test,dc=realm";
+    slapd.modify(&format!(
+        "dn: uid=dv8jo,cn=users,{base}\nchangetype: add\nobjectClass: top\nobjectClass: person\n\
+         objectClass: organizationalPerson\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
+         objectClass: krbPrincipalAux\nobjectClass: inetUser\nuid: dv8jo\ncn: Jo\nsn: Jo\n\
+         uidNumber: 8901\ngidNumber: 8901\nhomeDirectory: /home/dv8jo\n\
+         krbPrincipalName: dv8jo@{REALM}\n"
+    ));
+    r.person("dv8jo", "dv8-password");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_kerberos(&format!(
+        "{FAST_DEVICE}{}{}",
+        slapd.config(
+            dir.path(),
+            "cache_ttl_secs = 0\nnegative_cache_ttl_secs = 0"
+        ),
+        sssd_client("dv8-sssd")
+    ));
+    let login = |jar: &str| {
+        let d = device_request(&s, "/device_authorization", "dv8-sssd", "openid").json();
+        let done = approve(
+            &s,
+            &dir.path().join(jar),
+            d["verification_uri_complete"].as_str().unwrap(),
+            "dv8jo",
+            "dv8-password",
+            "allow",
+        );
+        assert_eq!(done.status, 200, "{}", done.body);
+        let t = poll(&s, "/token", "dv8-sssd", d["device_code"].as_str().unwrap());
+        assert_eq!(t.status, 200, "{}", t.body);
+        t.json()["refresh_token"].as_str().unwrap().to_owned()
+    };
+    // /revoke with a refresh token ends its family.
+    let rt = login("a");
+    let revoked = curl(
+        &s.base_url,
+        &[
+            "-d",
+            &format!(
+                "client_id=dv8-sssd&token={}&token_type_hint=refresh_token",
+                enc(&rt)
+            ),
+        ],
+        "/revoke",
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(
+        refresh(&s, "dv8-sssd", &rt, "openid").json()["error"],
+        "invalid_grant"
+    );
+
+    // Logout of the browser session that approved ends the session's refresh tokens.
+    let rt = login("b");
+    let jar = dir.path().join("b");
+    let out = curl(&s.base_url, &["-b", jar.to_str().unwrap()], "/logout");
+    let csrf = hidden(&out.body, "csrf");
+    let confirmed = curl(
+        &s.base_url,
+        &[
+            "-b",
+            jar.to_str().unwrap(),
+            "-d",
+            &format!("confirm=yes&csrf={}&params=", enc(&csrf)),
+        ],
+        "/logout",
+    );
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    assert_eq!(
+        refresh(&s, "dv8-sssd", &rt, "openid").json()["error"],
+        "invalid_grant"
+    );
+
+    // Locked in the directory after the login: the next refresh is refused.
+    let rt = login("c");
+    assert_eq!(refresh(&s, "dv8-sssd", &rt, "openid").status, 200);
+    let rt2 = {
+        let r = refresh(&s, "dv8-sssd", &rt, "openid");
+        // the grace retry of rt gives a sibling; use it below
+        r.json()["refresh_token"].as_str().unwrap().to_owned()
+    };
+    slapd.modify(&format!(
+        "dn: uid=dv8jo,cn=users,{base}\nchangetype: modify\nadd: nsAccountLock\nnsAccountLock: TRUE\n"
+    ));
+    let refused = refresh(&s, "dv8-sssd", &rt2, "openid");
+    assert_eq!(refused.json()["error"], "invalid_grant", "{}", refused.body);
+    assert!(refused.body.contains("locked"), "{}", refused.body);
+}
+
+/// Two nodes on one PostgreSQL: the device request on A, the approval and the polls on
+/// B (FreeIPA's two KDC requests may reach two replicas); a refresh on A and its reuse
+/// on B is detected, and the family is dead on both.
+#[test]
+fn nodes_on_one_database_share_device_codes_and_refresh_families() {
+    let r = realm();
+    let user = r.person("dv9kai", "dv9-password");
+    let url = crate::postgres::shared().database("device");
+    let state = tempfile::tempdir().unwrap();
+    // A grace window of 0: any second use is a reuse.
+    let table = format!(
+        "{FAST_DEVICE}[refresh_tokens]\ngrace_secs = 0\n{}",
+        sssd_client("dv9-sssd")
+    );
+    let a = crate::postgres::node(&url, state.path(), None, &table);
+    let b = crate::postgres::node(&url, state.path(), Some(a.base_url.clone()), &table);
+    let d = device_request(&a, "/device_authorization", "dv9-sssd", "openid profile").json();
+    let device_code = d["device_code"].as_str().unwrap();
+    assert_eq!(
+        poll(&b, "/token", "dv9-sssd", device_code).json()["error"],
+        "authorization_pending"
+    );
+    let on_b = d["verification_uri_complete"]
+        .as_str()
+        .unwrap()
+        .replace(&a.base_url, &b.base_url);
+    let dir = tempfile::tempdir().unwrap();
+    let done = approve(
+        &b,
+        &dir.path().join("jar"),
+        &on_b,
+        "dv9kai",
+        "dv9-password",
+        "allow",
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    let t = poll(&b, "/token", "dv9-sssd", device_code);
+    assert_eq!(t.status, 200, "{}\n{}", t.body, b.log_text());
+    assert_eq!(
+        claims(t.json()["access_token"].as_str().unwrap())["sub"],
+        user
+    );
+    assert_eq!(
+        poll(&a, "/token", "dv9-sssd", device_code).json()["error"],
+        "invalid_grant",
+        "redeemed once across nodes"
+    );
+    let rt = t.json()["refresh_token"].as_str().unwrap().to_owned();
+    let r1 = refresh(&a, "dv9-sssd", &rt, "openid");
+    assert_eq!(r1.status, 200, "{}", r1.body);
+    let newest = r1.json()["refresh_token"].as_str().unwrap().to_owned();
+    let reuse = refresh(&b, "dv9-sssd", &rt, "openid");
+    assert_eq!(reuse.json()["error"], "invalid_grant", "{}", reuse.body);
+    assert!(b.log_text().contains("refresh.family_revoked"));
+    assert_eq!(
+        refresh(&a, "dv9-sssd", &newest, "openid").json()["error"],
+        "invalid_grant",
+        "the family is revoked on every node"
+    );
+}

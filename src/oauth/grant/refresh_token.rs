@@ -57,6 +57,10 @@ pub struct RefreshGrant {
     pub family: String,
     /// The client it was issued to.
     pub client_id: String,
+    /// For a Kerberos template client: the host it was issued to (another host of the
+    /// same client may not use it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     /// The person.
     pub subject: String,
     /// The family's scope.
@@ -114,11 +118,12 @@ pub enum Use {
     Reuse,
 }
 
-/// Classifies a use: `uses` earlier uses, the first at `first_used_at`.
+/// Classifies a use: `uses` earlier uses, the first at `first_used_at` (a grace window
+/// of 0 allows no retry).
 pub fn classify(uses: u64, first_used_at: Option<u64>, grace_secs: u64, now: u64) -> Use {
     match (uses, first_used_at) {
         (0, _) => Use::First,
-        (1, Some(at)) if now <= at.saturating_add(grace_secs) => Use::Retry,
+        (1, Some(at)) if grace_secs > 0 && now <= at.saturating_add(grace_secs) => Use::Retry,
         _ => Use::Reuse,
     }
 }
