@@ -288,3 +288,283 @@ fn sssd_oidc_child_through_the_keycloak_layout_with_a_kerberos_ticket_in_chromiu
     assert_eq!(id["amr"], serde_json::json!(["kerberos"]));
     assert!(refreshed["refresh_token"].is_string(), "{refreshed}");
 }
+
+/// The SSSD daemon itself, as a host runs it: `id_provider = idp` and `auth_provider =
+/// idp` against ahdapa, and `pamtester` logging the person in through `pam_sss` — the
+/// prompt with the URL, the person approving in a browser (curl here), Enter, success.
+#[test]
+fn sssd_with_auth_provider_idp_logs_a_person_in_through_pam() {
+    use std::io::Read;
+    let r = realm();
+    let slapd = crate::ldap::shared();
+    let base = "cn=accounts,dc=test,dc=realm";
+    slapd.modify(&format!(
+        "dn: uid=ss3lena,cn=users,{base}\nchangetype: add\nobjectClass: top\nobjectClass: person\n\
+         objectClass: organizationalPerson\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
+         objectClass: krbPrincipalAux\nuid: ss3lena\ncn: Lena Example\nsn: Example\n\
+         mail: lena@test.realm\nuidNumber: 8951\ngidNumber: 8951\nhomeDirectory: /home/ss3lena\n\
+         loginShell: /bin/sh\nkrbPrincipalName: ss3lena@{}\n",
+        crate::kdc::REALM
+    ));
+    let user = r.person("ss3lena", "ss3-password");
+    let (secret, hash) = crate::harness::generate_secret();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_kerberos(&format!(
+        "[device]\ninterval_secs = 1\n{}\
+         [[clients]]\nclient_id = \"ss3-host\"\ntoken_endpoint_auth_method = \"client_secret_post\"\n{hash}\n\
+         grant_types = [\"client_credentials\", \"urn:ietf:params:oauth:grant-type:device_code\"]\n\
+         scopes = [\"directory.read\", \"openid\", \"profile\", \"email\"]\nclient_name = \"Fleet login\"\n",
+        slapd.config(dir.path(), "")
+    ));
+    let root = sssd_root();
+    let daemon = SssdDaemon::start(
+        root,
+        &format!(
+            "[sssd]\nservices = nss, pam\ndomains = fleet\n\n[domain/fleet]\nid_provider = idp\n\
+             auth_provider = idp\nidp_type = keycloak:{base_url}/api/identity\n\
+             idp_client_id = ss3-host\nidp_client_secret = {secret}\n\
+             idp_token_endpoint = {base_url}/token\nidp_id_scope = directory.read\n\
+             idp_device_auth_endpoint = {base_url}/device_authorization\n\
+             idp_userinfo_endpoint = {base_url}/userinfo\nidp_auth_scope = openid profile email\n\
+             use_fully_qualified_names = false\ncache_credentials = false\n\n\
+             [nss]\nfallback_homedir = /home/%u\n\n[pam]\n",
+            base_url = s.base_url
+        ),
+    );
+    let passwd = Command::new("chroot")
+        .arg(root)
+        .args(["getent", "passwd", "ss3lena"])
+        .output()
+        .unwrap();
+    assert!(
+        passwd.status.success(),
+        "getent passwd through SSSD: {}\n{}",
+        String::from_utf8_lossy(&passwd.stderr),
+        daemon.logs()
+    );
+
+    // Under a pseudo-terminal (`script`), as at a login prompt: pamtester's messages
+    // are then written at once, not held in a pipe's buffer.
+    let mut pam = Command::new("script")
+        .args(["-qfec"])
+        .arg(format!(
+            "chroot {} pamtester -v ahdapa-test ss3lena authenticate",
+            root.display()
+        ))
+        .arg("/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = pam.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if tx
+                .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let mut shown = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !shown.contains("ENTER") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => shown.push_str(&chunk),
+            Err(_) => {
+                let _ = pam.kill();
+                panic!("no prompt from pam_sss: {shown:?}\n{}", daemon.logs());
+            }
+        }
+    }
+    // `Authenticate at "https://.../device?user_code=XXXX-XXXX".` then `Press ENTER to
+    // continue.` (SSSD 2.13's pam_sss).
+    let url = shown
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '"' || c == '.' || c == ','))
+        .find(|w| w.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no URL in the prompt: {shown}"))
+        .to_owned();
+    let code = shown
+        .split_whitespace()
+        .find(|w| w.len() == 9 && w.as_bytes().get(4) == Some(&b'-'))
+        .map(str::to_owned);
+    let complete = if url.contains("user_code=") {
+        url.clone()
+    } else {
+        format!(
+            "{url}?user_code={}",
+            code.clone().unwrap_or_else(|| panic!("no code in {shown}"))
+        )
+    };
+    let done = crate::device::approve(
+        &s,
+        &dir.path().join("jar"),
+        &complete,
+        "ss3lena",
+        "ss3-password",
+        "allow",
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    pam.stdin.take().unwrap().write_all(b"\n").unwrap();
+    let status = pam.wait().unwrap();
+    let mut rest = String::new();
+    while let Ok(chunk) = rx.recv_timeout(std::time::Duration::from_secs(2)) {
+        rest.push_str(&chunk);
+    }
+    let mut err = String::new();
+    let _ = pam.stderr.take().unwrap().read_to_string(&mut err);
+    assert!(
+        status.success() && format!("{rest}{err}").contains("successfully authenticated"),
+        "pamtester: {status}\n{shown}{rest}\n{err}\n{}\n{}",
+        daemon.logs(),
+        s.log_text()
+    );
+    assert!(
+        s.log_text()
+            .contains(&format!("device code approved by {user}")),
+        "{}",
+        s.log_text()
+    );
+}
+
+/// `sssd -i` in the root with `conf`, stopped by its PID on drop.
+struct SssdDaemon {
+    root: PathBuf,
+    child: std::process::Child,
+}
+
+impl SssdDaemon {
+    fn start(root: &Path, conf: &str) -> Self {
+        // One daemon at a time in the root.
+        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = ONE.lock();
+        let etc = root.join("etc");
+        std::fs::create_dir_all(etc.join("sssd")).unwrap();
+        let conf_path = etc.join("sssd/sssd.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&conf_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(
+            etc.join("pam.d/ahdapa-test"),
+            "auth required pam_sss.so\naccount required pam_permit.so\n",
+        )
+        .unwrap();
+        let nsswitch = std::fs::read_to_string(etc.join("nsswitch.conf")).unwrap_or_default();
+        let fixed: String = nsswitch
+            .lines()
+            .map(|l| {
+                if (l.starts_with("passwd:") || l.starts_with("group:")) && !l.contains("sss") {
+                    format!("{l} sss\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(etc.join("nsswitch.conf"), fixed).unwrap();
+        // oidc_child under sssd_be trusts the system store only.
+        let ca = root.join("usr/local/share/ca-certificates/ahdapa-test-ca.crt");
+        std::fs::create_dir_all(ca.parent().unwrap()).unwrap();
+        std::fs::copy(&pki().ca, &ca).unwrap();
+        let up = Command::new("chroot")
+            .arg(root)
+            .args(["update-ca-certificates", "--fresh"])
+            .output()
+            .unwrap();
+        assert!(
+            up.status.success(),
+            "{}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        for d in ["var/lib/sss/db", "var/lib/sss/mc", "var/log/sssd"] {
+            let p = root.join(d);
+            if let Ok(entries) = std::fs::read_dir(&p) {
+                for e in entries.flatten() {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        for stale in [
+            "var/lib/sss/pipes/nss",
+            "var/lib/sss/pipes/pam",
+            "run/sssd.pid",
+        ] {
+            let _ = std::fs::remove_file(root.join(stale));
+        }
+        let child = Command::new("chroot")
+            .arg(root)
+            .args(["/usr/sbin/sssd", "-i", "-d", "6", "--logger=files"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chroot sssd");
+        let d = Self {
+            root: root.to_owned(),
+            child,
+        };
+        for _ in 0..120 {
+            if root.join("var/lib/sss/pipes/pam").exists()
+                && root.join("var/lib/sss/pipes/nss").exists()
+            {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                return d;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        panic!("sssd did not start:\n{}", d.logs());
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.root.join("var/log/sssd")) {
+            for e in entries.flatten() {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(60).collect();
+                out.push_str(&format!("--- {}\n", e.path().display()));
+                for l in tail.into_iter().rev() {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for SssdDaemon {
+    fn drop(&mut self) {
+        let pid = self.child.id();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        for _ in 0..40 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // sssd's own children (sssd_be, sssd_nss, sssd_pam) in this root.
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            for p in procs.flatten() {
+                let in_root =
+                    std::fs::read_link(p.path().join("root")).is_ok_and(|r| r == self.root);
+                let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+                if in_root && comm.starts_with("sssd") {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &p.file_name().to_string_lossy()])
+                        .status();
+                }
+            }
+        }
+    }
+}
