@@ -7,6 +7,7 @@
 //! [`Store::generation`], a counter every client or key write bumps, to know when to
 //! reload.
 
+mod group_commit;
 pub mod postgres;
 pub mod sqlite;
 

@@ -10,8 +10,11 @@
 //! rusqlite is blocking, so every call runs on tokio's blocking pool with the connection
 //! behind a mutex, except replay records: the request that finds no writer at work
 //! commits every record waiting in one transaction (group commit), so a burst of DPoP
-//! proofs or assertions costs one commit, not one each. Reads of clients and keys happen
-//! at start-up and when [`Store::generation`] moves.
+//! proofs or assertions costs one commit, not one each. State records (sessions, codes,
+//! device codes, refresh tokens) are written in groups too (`super::group_commit`), on
+//! the connection of their durability, and read on a third connection that waits for
+//! no writer. Reads of clients and keys happen at start-up and when
+//! [`Store::generation`] moves.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -19,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::group_commit::GroupWriter;
 use super::{Durability, KeyRecord, Record, StateRecord, Store, StoreError};
 use crate::oauth::client::ClientRegistration;
 
@@ -75,6 +79,12 @@ pub struct SqliteStore {
     replay: Arc<Mutex<Connection>>,
     /// Replay records waiting for the group commit (see `record_once`).
     pending: Arc<Mutex<Pending>>,
+    /// State writes of each durability, committed in groups (`super::group_commit`).
+    durable: GroupWriter,
+    relaxed: GroupWriter,
+    /// State reads: a connection of their own, so they wait for neither writer nor the
+    /// WAL checkpoint (the same connection as `conn` for an in-memory database).
+    reader: Arc<Mutex<Connection>>,
 }
 
 /// Inserted, or an expired record replaced: one row changed, first use. A live record:
@@ -169,9 +179,14 @@ impl SqliteStore {
         replay
             .pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(backend)?;
-        Ok(Self::with_replay(
+        let reader = open()?;
+        reader
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        Ok(Self::with_connections(
             Arc::new(Mutex::new(conn)),
             Arc::new(Mutex::new(replay)),
+            Arc::new(Mutex::new(reader)),
         ))
     }
 
@@ -180,7 +195,11 @@ impl SqliteStore {
         let conn = Arc::new(Mutex::new(Self::init(
             Connection::open_in_memory().map_err(backend)?,
         )?));
-        Ok(Self::with_replay(Arc::clone(&conn), conn))
+        Ok(Self::with_connections(
+            Arc::clone(&conn),
+            Arc::clone(&conn),
+            conn,
+        ))
     }
 
     /// Sets the pragmas and migrates.
@@ -212,22 +231,29 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    /// The store with `replay` as the replay connection.
-    fn with_replay(conn: Arc<Mutex<Connection>>, replay: Arc<Mutex<Connection>>) -> Self {
+    /// The store on its three connections.
+    fn with_connections(
+        conn: Arc<Mutex<Connection>>,
+        replay: Arc<Mutex<Connection>>,
+        reader: Arc<Mutex<Connection>>,
+    ) -> Self {
         Self {
+            durable: GroupWriter::new(Arc::clone(&conn)),
+            relaxed: GroupWriter::new(Arc::clone(&replay)),
             conn,
             replay,
+            reader,
             pending: Arc::default(),
         }
     }
 
-    /// The connection for a write of this durability: the `synchronous = FULL` one, or
-    /// the `synchronous = NORMAL` one the replay records use (WAL: safe against a crash
-    /// of ahdapa, not against one of the host).
-    fn connection_for(&self, durability: Durability) -> &Arc<Mutex<Connection>> {
+    /// The writer for a state write of this durability: on the `synchronous = FULL`
+    /// connection, or on the `synchronous = NORMAL` one the replay records use (WAL:
+    /// safe against a crash of ahdapa, not against one of the host).
+    fn writer_for(&self, durability: Durability) -> &GroupWriter {
         match durability {
-            Durability::Durable => &self.conn,
-            Durability::Relaxed => &self.replay,
+            Durability::Durable => &self.durable,
+            Durability::Relaxed => &self.relaxed,
         }
     }
 
@@ -304,12 +330,25 @@ impl Store for SqliteStore {
                 break;
             }
         }
-        self.with(move |conn| {
-            conn.prepare_cached("DELETE FROM state WHERE expires_at <= ?1")
-                .and_then(|mut st| st.execute(params![to_i64(now)]))
-                .map_err(backend)
-        })
-        .await?;
+        // State records too (a burst of codes expires at once a minute after it was
+        // minted): a long DELETE would hold the database's write lock, and every write
+        // waiting behind it, for its whole length.
+        loop {
+            let pruned = self
+                .durable
+                .submit(move |conn| {
+                    conn.prepare_cached(
+                        "DELETE FROM state WHERE (kind, key) IN
+                         (SELECT kind, key FROM state WHERE expires_at <= ?1 LIMIT ?2)",
+                    )
+                    .and_then(|mut st| st.execute(params![to_i64(now), PRUNE_CHUNK]))
+                    .map_err(backend)
+                })
+                .await?;
+            if pruned < PRUNE_CHUNK {
+                break;
+            }
+        }
         // The checkpoint (which fsyncs) runs on the other connection, so replay inserts
         // keep going meanwhile (WAL lets one writer and a checkpointer work at once).
         self.with(|conn| {
@@ -510,7 +549,7 @@ impl Store for SqliteStore {
         durability: Durability,
     ) -> Result<(), StoreError> {
         let (kind, key, value) = (kind.to_owned(), key.to_vec(), value.to_vec());
-        Self::on(self.connection_for(durability), move |conn| {
+        self.writer_for(durability).submit(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO state (kind, key, value, uses, note, expires_at)
                  VALUES (?1, ?2, ?3, 0, x'', ?4)
@@ -531,10 +570,10 @@ impl Store for SqliteStore {
         now: u64,
     ) -> Result<Option<StateRecord>, StoreError> {
         let (kind, key) = (kind.to_owned(), key.to_vec());
-        // On the replay connection: the main one also runs the periodic WAL checkpoint,
-        // which would hold up every read behind it (sessions and codes are read on the
-        // sign-in path).
-        Self::on(&self.replay, move |conn| {
+        // On the reader connection: the main one also runs the periodic WAL checkpoint,
+        // and both writers commit groups, which would hold up every read behind them
+        // (sessions, codes, refresh revocations are read on the request path).
+        Self::on(&self.reader, move |conn| {
             conn.prepare_cached(
                 "SELECT value, uses, expires_at, note FROM state
                  WHERE kind = ?1 AND key = ?2 AND expires_at > ?3",
@@ -559,31 +598,33 @@ impl Store for SqliteStore {
         let (kind, key, note) = (kind.to_owned(), key.to_vec(), note.to_vec());
         // One statement: SQLite's write lock makes the increment, the first use's note
         // and the read one step, so exactly one caller sees `uses = 0`.
-        Self::on(self.connection_for(durability), move |conn| {
-            conn.prepare_cached(
-                "UPDATE state SET uses = uses + 1,
+        self.writer_for(durability)
+            .submit(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE state SET uses = uses + 1,
                         note = CASE WHEN uses = 0 THEN ?4 ELSE note END
                  WHERE kind = ?1 AND key = ?2 AND expires_at > ?3
                  RETURNING value, uses - 1, expires_at, note",
-            )
-            .and_then(|mut st| {
-                st.query_row(params![kind, key, to_i64(now), note], state_record)
-                    .optional()
+                )
+                .and_then(|mut st| {
+                    st.query_row(params![kind, key, to_i64(now), note], state_record)
+                        .optional()
+                })
+                .map_err(backend)
             })
-            .map_err(backend)
-        })
-        .await
+            .await
     }
 
     async fn delete_state(&self, kind: &str, key: &[u8]) -> Result<bool, StoreError> {
         let (kind, key) = (kind.to_owned(), key.to_vec());
-        self.with(move |conn| {
-            conn.prepare_cached("DELETE FROM state WHERE kind = ?1 AND key = ?2")
-                .and_then(|mut st| st.execute(params![kind, key]))
-                .map(|n| n > 0)
-                .map_err(backend)
-        })
-        .await
+        self.durable
+            .submit(move |conn| {
+                conn.prepare_cached("DELETE FROM state WHERE kind = ?1 AND key = ?2")
+                    .and_then(|mut st| st.execute(params![kind, key]))
+                    .map(|n| n > 0)
+                    .map_err(backend)
+            })
+            .await
     }
 
     async fn is_recorded(&self, namespace: &str, key: &[u8], now: u64) -> Result<bool, StoreError> {
