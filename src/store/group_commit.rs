@@ -5,8 +5,10 @@
 //! a durable write is as durable as it was alone. Writes in one group see each other,
 //! in submission order.
 //!
-//! The writer is the request that finds none at work: it runs the groups on the
-//! blocking pool until none is waiting, so no async worker blocks on an fsync.
+//! The writer is the request that finds none at work: for a connection that fsyncs it
+//! runs the groups on the blocking pool until none is waiting, so no async worker blocks
+//! on an fsync; for one that does not, it writes the waiting group on its own thread
+//! (a short write) and leaves later groups to a task.
 
 use std::sync::{Arc, Mutex};
 
@@ -30,14 +32,18 @@ struct Queue {
 pub struct GroupWriter {
     conn: Arc<Mutex<Connection>>,
     queue: Arc<Mutex<Queue>>,
+    /// The commits do not fsync (`synchronous = NORMAL`): the leader writes its group
+    /// on its own worker thread, without a hop to the blocking pool.
+    inline: bool,
 }
 
 impl GroupWriter {
-    /// A writer on `conn`.
-    pub fn new(conn: Arc<Mutex<Connection>>) -> Self {
+    /// A writer on `conn`; `inline` for a connection whose commits do not fsync.
+    pub fn new(conn: Arc<Mutex<Connection>>, inline: bool) -> Self {
         Self {
             conn,
             queue: Arc::default(),
+            inline,
         }
     }
 
@@ -62,7 +68,27 @@ impl GroupWriter {
             q.jobs.push(job);
             !std::mem::replace(&mut q.writing, true)
         };
-        if lead {
+        if lead && self.inline {
+            // The group waiting, this write's included, now; later groups by a task, so
+            // no request keeps writing for others.
+            if let Some(group) = next_group(&self.queue) {
+                write_group(&self.conn, group);
+            }
+            if let Some(group) = next_group(&self.queue) {
+                let (conn, queue) = (Arc::clone(&self.conn), Arc::clone(&self.queue));
+                tokio::spawn(async move {
+                    let mut group = group;
+                    loop {
+                        write_group(&conn, group);
+                        tokio::task::yield_now().await;
+                        match next_group(&queue) {
+                            Some(next) => group = next,
+                            None => break,
+                        }
+                    }
+                });
+            }
+        } else if lead {
             let (conn, queue) = (Arc::clone(&self.conn), Arc::clone(&self.queue));
             tokio::task::spawn_blocking(move || {
                 while let Some(group) = next_group(&queue) {

@@ -238,8 +238,8 @@ impl SqliteStore {
         reader: Arc<Mutex<Connection>>,
     ) -> Self {
         Self {
-            durable: GroupWriter::new(Arc::clone(&conn)),
-            relaxed: GroupWriter::new(Arc::clone(&replay)),
+            durable: GroupWriter::new(Arc::clone(&conn), false),
+            relaxed: GroupWriter::new(Arc::clone(&replay), true),
             conn,
             replay,
             reader,
@@ -573,18 +573,21 @@ impl Store for SqliteStore {
         // On the reader connection: the main one also runs the periodic WAL checkpoint,
         // and both writers commit groups, which would hold up every read behind them
         // (sessions, codes, refresh revocations are read on the request path).
-        Self::on(&self.reader, move |conn| {
-            conn.prepare_cached(
-                "SELECT value, uses, expires_at, note FROM state
-                 WHERE kind = ?1 AND key = ?2 AND expires_at > ?3",
-            )
-            .and_then(|mut st| {
-                st.query_row(params![kind, key, to_i64(now)], state_record)
-                    .optional()
-            })
-            .map_err(backend)
+        // A WAL reader never waits for a writer, and a read by primary key takes
+        // microseconds: on this worker thread, no hop to the blocking pool.
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| StoreError::Backend("reader mutex poisoned".into()))?;
+        conn.prepare_cached(
+            "SELECT value, uses, expires_at, note FROM state
+             WHERE kind = ?1 AND key = ?2 AND expires_at > ?3",
+        )
+        .and_then(|mut st| {
+            st.query_row(params![kind, key, to_i64(now)], state_record)
+                .optional()
         })
-        .await
+        .map_err(backend)
     }
 
     async fn use_state(
