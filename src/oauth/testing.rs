@@ -174,3 +174,160 @@ impl RevocationList for MemoryRevocations {
         Ok(())
     }
 }
+
+/// Device codes in memory (the device code is its own key).
+#[derive(Default)]
+pub struct MemoryDevices {
+    /// Device code → (grant, redemptions).
+    pub grants: Mutex<HashMap<String, (super::grant::device_code::DeviceGrant, u64)>>,
+    /// Device code → last poll.
+    pub paces: Mutex<HashMap<String, super::grant::device_code::Pace>>,
+    next: AtomicUsize,
+}
+
+impl MemoryDevices {
+    /// Sets the person's decision on `device_code`.
+    pub fn decide(&self, device_code: &str, status: super::grant::device_code::DeviceStatus) {
+        if let Some((g, _)) = self.grants.lock().unwrap().get_mut(device_code) {
+            g.status = status;
+        }
+    }
+}
+
+#[async_trait]
+impl super::ports::DeviceCodes for MemoryDevices {
+    async fn start(
+        &self,
+        mut grant: super::grant::device_code::DeviceGrant,
+        _now: u64,
+    ) -> Result<(String, String), OAuthError> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let code = format!("device-{n}");
+        grant.user_code = super::grant::device_code::user_code_from(&[n as u8; 8])
+            .unwrap_or_else(|| "BCDFGHJK".into());
+        let user_code = grant.user_code.clone();
+        self.grants.lock().unwrap().insert(code.clone(), (grant, 0));
+        Ok((code, user_code))
+    }
+
+    async fn peek(
+        &self,
+        device_code: &str,
+        _now: u64,
+    ) -> Result<Option<super::grant::device_code::DeviceGrant>, OAuthError> {
+        Ok(self
+            .grants
+            .lock()
+            .unwrap()
+            .get(device_code)
+            .map(|(g, _)| g.clone()))
+    }
+
+    async fn pace(
+        &self,
+        device_code: &str,
+        _now: u64,
+    ) -> Result<Option<super::grant::device_code::Pace>, OAuthError> {
+        Ok(self.paces.lock().unwrap().get(device_code).copied())
+    }
+
+    async fn record_pace(
+        &self,
+        device_code: &str,
+        pace: super::grant::device_code::Pace,
+        _until: u64,
+    ) -> Result<(), OAuthError> {
+        self.paces
+            .lock()
+            .unwrap()
+            .insert(device_code.to_owned(), pace);
+        Ok(())
+    }
+
+    async fn redeem(&self, device_code: &str, _now: u64) -> Result<bool, OAuthError> {
+        Ok(match self.grants.lock().unwrap().get_mut(device_code) {
+            Some((_, uses)) => {
+                *uses += 1;
+                *uses == 1
+            }
+            None => false,
+        })
+    }
+}
+
+/// A refresh token in memory: its grant, its uses, its first use.
+pub type StoredRefresh = (super::grant::refresh_token::RefreshGrant, u64, Option<u64>);
+
+/// Refresh tokens in memory, and ended families.
+#[derive(Default)]
+pub struct MemoryRefresh {
+    /// The tokens.
+    pub tokens: Mutex<HashMap<String, StoredRefresh>>,
+    /// Revoked families and ended sessions.
+    pub ended: Mutex<HashSet<String>>,
+    next: AtomicUsize,
+}
+
+#[async_trait]
+impl super::ports::RefreshTokens for MemoryRefresh {
+    async fn issue(
+        &self,
+        grant: &super::grant::refresh_token::RefreshGrant,
+        _expires_at: u64,
+        _now: u64,
+    ) -> Result<String, OAuthError> {
+        let token = format!("rt-{}", self.next.fetch_add(1, Ordering::Relaxed));
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(token.clone(), (grant.clone(), 0, None));
+        Ok(token)
+    }
+
+    async fn use_token(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<Option<super::ports::UsedRefreshToken>, OAuthError> {
+        let mut tokens = self.tokens.lock().unwrap();
+        let Some((grant, uses, first)) = tokens.get_mut(token) else {
+            return Ok(None);
+        };
+        let used = super::ports::UsedRefreshToken {
+            grant: grant.clone(),
+            uses: *uses,
+            first_used_at: *first,
+        };
+        *uses += 1;
+        first.get_or_insert(now);
+        Ok(Some(used))
+    }
+
+    async fn is_ended(
+        &self,
+        grant: &super::grant::refresh_token::RefreshGrant,
+        _now: u64,
+    ) -> Result<bool, OAuthError> {
+        let ended = self.ended.lock().unwrap();
+        Ok(ended.contains(&format!("f:{}", grant.family))
+            || ended.contains(&format!("s:{}", grant.sid)))
+    }
+
+    async fn revoke_family(&self, family: &str, _until: u64, _now: u64) -> Result<(), OAuthError> {
+        self.ended.lock().unwrap().insert(format!("f:{family}"));
+        Ok(())
+    }
+
+    async fn peek(
+        &self,
+        token: &str,
+        _now: u64,
+    ) -> Result<Option<super::grant::refresh_token::RefreshGrant>, OAuthError> {
+        Ok(self
+            .tokens
+            .lock()
+            .unwrap()
+            .get(token)
+            .map(|(g, _, _)| g.clone()))
+    }
+}

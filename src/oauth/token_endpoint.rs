@@ -444,11 +444,14 @@ mod tests {
     use crate::oauth::client::{Client, ClientRegistration, ClientSource, TokenEndpointAuthMethod};
     use crate::oauth::client_auth::client_secret_basic;
     use crate::oauth::directory_policy::{DirectoryRequirements, PrincipalEntry};
+    use crate::oauth::grant::GrantType;
+    use crate::oauth::grant::device_code::{Approval, DeviceStatus};
     use crate::oauth::introspection::{self, TokenCallerRequest};
     use crate::oauth::revocation::{self, Revocation};
     use crate::oauth::secret::{ClientSecret, SecretHash};
     use crate::oauth::testing::{
-        FakeAcceptor, FakeDirectory, MemoryReplay, MemoryRevocations, StaticKeys, block_on,
+        FakeAcceptor, FakeDirectory, MemoryDevices, MemoryRefresh, MemoryReplay, MemoryRevocations,
+        StaticKeys, block_on,
     };
     use crate::token::keys::{SigningAlgorithm, SigningKey};
 
@@ -477,6 +480,8 @@ mod tests {
         directory: FakeDirectory,
         with_directory: bool,
         revocations: MemoryRevocations,
+        devices: MemoryDevices,
+        refresh: MemoryRefresh,
     }
 
     fn fixture() -> Fixture {
@@ -505,6 +510,11 @@ mod tests {
             mk("svc", TokenEndpointAuthMethod::ClientSecretBasic, None),
             mk("short", TokenEndpointAuthMethod::ClientSecretPost, Some(60)),
             mk("pub", TokenEndpointAuthMethod::None, None),
+            ClientRegistration {
+                grant_types: Some(vec![GrantType::DeviceCode]),
+                scopes: vec!["openid".into(), "profile".into()],
+                ..mk("host", TokenEndpointAuthMethod::None, None)
+            },
             ClientRegistration {
                 jwks: Some(serde_json::json!({"keys": [jwk]})),
                 ..mk("signer", TokenEndpointAuthMethod::PrivateKeyJwt, None)
@@ -567,6 +577,9 @@ mod tests {
         directory
             .entries
             .insert("host/web1.test.realm@TEST.REALM".into(), entry(&["web"]));
+        directory
+            .entries
+            .insert("ann@TEST.REALM".into(), entry(&["staff"]));
         Fixture {
             settings,
             registry,
@@ -578,6 +591,8 @@ mod tests {
             directory,
             with_directory: true,
             revocations: MemoryRevocations::default(),
+            devices: MemoryDevices::default(),
+            refresh: MemoryRefresh::default(),
         }
     }
 
@@ -604,8 +619,8 @@ mod tests {
                     .with_directory
                     .then_some(&self.directory as &dyn DirectoryLookup),
                 codes: None,
-                devices: None,
-                refresh: None,
+                devices: Some(&self.devices),
+                refresh: Some(&self.refresh),
                 revocations: &self.revocations,
                 now: NOW,
                 rng,
@@ -1054,5 +1069,242 @@ mod tests {
                 .code(),
             "temporarily_unavailable"
         );
+    }
+
+    impl Fixture {
+        /// `/device_authorization` for the public `host` client.
+        fn start_device(&self, scope: &str) -> crate::oauth::device_authorization::Started {
+            let rng = SystemRandom::new();
+            let body = format!("client_id=host&scope={scope}");
+            let request = TokenCallerRequest {
+                authorization: None,
+                body: body.as_bytes(),
+                certificate: None,
+            };
+            block_on(crate::oauth::device_authorization::start(
+                request,
+                &self.ctx(&rng),
+            ))
+            .unwrap()
+        }
+
+        /// A `/token` call at `now`.
+        fn call_at(&self, body: &str, now: u64) -> Result<Issued, OAuthError> {
+            let rng = SystemRandom::new();
+            let mut ctx = self.ctx(&rng);
+            ctx.now = now;
+            let request = TokenRequest {
+                authorization: None,
+                body: body.as_bytes(),
+                certificate: None,
+                dpop: None,
+                jti: "jti-1",
+            };
+            block_on(token(request, &ctx))
+        }
+
+        fn approve(&self, device_code: &str) {
+            self.devices.decide(
+                device_code,
+                DeviceStatus::Approved(Approval {
+                    subject: "ann@TEST.REALM".into(),
+                    auth_time: NOW,
+                    amr: vec!["pwd".into()],
+                    sid: "sid-1".into(),
+                    claims: serde_json::Map::new(),
+                }),
+            );
+        }
+    }
+
+    fn poll_body(code: &str) -> String {
+        format!(
+            "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id=host&device_code={code}"
+        )
+    }
+
+    #[test]
+    fn device_polls_pend_slow_down_and_redeem_the_approval_once() {
+        let f = fixture();
+        // SSSD's literal `user` is narrowed to the client's scopes.
+        let started = f.start_device("user");
+        assert_eq!(started.response.interval, 5);
+        assert!(
+            started
+                .response
+                .verification_uri_complete
+                .ends_with(&started.response.user_code)
+        );
+        let code = started.response.device_code.clone();
+        let e = f.call_at(&poll_body(&code), NOW).unwrap_err();
+        assert_eq!(e.code(), "authorization_pending");
+        assert_eq!(
+            f.call_at(&poll_body(&code), NOW + 2).unwrap_err().code(),
+            "slow_down"
+        );
+        // The interval is now 10 s: 6 s later is still too soon.
+        assert_eq!(
+            f.call_at(&poll_body(&code), NOW + 8).unwrap_err().code(),
+            "slow_down"
+        );
+        assert_eq!(
+            f.call_at(&poll_body(&code), NOW + 30).unwrap_err().code(),
+            "authorization_pending"
+        );
+        f.approve(&code);
+        let issued = f.call_at(&poll_body(&code), NOW + 31).unwrap();
+        assert_eq!(issued.subject, "ann@TEST.REALM");
+        assert_eq!(issued.response.scope, "openid profile");
+        assert!(issued.response.id_token.is_some());
+        assert!(
+            issued.response.refresh_token.is_some(),
+            "device clients: always"
+        );
+        assert_eq!(
+            f.call_at(&poll_body(&code), NOW + 40).unwrap_err().code(),
+            "invalid_grant"
+        );
+    }
+
+    #[test]
+    fn device_codes_deny_expire_and_belong_to_their_client() {
+        let f = fixture();
+        let code = f.start_device("openid").response.device_code;
+        f.devices.decide(&code, DeviceStatus::Denied);
+        assert_eq!(
+            f.call_at(&poll_body(&code), NOW).unwrap_err().code(),
+            "access_denied"
+        );
+        let code = f.start_device("openid").response.device_code;
+        assert_eq!(
+            f.call_at(&poll_body(&code), NOW + 600).unwrap_err().code(),
+            "expired_token"
+        );
+        let other = format!(
+            "grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id=pub&device_code={code}"
+        );
+        assert_eq!(
+            f.call_at(&other, NOW).unwrap_err().code(),
+            "unauthorized_client"
+        );
+        assert_eq!(
+            f.call_at(&poll_body("nope"), NOW).unwrap_err().code(),
+            "invalid_grant"
+        );
+    }
+
+    fn refresh_body(token: &str, scope: &str) -> String {
+        format!("grant_type=refresh_token&client_id=host&refresh_token={token}&scope={scope}")
+    }
+
+    fn refresh_token_of(f: &Fixture) -> String {
+        let code = f.start_device("openid+profile").response.device_code;
+        f.approve(&code);
+        f.call_at(&poll_body(&code), NOW)
+            .unwrap()
+            .response
+            .refresh_token
+            .unwrap()
+    }
+
+    #[test]
+    fn refresh_rotates_narrows_and_a_reuse_revokes_the_family() {
+        let f = fixture();
+        let first = refresh_token_of(&f);
+        let r1 = f
+            .call_at(&refresh_body(&first, "openid"), NOW + 10)
+            .unwrap();
+        assert_eq!(r1.response.scope, "openid", "narrowed");
+        let second = r1.response.refresh_token.unwrap();
+        assert_ne!(second, first);
+        let r2 = f
+            .call_at(&refresh_body(&second, "openid+profile+admin"), NOW + 20)
+            .unwrap();
+        assert_eq!(
+            r2.response.scope, "openid profile",
+            "never wider than the family"
+        );
+        let third = r2.response.refresh_token.unwrap();
+        // Within 30 s of its first use, `second` may come once more (a retry).
+        let retry = f
+            .call_at(&refresh_body(&second, "openid"), NOW + 45)
+            .unwrap();
+        assert!(retry.response.refresh_token.is_some());
+        // Again: a reuse. The whole family dies, the newest token too.
+        let e = f
+            .call_at(&refresh_body(&second, "openid"), NOW + 46)
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid_grant");
+        assert!(e.description().unwrap().contains("revoked"), "{e:?}");
+        assert_eq!(
+            f.call_at(&refresh_body(&third, "openid"), NOW + 47)
+                .unwrap_err()
+                .code(),
+            "invalid_grant"
+        );
+    }
+
+    #[test]
+    fn a_used_refresh_token_after_the_grace_window_is_reuse() {
+        let f = fixture();
+        let first = refresh_token_of(&f);
+        let next = f
+            .call_at(&refresh_body(&first, "openid"), NOW + 10)
+            .unwrap()
+            .response
+            .refresh_token
+            .unwrap();
+        assert_eq!(
+            f.call_at(&refresh_body(&first, "openid"), NOW + 41)
+                .unwrap_err()
+                .code(),
+            "invalid_grant"
+        );
+        assert_eq!(
+            f.call_at(&refresh_body(&next, "openid"), NOW + 42)
+                .unwrap_err()
+                .code(),
+            "invalid_grant"
+        );
+    }
+
+    #[test]
+    fn a_refresh_token_of_another_client_or_an_ended_session_is_refused() {
+        let f = fixture();
+        let token = refresh_token_of(&f);
+        let other = format!("grant_type=refresh_token&client_id=pub&refresh_token={token}");
+        assert_eq!(
+            f.call_at(&other, NOW + 1).unwrap_err().code(),
+            "invalid_grant"
+        );
+        // The theft revoked the family: the owner is refused too.
+        assert_eq!(
+            f.call_at(&refresh_body(&token, "openid"), NOW + 2)
+                .unwrap_err()
+                .code(),
+            "invalid_grant"
+        );
+        let token = refresh_token_of(&f);
+        f.refresh.ended.lock().unwrap().insert("s:sid-1".into());
+        assert_eq!(
+            f.call_at(&refresh_body(&token, "openid"), NOW + 3)
+                .unwrap_err()
+                .code(),
+            "invalid_grant"
+        );
+    }
+
+    #[test]
+    fn a_person_locked_since_the_login_gets_no_refresh() {
+        let mut f = fixture();
+        let token = refresh_token_of(&f);
+        if let Some(e) = f.directory.entries.get_mut("ann@TEST.REALM") {
+            e.locked = true;
+        }
+        let e = f
+            .call_at(&refresh_body(&token, "openid"), NOW + 1)
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid_grant");
+        assert!(e.description().unwrap().contains("locked"), "{e:?}");
     }
 }
