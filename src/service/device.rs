@@ -171,6 +171,22 @@ impl Service {
         Ok(live.then_some(PendingDevice { key, grant }))
     }
 
+    /// Writes a device record (kept a while past its code's end, for `expired_token`).
+    async fn store_device(&self, key: &[u8], grant: &DeviceGrant) -> Result<(), OAuthError> {
+        let value = serde_json::to_vec(grant)
+            .map_err(|e| OAuthError::server_error(format!("device record: {e}")))?;
+        self.store
+            .put_state(
+                DEVICE,
+                key,
+                &value,
+                grant.expires_at.saturating_add(EXPIRED_KEPT_SECS),
+                Durability::Durable,
+            )
+            .await
+            .map_err(|e| store_unavailable("storing the device code", e))
+    }
+
     /// Records the person's decision on an undecided code (approval with their
     /// session's facts, or denial) and retires its user code.
     pub async fn decide_device(
@@ -195,18 +211,7 @@ impl Service {
             Some(a) => DeviceStatus::Approved(a),
             None => DeviceStatus::Denied,
         };
-        let value = serde_json::to_vec(&grant)
-            .map_err(|e| OAuthError::server_error(format!("device record: {e}")))?;
-        self.store
-            .put_state(
-                DEVICE,
-                &device.key,
-                &value,
-                grant.expires_at.saturating_add(EXPIRED_KEPT_SECS),
-                Durability::Durable,
-            )
-            .await
-            .map_err(unavailable)?;
+        self.store_device(&device.key, &grant).await?;
         self.store
             .delete_state(DEVICE_USER, &digest(grant.user_code.as_bytes()))
             .await
@@ -253,18 +258,7 @@ impl DeviceCodes for Service {
         let user_code =
             user_code.ok_or_else(|| OAuthError::server_error("no free user code was drawn"))?;
         grant.user_code.clone_from(&user_code);
-        let value = serde_json::to_vec(&grant)
-            .map_err(|e| OAuthError::server_error(format!("device record: {e}")))?;
-        self.store
-            .put_state(
-                DEVICE,
-                &key,
-                &value,
-                grant.expires_at.saturating_add(EXPIRED_KEPT_SECS),
-                Durability::Durable,
-            )
-            .await
-            .map_err(unavailable)?;
+        self.store_device(&key, &grant).await?;
         self.store
             .put_state(
                 DEVICE_USER,

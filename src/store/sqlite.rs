@@ -7,14 +7,15 @@
 //! they survive a crash of ahdapa, and a power loss can forget the last few, which is the
 //! same guarantee MIT's own replay cache gives and costs no fsync per request.
 //!
-//! rusqlite is blocking, so every call runs on tokio's blocking pool with the connection
-//! behind a mutex, except replay records: the request that finds no writer at work
-//! commits every record waiting in one transaction (group commit), so a burst of DPoP
-//! proofs or assertions costs one commit, not one each. State records (sessions, codes,
-//! device codes, refresh tokens) are written in groups too (`super::group_commit`), on
-//! the connection of their durability, and read on a third connection that waits for
-//! no writer. Reads of clients and keys happen at start-up and when
-//! [`Store::generation`] moves.
+//! rusqlite is blocking, so calls run on tokio's blocking pool with the connection behind
+//! a mutex, with three exceptions on the request path. Replay records and state records
+//! (sessions, codes, device codes, refresh tokens) are written in groups
+//! (`super::group_commit`): the request that finds no writer at work commits every write
+//! waiting in one transaction, so a burst of proofs or rotations costs one commit, not
+//! one each — on its own worker thread for the connection without an fsync, on the
+//! blocking pool for the `synchronous = FULL` one. State reads run on the worker thread
+//! on a third connection that waits for no writer (a WAL read by primary key). Reads of
+//! clients and keys happen at start-up and when [`Store::generation`] moves.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::group_commit::GroupWriter;
-use super::{Durability, KeyRecord, Record, StateRecord, Store, StoreError};
+use super::{Durability, KeyRecord, StateRecord, Store, StoreError};
 use crate::oauth::client::ClientRegistration;
 
 /// Schema migrations, applied in order; index + 1 is the `user_version` after each.
@@ -77,8 +78,6 @@ pub struct SqliteStore {
     /// Replay records: a second connection without an fsync per commit (the same
     /// connection as `conn` for an in-memory database).
     replay: Arc<Mutex<Connection>>,
-    /// Replay records waiting for the group commit (see `record_once`).
-    pending: Arc<Mutex<Pending>>,
     /// State writes of each durability, committed in groups (`super::group_commit`).
     durable: GroupWriter,
     relaxed: GroupWriter,
@@ -92,66 +91,6 @@ pub struct SqliteStore {
 const UPSERT_REPLAY: &str = "INSERT INTO replay (namespace, key, expires_at) VALUES (?1, ?2, ?3)
      ON CONFLICT (namespace, key) DO UPDATE SET expires_at = excluded.expires_at
      WHERE replay.expires_at <= ?4";
-
-/// Replay records waiting to be written, and whether a writer is at work.
-#[derive(Default)]
-struct Pending {
-    records: Vec<Record>,
-    writing: bool,
-}
-
-/// The next group to write: every record waiting; or `None`, and the writer's turn
-/// ends, when none is.
-fn next_group(pending: &Mutex<Pending>) -> Option<Vec<Record>> {
-    let mut q = pending.lock().ok()?;
-    if q.records.is_empty() {
-        q.writing = false;
-        return None;
-    }
-    Some(std::mem::take(&mut q.records))
-}
-
-/// Writes a group in one transaction and answers each record.
-fn write_and_answer(replay: &Mutex<Connection>, group: Vec<Record>) {
-    let outcome = replay
-        .lock()
-        .map_err(|_| StoreError::Backend("connection mutex poisoned".into()))
-        .and_then(|mut conn| write_group(&mut conn, &group));
-    match outcome {
-        Ok(results) => {
-            for (r, first_use) in group.into_iter().zip(results) {
-                let _ = r.reply.send(first_use);
-            }
-        }
-        Err(e) => {
-            for r in group {
-                let _ = r.reply.send(Err(StoreError::Backend(e.to_string())));
-            }
-        }
-    }
-}
-
-/// Writes a group in one transaction: per record, first use or replay (or its own
-/// error); `Err` when the transaction itself failed and nothing is known to be stored.
-fn write_group(
-    conn: &mut Connection,
-    group: &[Record],
-) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
-    let tx = conn.transaction().map_err(backend)?;
-    let results = {
-        let mut st = tx.prepare_cached(UPSERT_REPLAY).map_err(backend)?;
-        group
-            .iter()
-            .map(|r| {
-                st.execute(params![r.namespace, r.key, r.expires_at, r.now])
-                    .map(|n| n == 1)
-                    .map_err(backend)
-            })
-            .collect()
-    };
-    tx.commit().map_err(backend)?;
-    Ok(results)
-}
 
 impl SqliteStore {
     /// Opens (creating it and its directory if needed) the database at `path` and
@@ -243,7 +182,6 @@ impl SqliteStore {
             conn,
             replay,
             reader,
-            pending: Arc::default(),
         }
     }
 
@@ -314,39 +252,32 @@ fn to_i64(v: u64) -> i64 {
 #[async_trait]
 impl Store for SqliteStore {
     async fn maintain(&self, now: u64) -> Result<(), StoreError> {
-        // In bounded chunks, each its own transaction, so replay inserts waiting for the
-        // connection are held up for one chunk at most, never for one huge DELETE.
-        loop {
-            let pruned = Self::on(&self.replay, move |conn| {
-                conn.prepare_cached(
-                    "DELETE FROM replay WHERE (namespace, key) IN
-                     (SELECT namespace, key FROM replay WHERE expires_at <= ?1 LIMIT ?2)",
-                )
-                .and_then(|mut st| st.execute(params![to_i64(now), PRUNE_CHUNK]))
-                .map_err(backend)
-            })
-            .await?;
-            if pruned < PRUNE_CHUNK {
-                break;
-            }
-        }
-        // State records too (a burst of codes expires at once a minute after it was
-        // minted): a long DELETE would hold the database's write lock, and every write
-        // waiting behind it, for its whole length.
-        loop {
-            let pruned = self
-                .durable
-                .submit(move |conn| {
-                    conn.prepare_cached(
-                        "DELETE FROM state WHERE (kind, key) IN
-                         (SELECT kind, key FROM state WHERE expires_at <= ?1 LIMIT ?2)",
-                    )
-                    .and_then(|mut st| st.execute(params![to_i64(now), PRUNE_CHUNK]))
-                    .map_err(backend)
-                })
-                .await?;
-            if pruned < PRUNE_CHUNK {
-                break;
+        // In bounded chunks, each its own transaction, so writes waiting for the
+        // database's write lock are held up for one chunk at most, never for one huge
+        // DELETE (a burst of codes expires at once a minute after it was minted).
+        for (writer, sql) in [
+            (
+                &self.relaxed,
+                "DELETE FROM replay WHERE (namespace, key) IN
+                 (SELECT namespace, key FROM replay WHERE expires_at <= ?1 LIMIT ?2)",
+            ),
+            (
+                &self.durable,
+                "DELETE FROM state WHERE (kind, key) IN
+                 (SELECT kind, key FROM state WHERE expires_at <= ?1 LIMIT ?2)",
+            ),
+        ] {
+            loop {
+                let pruned = writer
+                    .submit(move |tx| {
+                        tx.prepare_cached(sql)
+                            .and_then(|mut st| st.execute(params![to_i64(now), PRUNE_CHUNK]))
+                            .map_err(backend)
+                    })
+                    .await?;
+                if pruned < PRUNE_CHUNK {
+                    break;
+                }
             }
         }
         // The checkpoint (which fsyncs) runs on the other connection, so replay inserts
@@ -669,50 +600,20 @@ impl Store for SqliteStore {
                 })
                 .await;
         }
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let record = Record {
-            namespace: namespace.to_owned(),
-            key: key.to_vec(),
-            expires_at: to_i64(expires_at),
-            now: to_i64(now),
-            reply,
-        };
-        let lead = {
-            let mut q = self
-                .pending
-                .lock()
-                .map_err(|_| StoreError::Backend("replay queue mutex poisoned".into()))?;
-            q.records.push(record);
-            !std::mem::replace(&mut q.writing, true)
-        };
-        // Group commit without a thread hop: the request that finds no writer at work
-        // writes every record waiting, its own included, in one transaction on its own
-        // worker thread (a short blocking write: no fsync); records arriving meanwhile
-        // wait for the next group, which a task writes, so no request keeps writing for
-        // others. Under load one commit serves many requests. Two uses of one key in the
-        // same group see each other: the second is a replay.
-        if lead {
-            if let Some(group) = next_group(&self.pending) {
-                write_and_answer(&self.replay, group);
-            }
-            if let Some(group) = next_group(&self.pending) {
-                let (replay, pending) = (Arc::clone(&self.replay), Arc::clone(&self.pending));
-                tokio::spawn(async move {
-                    let mut group = group;
-                    loop {
-                        write_and_answer(&replay, group);
-                        tokio::task::yield_now().await;
-                        match next_group(&pending) {
-                            Some(next) => group = next,
-                            None => break,
-                        }
-                    }
-                });
-            }
-        }
-        answer
+        // Group commit (`super::group_commit`) on the connection without an fsync per
+        // commit: a burst of proofs or assertions costs one commit. Two uses of one key
+        // in the same group see each other: the second is a replay.
+        let (namespace, key) = (namespace.to_owned(), key.to_vec());
+        self.relaxed
+            .submit(move |tx| {
+                tx.prepare_cached(UPSERT_REPLAY)
+                    .and_then(|mut st| {
+                        st.execute(params![namespace, key, to_i64(expires_at), to_i64(now)])
+                    })
+                    .map(|n| n == 1)
+                    .map_err(backend)
+            })
             .await
-            .map_err(|_| StoreError::Backend("the replay record was dropped unwritten".into()))?
     }
 }
 

@@ -115,12 +115,12 @@ where
         }
         "/device/password" => error::method_not_allowed("POST"),
         "/device/consent" if method == Method::POST => {
-            super::signin::device_consent(service, req).await
+            super::signin::consent(service, req, Flow::Device).await
         }
         "/device/consent" => error::method_not_allowed("POST"),
         "/authorize/password" => error::method_not_allowed("POST"),
         "/authorize/consent" if method == Method::POST => {
-            super::signin::consent(service, req).await
+            super::signin::consent(service, req, Flow::Authorize).await
         }
         "/authorize/consent" => error::method_not_allowed("POST"),
         "/assets/ahdapa.css" if get_or_head => super::signin::stylesheet(),

@@ -149,8 +149,9 @@ where
     }
 }
 
-/// `POST /authorize/consent`: the consent page's answer.
-pub async fn consent<B>(service: &Service, req: Request<B>) -> Response
+/// `POST /authorize/consent` and `POST /device/consent`: the person's answer to the
+/// consent page or the device's question.
+pub async fn consent<B>(service: &Service, req: Request<B>, flow: Flow) -> Response
 where
     B: Body + Send + 'static,
     B::Data: Send,
@@ -162,20 +163,35 @@ where
         Ok(f) => f,
         Err(resp) => return resp,
     };
-    let Some(authz) = form.get("authz") else {
-        return error_page(service, StatusCode::BAD_REQUEST, "The form is incomplete.");
+    // What the page carried: the authorization request, or the device's code.
+    let params = match (flow, form.get("authz"), form.get("user_code")) {
+        (Flow::Authorize, Some(authz), _) => authz.to_owned(),
+        (Flow::Device, _, Some(code)) => form_urlencoded::Serializer::new(String::new())
+            .append_pair("user_code", code)
+            .finish(),
+        _ => return error_page(service, StatusCode::BAD_REQUEST, "The form is incomplete."),
     };
     let allow = form.get("decision") == Some("allow");
     let session = extract::cookie(&parts, cookies.session);
-    let next = service
-        .consent(authz.as_bytes(), session, allow, crate::clock::now_unix())
-        .await;
+    let now = crate::clock::now_unix();
+    let next = match flow {
+        Flow::Authorize => {
+            service
+                .consent(params.as_bytes(), session, allow, now)
+                .await
+        }
+        Flow::Device => {
+            service
+                .device_decision(params.as_bytes(), session, allow, peer(&parts), now)
+                .await
+        }
+    };
     render(
         service,
         &parts,
         &cookies,
-        Flow::Authorize,
-        authz.as_bytes(),
+        flow,
+        params.as_bytes(),
         next,
         None,
     )
@@ -203,47 +219,6 @@ where
         service.device_code_page(parts.uri.query().unwrap_or("").as_bytes())
     };
     render(service, &parts, &cookies, Flow::Device, b"", next, None)
-}
-
-/// `POST /device/consent`: the person's answer to the device's question.
-pub async fn device_consent<B>(service: &Service, req: Request<B>) -> Response
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let (parts, body) = req.into_parts();
-    let cookies = Cookies::of(service);
-    let form = match posted_form(service, &parts, &cookies, body).await {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
-    let Some(user_code) = form.get("user_code") else {
-        return error_page(service, StatusCode::BAD_REQUEST, "The form is incomplete.");
-    };
-    let params = form_urlencoded::Serializer::new(String::new())
-        .append_pair("user_code", user_code)
-        .finish();
-    let allow = form.get("decision") == Some("allow");
-    let session = extract::cookie(&parts, cookies.session);
-    let next = service
-        .device_decision(
-            params.as_bytes(),
-            session,
-            allow,
-            peer(&parts),
-            crate::clock::now_unix(),
-        )
-        .await;
-    render(
-        service,
-        &parts,
-        &cookies,
-        Flow::Device,
-        params.as_bytes(),
-        next,
-        None,
-    )
 }
 
 /// The address of the connection's peer.

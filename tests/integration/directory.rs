@@ -353,6 +353,9 @@ fn identity_lookups_by_number_special_names_and_pages() {
             None => break,
         }
     }
+    // Other tests add people to the shared directory meanwhile: only the fixture's are
+    // counted (each once: a page repeated would repeat them).
+    names.retain(|n| ["alice", "bob", "we*ird(1)\\"].contains(&n.as_str()));
     assert_eq!(names, ["alice", "bob", "we*ird(1)\\"]);
 }
 

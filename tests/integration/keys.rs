@@ -110,5 +110,9 @@ fn rotation_publishes_first_switches_cleanly_and_keeps_old_keys() {
     // The only signing key cannot be retired without a successor.
     let out = s.cli(&["keys", "retire", "--local", &k3]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("rotate --local --now"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rotate --local --now"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
