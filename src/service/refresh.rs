@@ -105,18 +105,11 @@ impl RefreshTokens for Service {
     }
 
     async fn is_ended(&self, grant: &RefreshGrant, now: u64) -> Result<bool, OAuthError> {
-        for key in [ended_key("f", &grant.family), ended_key("s", &grant.sid)] {
-            if self
-                .store
-                .state(ENDED, &key, now)
-                .await
-                .map_err(|e| store_unavailable("reading refresh revocations", e))?
-                .is_some()
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let keys = [ended_key("f", &grant.family), ended_key("s", &grant.sid)];
+        self.store
+            .any_state(ENDED, &keys, now)
+            .await
+            .map_err(|e| store_unavailable("reading refresh revocations", e))
     }
 
     async fn revoke_family(&self, family: &str, until: u64, _now: u64) -> Result<(), OAuthError> {

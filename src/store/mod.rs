@@ -133,6 +133,16 @@ pub trait Store: Send + Sync + 'static {
         key: &[u8],
         now: u64,
     ) -> Result<Option<StateRecord>, StoreError>;
+    /// True when any of `keys` names a live record of `kind` (one round trip where the
+    /// backend can: refresh tokens ask whether their family or their session ended).
+    async fn any_state(&self, kind: &str, keys: &[Vec<u8>], now: u64) -> Result<bool, StoreError> {
+        for key in keys {
+            if self.state(kind, key, now).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
     /// Counts one use of the record and returns it: `uses` as it was before (0 for
     /// exactly one caller however many nodes race: single-use codes), and the note of
     /// the first use — `note` itself when this is the first use, so a later use learns
@@ -354,6 +364,27 @@ pub mod contract {
             (got.value.as_slice(), got.uses, got.expires_at),
             (&b"v1"[..], 0, 100)
         );
+        // Any of several keys: one live is enough; expired or absent ones are not.
+        let keys = |ks: &[&[u8]]| ks.iter().map(|k| k.to_vec()).collect::<Vec<_>>();
+        assert!(
+            store
+                .any_state("session", &keys(&[b"no", b"s1"]), 10)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .any_state("session", &keys(&[b"no", b"s2"]), 10)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .any_state("session", &keys(&[b"s1"]), 100)
+                .await
+                .unwrap()
+        );
+        assert!(!store.any_state("other", &keys(&[b"s1"]), 10).await.unwrap());
         assert!(got.note.is_empty());
         assert_eq!(
             store.state("session", b"s1", 100).await.unwrap(),

@@ -648,6 +648,27 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn any_state(&self, kind: &str, keys: &[Vec<u8>], now: u64) -> Result<bool, StoreError> {
+        self.db
+            .bounded(async {
+                let c = self.db.client().await?;
+                let row = c
+                    .query_opt(
+                        &c.prepare_cached(
+                            "SELECT 1 FROM ahdapa_state
+                         WHERE kind = $1 AND key = ANY($2) AND expires_at > $3 LIMIT 1",
+                        )
+                        .await
+                        .map_err(pg)?,
+                        &[&kind, &keys, &to_i64(now)],
+                    )
+                    .await
+                    .map_err(pg)?;
+                Ok(row.is_some())
+            })
+            .await
+    }
+
     async fn use_state(
         &self,
         kind: &str,
