@@ -134,13 +134,16 @@ pub fn ensure_demo_person(state_dir: &Path) -> Result<config::DevPerson, String>
 }
 
 /// The demo web application: a public sign-in client whose redirect URI is ahdapa's own
-/// demo page.
+/// demo page; it may use the device grant too (a host logging the demo person in).
 pub fn demo_app(issuer: &str) -> Result<crate::oauth::client::Client, String> {
     let reg = ClientRegistration {
         client_id: DEMO_APP_ID.into(),
         client_name: Some("Demo app".into()),
         token_endpoint_auth_method: TokenEndpointAuthMethod::None,
-        grant_types: Some(vec![crate::oauth::grant::GrantType::AuthorizationCode]),
+        grant_types: Some(vec![
+            crate::oauth::grant::GrantType::AuthorizationCode,
+            crate::oauth::grant::GrantType::DeviceCode,
+        ]),
         redirect_uris: vec![format!("{issuer}/dev/rp/callback")],
         scopes: vec!["openid".into(), "profile".into()],
         ..Default::default()
@@ -174,9 +177,14 @@ pub fn banner(
          get a token:\n  curl -s -u '{id}:{secret}' -d grant_type=client_credentials {issuer}/token\n\
          public keys: curl -s {issuer}/jwks\n\
          sign in as a person: open {issuer}/dev/rp in a browser\n  \
-         user {user}, password {password} (a demo person of dev mode; the demo app shows the ID token)\n",
+         user {user}, password {password} (a demo person of dev mode; the demo app shows the ID token)\n\
+         log the person in on a device (the device grant, as SSSD does):\n  \
+         curl -s -d client_id={app} -d scope=openid {issuer}/device_authorization\n  \
+         open its verification_uri_complete, sign in, allow; then the device's poll:\n  \
+         curl -s -d client_id={app} -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=<device_code> {issuer}/token\n",
         state = state_dir.display(),
         id = DEMO_CLIENT_ID,
+        app = DEMO_APP_ID,
         secret = secret.expose(),
         user = person.user,
         password = person.password,

@@ -228,4 +228,56 @@ fn dev_mode_signs_a_demo_person_in_to_the_demo_app() {
     assert!(shown.contains("Signed in as demo@AHDAPA.DEV"), "{shown}");
     assert!(shown.contains("<th scope=\"row\">nonce</th>"), "{shown}");
     assert!(shown.contains("<th scope=\"row\">at_hash</th>"), "{shown}");
+
+    // The printed device grant, with the session of that sign-in: the code, the
+    // question, allow, the device's poll.
+    let printed = |prefix: &str| {
+        banner
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line: {banner}"))
+            .to_owned()
+    };
+    let started = Command::new("sh")
+        .arg("-c")
+        .arg(printed("curl -s -d client_id=demo-app -d scope=openid"))
+        .output()
+        .unwrap();
+    let d: serde_json::Value = serde_json::from_slice(&started.stdout).unwrap();
+    let page = curl(&[], d["verification_uri_complete"].as_str().unwrap());
+    let csrf = page[page.find(marker).unwrap() + marker.len()..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let code = d["user_code"].as_str().unwrap();
+    let (status, approve) = status_and_next(&curl(
+        &["-d", &format!("user_code={code}&csrf={csrf}")],
+        &format!("{issuer}/device"),
+    ));
+    assert_eq!(status, "303");
+    let question = curl(&[], &approve);
+    assert!(
+        question.contains("Allow Demo app to sign you in"),
+        "{question}"
+    );
+    let done = curl(
+        &[
+            "-d",
+            &format!("user_code={code}&csrf={csrf}&decision=allow"),
+        ],
+        &format!("{issuer}/device/consent"),
+    );
+    assert!(done.contains("return to your device"), "{done}");
+    let poll = printed("curl -s -d client_id=demo-app -d grant_type=")
+        .replace("<device_code>", d["device_code"].as_str().unwrap());
+    let tokens = Command::new("sh").arg("-c").arg(&poll).output().unwrap();
+    let t: serde_json::Value = serde_json::from_slice(&tokens.stdout)
+        .unwrap_or_else(|_| panic!("{poll}: {}", String::from_utf8_lossy(&tokens.stdout)));
+    assert_eq!(
+        crate::harness::claims(t["access_token"].as_str().unwrap())["sub"],
+        "demo@AHDAPA.DEV"
+    );
+    assert!(t["refresh_token"].is_string(), "{t}");
 }
