@@ -1363,3 +1363,55 @@ fn a_code_redeemed_with_a_dpop_proof_gets_a_bound_token() {
     );
     assert_eq!(bearer.status, 401, "{}", bearer.body);
 }
+
+/// Browser clients get a refresh token only with `offline_access` (their default
+/// policy), and it rotates like a host's.
+#[test]
+fn web_clients_get_refresh_tokens_with_offline_access_only() {
+    let r = realm();
+    r.person("si20nina", "si20-password");
+    let (_, clients) = clients("si20");
+    let clients = clients.replace(
+        "scopes = [\"openid\", \"profile\"]",
+        "scopes = [\"openid\", \"profile\", \"offline_access\"]",
+    );
+    let s = Server::start_kerberos(&clients);
+    let dir = tempfile::tempdir().unwrap();
+    let posted = sign_in(
+        &s,
+        &dir.path().join("a"),
+        &authz_query("si20", ""),
+        "si20nina",
+        "si20-password",
+    );
+    let code = param(&location(&posted), "code").unwrap();
+    let t = redeem(&s, "si20", &code).json();
+    assert!(t.get("refresh_token").is_none(), "no offline_access: {t}");
+
+    let query =
+        authz_query("si20", "").replace("scope=openid+profile", "scope=openid+offline_access");
+    let posted = sign_in(
+        &s,
+        &dir.path().join("b"),
+        &query,
+        "si20nina",
+        "si20-password",
+    );
+    let code = param(&location(&posted), "code").unwrap();
+    let t = redeem(&s, "si20", &code).json();
+    let rt = t["refresh_token"].as_str().unwrap_or_else(|| panic!("{t}"));
+    let refreshed = curl(
+        &s.base_url,
+        &[
+            "-d",
+            &format!(
+                "grant_type=refresh_token&client_id=si20-app&refresh_token={}",
+                enc(rt)
+            ),
+        ],
+        "/token",
+    );
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    assert_eq!(refreshed.json()["scope"], "openid offline_access");
+    assert_ne!(refreshed.json()["refresh_token"].as_str(), Some(rt));
+}
