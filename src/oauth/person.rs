@@ -62,8 +62,9 @@ pub struct PersonGrant {
     pub nonce: Option<String>,
     /// RFC 8707 resources.
     pub resource: Vec<String>,
-    /// For a refresh: the family the next refresh token joins.
-    pub family: Option<RefreshGrant>,
+    /// For a refresh: the family the next refresh token joins, and the token it
+    /// replaces (its successor is derived from it).
+    pub family: Option<(RefreshGrant, String)>,
 }
 
 /// The device poll (RFC 8628 §3.4–3.5): the person's grant once approved, exactly once.
@@ -141,37 +142,64 @@ pub async fn refresh(
     let tokens = ctx
         .refresh
         .ok_or_else(|| OAuthError::server_error("refresh tokens need a store"))?;
-    let Some(used) = tokens.use_token(&request.refresh_token, ctx.now).await? else {
+    // Everything that can fail without theft is checked before the use is counted (a
+    // directory outage or a missing certificate must not turn the client's next try
+    // into a "reuse"); a token in the wrong hands revokes its family at once.
+    let Some(grant) = tokens.peek(&request.refresh_token, ctx.now).await? else {
         return Err(OAuthError::invalid_grant(
             "the refresh token is unknown or expired",
         ));
     };
-    let grant = used.grant;
-    if grant.client_id != client.client_id {
-        return revoke(
-            tokens,
-            &grant,
-            client,
-            "the refresh token was presented by another client",
-            ctx,
-        )
-        .await;
+    let theft = if grant.client_id != client.client_id {
+        Some("the refresh token was presented by another client")
+    } else if grant.principal.is_some() && grant.principal.as_deref() != principal {
+        Some("the refresh token was presented by another host")
+    } else if grant
+        .dpop_jkt
+        .as_deref()
+        .zip(dpop_jkt)
+        .is_some_and(|(bound, presented)| bound != presented)
+    {
+        Some("the refresh token was presented with another DPoP key")
+    } else {
+        None
+    };
+    if let Some(why) = theft {
+        return revoke(tokens, &grant, client, why, ctx).await;
     }
-    if grant.principal.is_some() && grant.principal.as_deref() != principal {
-        return revoke(
-            tokens,
-            &grant,
-            client,
-            "the refresh token was presented by another host",
-            ctx,
-        )
-        .await;
+    // RFC 9449 §5 and RFC 8705 §4: a bound family stays bound.
+    if grant.dpop_jkt.is_some() && dpop_jkt.is_none() {
+        return Err(OAuthError::InvalidDpopProof {
+            description: "this refresh token is DPoP-bound: send a proof with its key".into(),
+        });
+    }
+    if let Some(x5t) = &grant.x5t_s256
+        && certificate.map(PresentedCertificate::x5t_s256).as_ref() != Some(x5t)
+    {
+        return Err(OAuthError::invalid_grant(
+            "this refresh token is bound to a client certificate: connect with it",
+        ));
+    }
+    if let Some(directory) = ctx.directory {
+        let standing = directory.principal(&grant.subject).await?;
+        if standing.is_none_or(|e| e.locked) {
+            return Err(OAuthError::invalid_grant(
+                "the account is locked or no longer in the directory",
+            ));
+        }
     }
     if tokens.is_ended(&grant, ctx.now).await? {
         return Err(OAuthError::invalid_grant(
             "the refresh token was revoked (or its session signed out)",
         ));
     }
+    let scope = refresh_token::authorize(client, request, &grant)?;
+    // The use, counted once on every node.
+    let Some(used) = tokens.use_token(&request.refresh_token, ctx.now).await? else {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is unknown or expired",
+        ));
+    };
     match refresh_token::classify(
         used.uses,
         used.first_used_at,
@@ -190,44 +218,6 @@ pub async fn refresh(
             .await;
         }
     }
-    // RFC 9449 §5 and RFC 8705 §4: a bound family stays bound.
-    if let Some(jkt) = &grant.dpop_jkt {
-        match dpop_jkt {
-            None => {
-                return Err(OAuthError::InvalidDpopProof {
-                    description: "this refresh token is DPoP-bound: send a proof with its key"
-                        .into(),
-                });
-            }
-            Some(p) if p != jkt => {
-                return revoke(
-                    tokens,
-                    &grant,
-                    client,
-                    "the refresh token was presented with another DPoP key",
-                    ctx,
-                )
-                .await;
-            }
-            Some(_) => {}
-        }
-    }
-    if let Some(x5t) = &grant.x5t_s256
-        && certificate.map(PresentedCertificate::x5t_s256).as_ref() != Some(x5t)
-    {
-        return Err(OAuthError::invalid_grant(
-            "this refresh token is bound to a client certificate: connect with it",
-        ));
-    }
-    if let Some(directory) = ctx.directory {
-        let standing = directory.principal(&grant.subject).await?;
-        if standing.is_none_or(|e| e.locked) {
-            return Err(OAuthError::invalid_grant(
-                "the account is locked or no longer in the directory",
-            ));
-        }
-    }
-    let scope = refresh_token::authorize(client, request, &grant)?;
     Ok((
         scope,
         PersonGrant {
@@ -238,7 +228,7 @@ pub async fn refresh(
             claims: grant.claims.clone(),
             nonce: None,
             resource: grant.resource.clone(),
-            family: Some(grant),
+            family: Some((grant, request.refresh_token.clone())),
         },
     ))
 }
@@ -315,15 +305,15 @@ pub async fn finish(
         };
         issued.response.id_token = Some(id_token::mint(id_key, &claims, ctx.rng)?);
     }
-    let next = match person.family {
+    let (next, parent) = match person.family {
         // Rotation: the family's scope, binding and end carry over (RFC 6749 §6).
-        Some(family) => family,
+        Some((family, parent)) => (family, Some(parent)),
         None if client.refresh_tokens.applies(scope) => {
             let mut id = [0u8; 16];
             ctx.rng
                 .fill(&mut id)
                 .map_err(|_| OAuthError::server_error("random source failed"))?;
-            RefreshGrant {
+            let family = RefreshGrant {
                 family: URL_SAFE_NO_PAD.encode(id),
                 client_id: client.client_id.clone(),
                 principal: principal.map(str::to_owned),
@@ -339,7 +329,8 @@ pub async fn finish(
                     .filter(|_| client.certificate_bound)
                     .map(PresentedCertificate::x5t_s256),
                 family_expires_at: ctx.now.saturating_add(ctx.settings.refresh.lifetime_secs),
-            }
+            };
+            (family, None)
         }
         None => return Ok(()),
     };
@@ -350,6 +341,10 @@ pub async fn finish(
         .now
         .saturating_add(ctx.settings.refresh.idle_secs)
         .min(next.family_expires_at);
-    issued.response.refresh_token = Some(tokens.issue(&next, expires_at, ctx.now).await?);
+    issued.response.refresh_token = Some(
+        tokens
+            .issue(&next, parent.as_deref(), expires_at, ctx.now)
+            .await?,
+    );
     Ok(())
 }

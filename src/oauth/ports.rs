@@ -164,10 +164,14 @@ pub struct UsedRefreshToken {
 /// Refresh tokens, rotated, their families revocable, shared by every node.
 #[async_trait]
 pub trait RefreshTokens: Send + Sync {
-    /// Mints a refresh token for `grant`, valid until `expires_at`.
+    /// Mints a refresh token for `grant`, valid until `expires_at`. With `parent` (the
+    /// token this one replaces) the new token is derived from it under a server key:
+    /// a retry of the parent within the grace window gets the same successor back (not
+    /// a second live one), and a successor already stored is left as it is.
     async fn issue(
         &self,
         grant: &super::grant::refresh_token::RefreshGrant,
+        parent: Option<&str>,
         expires_at: u64,
         now: u64,
     ) -> Result<String, OAuthError>;

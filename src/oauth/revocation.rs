@@ -48,7 +48,10 @@ pub async fn revoke(
         }) else {
             return Ok(Revocation::NoEffect);
         };
-        if grant.client_id != caller.client.client_id {
+        // A template client is many hosts: a host revokes only its own families.
+        if grant.client_id != caller.client.client_id
+            || (grant.principal.is_some() && grant.principal != caller.principal)
+        {
             return Err(OAuthError::unauthorized_client(
                 "the token was not issued to this client",
             ));

@@ -273,10 +273,17 @@ impl super::ports::RefreshTokens for MemoryRefresh {
     async fn issue(
         &self,
         grant: &super::grant::refresh_token::RefreshGrant,
+        parent: Option<&str>,
         _expires_at: u64,
         _now: u64,
     ) -> Result<String, OAuthError> {
-        let token = format!("rt-{}", self.next.fetch_add(1, Ordering::Relaxed));
+        let token = match parent {
+            Some(p) => format!("{p}'"),
+            None => format!("rt-{}", self.next.fetch_add(1, Ordering::Relaxed)),
+        };
+        if self.tokens.lock().unwrap().contains_key(&token) {
+            return Ok(token);
+        }
         self.tokens
             .lock()
             .unwrap()

@@ -196,14 +196,22 @@ impl Service {
         now: u64,
     ) -> Result<(), OAuthError> {
         let unavailable = |e| store_unavailable("recording the decision", e);
-        // Only an undecided code is decided (a second form post must not reset it).
-        let current = self
+        // Claim the decision first, atomically on every node: of two racing answers
+        // (two tabs, a double submit) exactly one goes on; a decided code is never
+        // rewritten (its rewrite would reset the redemption count).
+        let claimed = self
             .store
-            .state(DEVICE, &device.key, now)
+            .use_state(
+                DEVICE_USER,
+                &digest(device.grant.user_code.as_bytes()),
+                now,
+                b"decided",
+                Durability::Durable,
+            )
             .await
             .map_err(unavailable)?
-            .and_then(|r| serde_json::from_slice::<DeviceGrant>(&r.value).ok());
-        if current.is_none_or(|g| g.status != DeviceStatus::Pending) {
+            .is_some_and(|r| r.uses == 0);
+        if !claimed {
             return Err(OAuthError::invalid_grant("the code was already decided"));
         }
         let mut grant = device.grant.clone();

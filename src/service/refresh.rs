@@ -52,14 +52,41 @@ impl RefreshTokens for Service {
     async fn issue(
         &self,
         grant: &RefreshGrant,
+        parent: Option<&str>,
         expires_at: u64,
-        _now: u64,
+        now: u64,
     ) -> Result<String, OAuthError> {
-        let mut bytes = [0u8; 32];
-        self.rng
-            .fill(&mut bytes)
-            .map_err(|_| OAuthError::server_error("random source failed"))?;
-        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let token = match parent {
+            None => {
+                let mut bytes = [0u8; 32];
+                self.rng
+                    .fill(&mut bytes)
+                    .map_err(|_| OAuthError::server_error("random source failed"))?;
+                URL_SAFE_NO_PAD.encode(bytes)
+            }
+            Some(parent) => {
+                // HMAC-SHA256 under a key derived from the master key: the successor
+                // cannot be computed from the parent without the server.
+                let key = self
+                    .master_key
+                    .derive_key(b"refresh token successor")
+                    .map_err(|e| OAuthError::server_error(format!("deriving a key: {e}")))?;
+                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key);
+                let token = URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&key, parent.as_bytes()));
+                // A retry: the successor stored by the first use stays as it is (its
+                // own use count included).
+                if self
+                    .store
+                    .state(REFRESH, &token_key(&token), now)
+                    .await
+                    .map_err(|e| store_unavailable("reading the refresh token", e))?
+                    .is_some()
+                {
+                    return Ok(token);
+                }
+                token
+            }
+        };
         let value = serde_json::to_vec(grant)
             .map_err(|e| OAuthError::server_error(format!("refresh token record: {e}")))?;
         self.store

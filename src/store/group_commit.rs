@@ -1,20 +1,23 @@
-//! Group commit for SQLite state writes: writes submitted while a commit is under way
-//! wait, and the next commit takes all of them in one transaction — one fsync for a
-//! burst of refresh-token rotations instead of one each. Every write answers only
-//! after its transaction committed (an error of the commit is every write's error), so
-//! a durable write is as durable as it was alone. Writes in one group see each other,
-//! in submission order.
+//! Group commit for SQLite writes on the request path (replay records, state records):
+//! writes submitted while a commit is under way wait, and the next commit takes all of
+//! them in one transaction — one commit for a burst of proofs or refresh-token rotations
+//! instead of one each. Every write answers only after its transaction committed (an
+//! error of the commit is every write's error). Writes in one group see each other, in
+//! submission order.
 //!
-//! The writer is the request that finds none at work: for a connection that fsyncs it
-//! runs the groups on the blocking pool until none is waiting, so no async worker blocks
-//! on an fsync; for one that does not, it writes the waiting group on its own thread
-//! (a short write) and leaves later groups to a task.
+//! One writer serves both durabilities, so a relaxed write never waits for SQLite's
+//! write lock behind a durable commit of this process. A group with a durable write
+//! commits with `synchronous = FULL` (fsynced before any answer), a group of relaxed
+//! writes only with `synchronous = NORMAL` (WAL: safe against a crash of ahdapa, not of
+//! the host). The writer is the request that finds none at work: a relaxed group it
+//! writes on its own worker thread (a short write, no fsync); a durable one, and every
+//! later group, on the blocking pool, so no async worker waits for an fsync.
 
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, Transaction};
 
-use super::StoreError;
+use super::{Durability, StoreError};
 
 /// What answers a write once its group's commit is known.
 type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -24,6 +27,7 @@ type Job = Box<dyn FnOnce(&Transaction<'_>) -> Finish + Send>;
 #[derive(Default)]
 struct Queue {
     jobs: Vec<Job>,
+    durable: bool,
     writing: bool,
 }
 
@@ -32,23 +36,20 @@ struct Queue {
 pub struct GroupWriter {
     conn: Arc<Mutex<Connection>>,
     queue: Arc<Mutex<Queue>>,
-    /// The commits do not fsync (`synchronous = NORMAL`): the leader writes its group
-    /// on its own worker thread, without a hop to the blocking pool.
-    inline: bool,
 }
 
 impl GroupWriter {
-    /// A writer on `conn`; `inline` for a connection whose commits do not fsync.
-    pub fn new(conn: Arc<Mutex<Connection>>, inline: bool) -> Self {
+    /// A writer on `conn` (whose default is `synchronous = NORMAL`).
+    pub fn new(conn: Arc<Mutex<Connection>>) -> Self {
         Self {
             conn,
             queue: Arc::default(),
-            inline,
         }
     }
 
-    /// Runs `write` in the next group's transaction; its result once that committed.
-    pub async fn submit<T, F>(&self, write: F) -> Result<T, StoreError>
+    /// Runs `write` in the next group's transaction; its result once that committed with
+    /// (at least) `durability`.
+    pub async fn submit<T, F>(&self, durability: Durability, write: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
@@ -66,35 +67,23 @@ impl GroupWriter {
                 .lock()
                 .map_err(|_| StoreError::Backend("write queue mutex poisoned".into()))?;
             q.jobs.push(job);
+            q.durable |= durability == Durability::Durable;
             !std::mem::replace(&mut q.writing, true)
         };
-        if lead && self.inline {
-            // The group waiting, this write's included, now; later groups by a task, so
-            // no request keeps writing for others.
-            if let Some(group) = next_group(&self.queue) {
-                write_group(&self.conn, group);
-            }
-            if let Some(group) = next_group(&self.queue) {
-                let (conn, queue) = (Arc::clone(&self.conn), Arc::clone(&self.queue));
-                tokio::spawn(async move {
-                    let mut group = group;
-                    loop {
-                        write_group(&conn, group);
-                        tokio::task::yield_now().await;
-                        match next_group(&queue) {
-                            Some(next) => group = next,
-                            None => break,
-                        }
-                    }
-                });
-            }
-        } else if lead {
+        if lead {
+            let first = next_group(&self.queue);
             let (conn, queue) = (Arc::clone(&self.conn), Arc::clone(&self.queue));
-            tokio::task::spawn_blocking(move || {
-                while let Some(group) = next_group(&queue) {
-                    write_group(&conn, group);
+            match first {
+                Some((group, false)) => {
+                    write_group(&self.conn, group, false);
+                    if let Some(next) = next_group(&queue) {
+                        tokio::task::spawn_blocking(move || drain(&conn, &queue, Some(next)));
+                    }
                 }
-            });
+                first => {
+                    tokio::task::spawn_blocking(move || drain(&conn, &queue, first));
+                }
+            }
         }
         answer
             .await
@@ -102,33 +91,53 @@ impl GroupWriter {
     }
 }
 
-/// Every job waiting; `None`, and the writer's turn ends, when none is.
-fn next_group(queue: &Mutex<Queue>) -> Option<Vec<Job>> {
+/// Writes `first` and every group after it until none is waiting.
+fn drain(conn: &Mutex<Connection>, queue: &Mutex<Queue>, first: Option<(Vec<Job>, bool)>) {
+    let mut group = first;
+    while let Some((jobs, durable)) = group {
+        write_group(conn, jobs, durable);
+        group = next_group(queue);
+    }
+}
+
+/// Every job waiting and whether one is durable; `None`, and the writer's turn ends,
+/// when none is.
+fn next_group(queue: &Mutex<Queue>) -> Option<(Vec<Job>, bool)> {
     let mut q = queue.lock().ok()?;
     if q.jobs.is_empty() {
         q.writing = false;
         return None;
     }
-    Some(std::mem::take(&mut q.jobs))
+    let durable = std::mem::take(&mut q.durable);
+    Some((std::mem::take(&mut q.jobs), durable))
 }
 
 /// Runs a group in one transaction, then answers each job with the commit's outcome.
-fn write_group(conn: &Mutex<Connection>, group: Vec<Job>) {
+fn write_group(conn: &Mutex<Connection>, group: Vec<Job>, durable: bool) {
     // A poisoned lock or a failed BEGIN: nothing ran, and dropping the jobs drops their
     // replies, which each caller reports as unwritten.
     let Ok(mut guard) = conn.lock() else {
         return;
     };
-    let tx = match guard.transaction() {
-        Ok(tx) => tx,
-        Err(e) => {
-            log::warn!(reason = e.to_string().as_str(); "store: cannot begin a write transaction");
-            return;
+    if durable && let Err(e) = guard.pragma_update(None, "synchronous", "FULL") {
+        log::warn!(reason = e.to_string().as_str(); "store: cannot make a commit durable");
+        return;
+    }
+    let outcome = match guard.transaction() {
+        Ok(tx) => {
+            let finishes: Vec<Finish> = group.into_iter().map(|job| job(&tx)).collect();
+            let outcome = tx.commit().map_err(|e| e.to_string());
+            for finish in finishes {
+                finish(outcome.clone());
+            }
+            Ok(())
         }
+        Err(e) => Err(e),
     };
-    let finishes: Vec<Finish> = group.into_iter().map(|job| job(&tx)).collect();
-    let outcome = tx.commit().map_err(|e| e.to_string());
-    for finish in finishes {
-        finish(outcome.clone());
+    if let Err(e) = outcome {
+        log::warn!(reason = e.to_string().as_str(); "store: cannot begin a write transaction");
+    }
+    if durable {
+        let _ = guard.pragma_update(None, "synchronous", "NORMAL");
     }
 }

@@ -12,8 +12,9 @@
 //! (sessions, codes, device codes, refresh tokens) are written in groups
 //! (`super::group_commit`): the request that finds no writer at work commits every write
 //! waiting in one transaction, so a burst of proofs or rotations costs one commit, not
-//! one each — on its own worker thread for the connection without an fsync, on the
-//! blocking pool for the `synchronous = FULL` one. State reads run on the worker thread
+//! one each; one writer on the second connection serves both durabilities (a group with
+//! a durable write commits with `synchronous = FULL`), so a relaxed write never waits
+//! behind a durable commit for SQLite's write lock. State reads run on the worker thread
 //! on a third connection that waits for no writer (a WAL read by primary key). Reads of
 //! clients and keys happen at start-up and when [`Store::generation`] moves.
 
@@ -78,9 +79,9 @@ pub struct SqliteStore {
     /// Replay records: a second connection without an fsync per commit (the same
     /// connection as `conn` for an in-memory database).
     replay: Arc<Mutex<Connection>>,
-    /// State writes of each durability, committed in groups (`super::group_commit`).
-    durable: GroupWriter,
-    relaxed: GroupWriter,
+    /// Replay and state writes of either durability, committed in groups on the
+    /// replay connection (`super::group_commit`).
+    writer: GroupWriter,
     /// State reads: a connection of their own, so they wait for neither writer nor the
     /// WAL checkpoint (the same connection as `conn` for an in-memory database).
     reader: Arc<Mutex<Connection>>,
@@ -177,21 +178,10 @@ impl SqliteStore {
         reader: Arc<Mutex<Connection>>,
     ) -> Self {
         Self {
-            durable: GroupWriter::new(Arc::clone(&conn), false),
-            relaxed: GroupWriter::new(Arc::clone(&replay), true),
+            writer: GroupWriter::new(Arc::clone(&replay)),
             conn,
             replay,
             reader,
-        }
-    }
-
-    /// The writer for a state write of this durability: on the `synchronous = FULL`
-    /// connection, or on the `synchronous = NORMAL` one the replay records use (WAL:
-    /// safe against a crash of ahdapa, not against one of the host).
-    fn writer_for(&self, durability: Durability) -> &GroupWriter {
-        match durability {
-            Durability::Durable => &self.durable,
-            Durability::Relaxed => &self.relaxed,
         }
     }
 
@@ -255,21 +245,22 @@ impl Store for SqliteStore {
         // In bounded chunks, each its own transaction, so writes waiting for the
         // database's write lock are held up for one chunk at most, never for one huge
         // DELETE (a burst of codes expires at once a minute after it was minted).
-        for (writer, sql) in [
+        for (durability, sql) in [
             (
-                &self.relaxed,
+                Durability::Relaxed,
                 "DELETE FROM replay WHERE (namespace, key) IN
                  (SELECT namespace, key FROM replay WHERE expires_at <= ?1 LIMIT ?2)",
             ),
             (
-                &self.durable,
+                Durability::Durable,
                 "DELETE FROM state WHERE (kind, key) IN
                  (SELECT kind, key FROM state WHERE expires_at <= ?1 LIMIT ?2)",
             ),
         ] {
             loop {
-                let pruned = writer
-                    .submit(move |tx| {
+                let pruned = self
+                    .writer
+                    .submit(durability, move |tx| {
                         tx.prepare_cached(sql)
                             .and_then(|mut st| st.execute(params![to_i64(now), PRUNE_CHUNK]))
                             .map_err(backend)
@@ -480,7 +471,7 @@ impl Store for SqliteStore {
         durability: Durability,
     ) -> Result<(), StoreError> {
         let (kind, key, value) = (kind.to_owned(), key.to_vec(), value.to_vec());
-        self.writer_for(durability).submit(move |conn| {
+        self.writer.submit(durability, move |conn| {
             conn.prepare_cached(
                 "INSERT INTO state (kind, key, value, uses, note, expires_at)
                  VALUES (?1, ?2, ?3, 0, x'', ?4)
@@ -532,8 +523,8 @@ impl Store for SqliteStore {
         let (kind, key, note) = (kind.to_owned(), key.to_vec(), note.to_vec());
         // One statement: SQLite's write lock makes the increment, the first use's note
         // and the read one step, so exactly one caller sees `uses = 0`.
-        self.writer_for(durability)
-            .submit(move |conn| {
+        self.writer
+            .submit(durability, move |conn| {
                 conn.prepare_cached(
                     "UPDATE state SET uses = uses + 1,
                         note = CASE WHEN uses = 0 THEN ?4 ELSE note END
@@ -551,8 +542,8 @@ impl Store for SqliteStore {
 
     async fn delete_state(&self, kind: &str, key: &[u8]) -> Result<bool, StoreError> {
         let (kind, key) = (kind.to_owned(), key.to_vec());
-        self.durable
-            .submit(move |conn| {
+        self.writer
+            .submit(Durability::Durable, move |conn| {
                 conn.prepare_cached("DELETE FROM state WHERE kind = ?1 AND key = ?2")
                     .and_then(|mut st| st.execute(params![kind, key]))
                     .map(|n| n > 0)
@@ -604,8 +595,8 @@ impl Store for SqliteStore {
         // commit: a burst of proofs or assertions costs one commit. Two uses of one key
         // in the same group see each other: the second is a replay.
         let (namespace, key) = (namespace.to_owned(), key.to_vec());
-        self.relaxed
-            .submit(move |tx| {
+        self.writer
+            .submit(Durability::Relaxed, move |tx| {
                 tx.prepare_cached(UPSERT_REPLAY)
                     .and_then(|mut st| {
                         st.execute(params![namespace, key, to_i64(expires_at), to_i64(now)])

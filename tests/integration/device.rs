@@ -266,6 +266,11 @@ fn a_person_approves_a_device_code_and_the_host_refreshes_with_rotation() {
     // A retry of the just-used token within the grace window: answered, no alarm.
     let retry = refresh(&s, "dv1-sssd", &refresh3, "user");
     assert_eq!(retry.status, 200, "grace window: {}", retry.body);
+    assert_eq!(
+        retry.json()["refresh_token"].as_str(),
+        Some(refresh4.as_str()),
+        "a retry gets the same successor"
+    );
     // A third use of it is reuse: the whole family dies, the newest tokens too.
     let reuse = refresh(&s, "dv1-sssd", &refresh3, "user");
     assert_eq!(reuse.json()["error"], "invalid_grant", "{}", reuse.body);
@@ -594,8 +599,7 @@ fn dpop_bound_refresh_tokens_need_their_key() {
         "grant_type=refresh_token&client_id=dv7-sssd&refresh_token={}",
         enc(&rt)
     );
-    // Without a proof: refused. The attempt counted as a use, so the owner's next use
-    // is the one retry the grace window allows (after it, a reuse revokes the family).
+    // Without a proof: refused, before the use is counted.
     let bare = curl(&s.base_url, &["-d", &body], "/token");
     assert_eq!(bare.json()["error"], "invalid_dpop_proof", "{}", bare.body);
     let good = with_proof(&body, &key);

@@ -116,13 +116,20 @@ pub fn pace(previous: Option<Pace>, interval: u64, now: u64) -> (Pace, bool) {
             },
             false,
         ),
-        Some(p) if now < p.last.saturating_add(p.interval) => (
-            Pace {
-                last: now,
-                interval: p.interval.saturating_add(SLOW_DOWN_SECS),
-            },
-            true,
-        ),
+        // A second of leeway (none for a 1 s interval): the polls may reach nodes whose
+        // clocks differ a little.
+        Some(p)
+            if now.saturating_add(p.interval.saturating_sub(1).min(1))
+                < p.last.saturating_add(p.interval) =>
+        {
+            (
+                Pace {
+                    last: now,
+                    interval: p.interval.saturating_add(SLOW_DOWN_SECS),
+                },
+                true,
+            )
+        }
         Some(p) => (
             Pace {
                 last: now,
@@ -219,43 +226,20 @@ mod tests {
 
     #[test]
     fn polling_faster_than_the_interval_slows_the_device_down() {
+        let at = |last, interval| Pace { last, interval };
         let (p, slow) = pace(None, 5, 100);
-        assert_eq!(
-            (p, slow),
-            (
-                Pace {
-                    last: 100,
-                    interval: 5
-                },
-                false
-            )
-        );
+        assert_eq!((p, slow), (at(100, 5), false));
         let (p, slow) = pace(Some(p), 5, 105);
-        assert_eq!(
-            (p, slow),
-            (
-                Pace {
-                    last: 105,
-                    interval: 5
-                },
-                false
-            )
-        );
-        // Too soon: slow_down, and the interval grows by 5 s from now on.
-        let (p, slow) = pace(Some(p), 5, 107);
-        assert_eq!(
-            (p, slow),
-            (
-                Pace {
-                    last: 107,
-                    interval: 10
-                },
-                true
-            )
-        );
-        let (p, slow) = pace(Some(p), 5, 112);
+        assert_eq!((p, slow), (at(105, 5), false));
+        // A second early is within the leeway (nodes' clocks differ a little).
+        let (p, slow) = pace(Some(p), 5, 109);
+        assert_eq!((p, slow), (at(109, 5), false));
+        // Two early: slow_down, and the interval grows by 5 s from now on.
+        let (p, slow) = pace(Some(p), 5, 111);
+        assert_eq!((p, slow), (at(111, 10), true));
+        let (p, slow) = pace(Some(p), 5, 116);
         assert_eq!((p.interval, slow), (15, true), "10 s had not passed");
-        let (p, slow) = pace(Some(p), 5, 127);
+        let (p, slow) = pace(Some(p), 5, 131);
         assert_eq!((p.interval, slow), (15, false));
     }
 }

@@ -7,7 +7,9 @@
 //! *family*. The rules:
 //! - the token must be this client's, and its family not revoked nor its session ended;
 //! - a token already used may be presented once more within the grace window (a retry
-//!   after a lost answer) and is answered as the first time was; any other reuse is
+//!   after a lost answer) and gets the same successor the first use got (it is derived
+//!   from the token under a server key, so no second live branch appears); any other
+//!   reuse is
 //!   theft or a bug, and revokes the whole family — the newest token dies too — with
 //!   an audit event, and the answer is `invalid_grant`;
 //! - the family ends at an absolute lifetime, each token at an idle lifetime;
