@@ -62,9 +62,9 @@ pub struct PersonGrant {
     pub nonce: Option<String>,
     /// RFC 8707 resources.
     pub resource: Vec<String>,
-    /// For a refresh: the family the next refresh token joins, and the token it
-    /// replaces (its successor is derived from it).
-    pub family: Option<(RefreshGrant, String)>,
+    /// For a refresh: the family the next refresh token joins, the token it replaces
+    /// (its successor is derived from it), and whether this is the grace-window retry.
+    pub family: Option<(RefreshGrant, String, bool)>,
 }
 
 /// The device poll (RFC 8628 §3.4–3.5): the person's grant once approved, exactly once.
@@ -200,13 +200,14 @@ pub async fn refresh(
             "the refresh token is unknown or expired",
         ));
     };
-    match refresh_token::classify(
+    let retry = match refresh_token::classify(
         used.uses,
         used.first_used_at,
         ctx.settings.refresh.grace_secs,
         ctx.now,
     ) {
-        Use::First | Use::Retry => {}
+        Use::First => false,
+        Use::Retry => true,
         Use::Reuse => {
             return revoke(
                 tokens,
@@ -217,7 +218,7 @@ pub async fn refresh(
             )
             .await;
         }
-    }
+    };
     Ok((
         scope,
         PersonGrant {
@@ -228,7 +229,7 @@ pub async fn refresh(
             claims: grant.claims.clone(),
             nonce: None,
             resource: grant.resource.clone(),
-            family: Some((grant, request.refresh_token.clone())),
+            family: Some((grant, request.refresh_token.clone(), retry)),
         },
     ))
 }
@@ -307,7 +308,7 @@ pub async fn finish(
     }
     let (next, parent) = match person.family {
         // Rotation: the family's scope, binding and end carry over (RFC 6749 §6).
-        Some((family, parent)) => (family, Some(parent)),
+        Some((family, parent, retry)) => (family, Some((parent, retry))),
         None if client.refresh_tokens.applies(scope) => {
             let mut id = [0u8; 16];
             ctx.rng
@@ -343,7 +344,12 @@ pub async fn finish(
         .min(next.family_expires_at);
     issued.response.refresh_token = Some(
         tokens
-            .issue(&next, parent.as_deref(), expires_at, ctx.now)
+            .issue(
+                &next,
+                parent.as_ref().map(|(p, retry)| (p.as_str(), *retry)),
+                expires_at,
+                ctx.now,
+            )
             .await?,
     );
     Ok(())

@@ -167,11 +167,12 @@ pub trait RefreshTokens: Send + Sync {
     /// Mints a refresh token for `grant`, valid until `expires_at`. With `parent` (the
     /// token this one replaces) the new token is derived from it under a server key:
     /// a retry of the parent within the grace window gets the same successor back (not
-    /// a second live one), and a successor already stored is left as it is.
+    /// a second live one); on that retry (`parent.1`) a successor already stored is left
+    /// as it is.
     async fn issue(
         &self,
         grant: &super::grant::refresh_token::RefreshGrant,
-        parent: Option<&str>,
+        parent: Option<(&str, bool)>,
         expires_at: u64,
         now: u64,
     ) -> Result<String, OAuthError>;

@@ -273,12 +273,12 @@ impl super::ports::RefreshTokens for MemoryRefresh {
     async fn issue(
         &self,
         grant: &super::grant::refresh_token::RefreshGrant,
-        parent: Option<&str>,
+        parent: Option<(&str, bool)>,
         _expires_at: u64,
         _now: u64,
     ) -> Result<String, OAuthError> {
         let token = match parent {
-            Some(p) => format!("{p}'"),
+            Some((p, _)) => format!("{p}'"),
             None => format!("rt-{}", self.next.fetch_add(1, Ordering::Relaxed)),
         };
         if self.tokens.lock().unwrap().contains_key(&token) {

@@ -52,7 +52,7 @@ impl RefreshTokens for Service {
     async fn issue(
         &self,
         grant: &RefreshGrant,
-        parent: Option<&str>,
+        parent: Option<(&str, bool)>,
         expires_at: u64,
         now: u64,
     ) -> Result<String, OAuthError> {
@@ -64,7 +64,7 @@ impl RefreshTokens for Service {
                     .map_err(|_| OAuthError::server_error("random source failed"))?;
                 URL_SAFE_NO_PAD.encode(bytes)
             }
-            Some(parent) => {
+            Some((parent, retry)) => {
                 // HMAC-SHA256 under a key derived from the master key: the successor
                 // cannot be computed from the parent without the server.
                 let key = self
@@ -75,12 +75,13 @@ impl RefreshTokens for Service {
                 let token = URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&key, parent.as_bytes()));
                 // A retry: the successor stored by the first use stays as it is (its
                 // own use count included).
-                if self
-                    .store
-                    .state(REFRESH, &token_key(&token), now)
-                    .await
-                    .map_err(|e| store_unavailable("reading the refresh token", e))?
-                    .is_some()
+                if retry
+                    && self
+                        .store
+                        .state(REFRESH, &token_key(&token), now)
+                        .await
+                        .map_err(|e| store_unavailable("reading the refresh token", e))?
+                        .is_some()
                 {
                     return Ok(token);
                 }

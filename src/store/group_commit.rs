@@ -10,8 +10,9 @@
 //! commits with `synchronous = FULL` (fsynced before any answer), a group of relaxed
 //! writes only with `synchronous = NORMAL` (WAL: safe against a crash of ahdapa, not of
 //! the host). The writer is the request that finds none at work: a relaxed group it
-//! writes on its own worker thread (a short write, no fsync); a durable one, and every
-//! later group, on the blocking pool, so no async worker waits for an fsync.
+//! writes on its own worker thread (a short write, no fsync); later groups a task
+//! writes, durable ones (their fsync) on the blocking pool, so no async worker waits for
+//! an fsync and no request keeps writing for others.
 
 use std::sync::{Arc, Mutex};
 
@@ -71,18 +72,21 @@ impl GroupWriter {
             !std::mem::replace(&mut q.writing, true)
         };
         if lead {
-            let first = next_group(&self.queue);
-            let (conn, queue) = (Arc::clone(&self.conn), Arc::clone(&self.queue));
-            match first {
+            match next_group(&self.queue) {
                 Some((group, false)) => {
                     write_group(&self.conn, group, false);
-                    if let Some(next) = next_group(&queue) {
-                        tokio::task::spawn_blocking(move || drain(&conn, &queue, Some(next)));
+                    if let Some(next) = next_group(&self.queue) {
+                        tokio::spawn(drain(Arc::clone(&self.conn), Arc::clone(&self.queue), next));
                     }
                 }
-                first => {
-                    tokio::task::spawn_blocking(move || drain(&conn, &queue, first));
+                Some(first) => {
+                    tokio::spawn(drain(
+                        Arc::clone(&self.conn),
+                        Arc::clone(&self.queue),
+                        first,
+                    ));
                 }
+                None => {}
             }
         }
         answer
@@ -91,12 +95,26 @@ impl GroupWriter {
     }
 }
 
-/// Writes `first` and every group after it until none is waiting.
-fn drain(conn: &Mutex<Connection>, queue: &Mutex<Queue>, first: Option<(Vec<Job>, bool)>) {
-    let mut group = first;
+/// Writes `first` and every group after it until none is waiting: relaxed groups on
+/// this task's thread; from the first durable group on (its fsync), everything on the
+/// blocking pool, one hop for a run of durable groups.
+async fn drain(conn: Arc<Mutex<Connection>>, queue: Arc<Mutex<Queue>>, first: (Vec<Job>, bool)) {
+    let mut group = Some(first);
     while let Some((jobs, durable)) = group {
-        write_group(conn, jobs, durable);
-        group = next_group(queue);
+        if durable {
+            // A failed task dropped its jobs' replies: their callers hear "unwritten".
+            let _ = tokio::task::spawn_blocking(move || {
+                write_group(&conn, jobs, true);
+                while let Some((jobs, durable)) = next_group(&queue) {
+                    write_group(&conn, jobs, durable);
+                }
+            })
+            .await;
+            return;
+        }
+        write_group(&conn, jobs, false);
+        tokio::task::yield_now().await;
+        group = next_group(&queue);
     }
 }
 

@@ -251,8 +251,9 @@ impl Store for SqliteStore {
                 "DELETE FROM replay WHERE (namespace, key) IN
                  (SELECT namespace, key FROM replay WHERE expires_at <= ?1 LIMIT ?2)",
             ),
+            // Pruning needs no fsync: a prune lost in a crash is done again.
             (
-                Durability::Durable,
+                Durability::Relaxed,
                 "DELETE FROM state WHERE (kind, key) IN
                  (SELECT kind, key FROM state WHERE expires_at <= ?1 LIMIT ?2)",
             ),
