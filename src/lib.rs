@@ -11,7 +11,9 @@
 //!                                   │ token_endpoint::Context { settings, registry, keys, ports }
 //!              ┌──────────── core (no I/O) ───────────▼──────────────────┐
 //!              │ oauth: request ─► client_auth ─► grant/* ─► issue       │──► token: keys, JWS, JWKS, DPoP
-//!              │        token_endpoint (the one flow), introspection,    │
+//!              │        token_endpoint (the one flow), person (code,     │
+//!              │        device, refresh: what people's grants share),    │
+//!              │        device_authorization, introspection,             │
 //!              │        revocation, ports (traits)                       │
 //!              └─────────────────────────────────────────────────────────┘
 //!                                   ▲ ports
