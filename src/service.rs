@@ -129,6 +129,9 @@ pub struct Service {
     pub(crate) wrong_codes: device::WrongCodes,
     /// `compat.keycloak_realm`.
     pub(crate) keycloak_realm: Option<String>,
+    /// Derives a refresh token's successor from it (HMAC-SHA256; from the master key,
+    /// so every node derives the same one).
+    pub(crate) refresh_successor_key: aws_lc_rs::hmac::Key,
     /// Access tokens verified recently by the resource endpoints, by SHA-256 of the
     /// token: their claims and when their revocation was last checked.
     pub(crate) verified: std::sync::Mutex<HashMap<[u8; 32], VerifiedToken>>,
@@ -173,6 +176,14 @@ impl ReplayCache for Service {
 
 /// The record namespace of revoked access-token `jti`s (kept until the token's `exp`).
 const REVOKED_NAMESPACE: &str = "revoked-jti";
+
+/// The store key of a secret (a code, a device or user code, a refresh token): its
+/// SHA-256, so a database reader holds nothing usable.
+pub(crate) fn store_key(secret: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret)
+        .as_ref()
+        .to_vec()
+}
 
 /// A store failure while serving a request: 503, never the client's fault.
 fn store_unavailable(what: &str, e: impl std::fmt::Display) -> OAuthError {
@@ -547,6 +558,13 @@ impl Service {
     /// The kid that signs new tokens.
     pub fn active_kid(&self) -> String {
         self.keys.load().active().kid().to_owned()
+    }
+
+    /// A new 256-bit secret, base64url (cookies, codes, device codes, refresh tokens).
+    pub(crate) fn random_token(&self) -> Result<String, OAuthError> {
+        crate::oauth::secret::ClientSecret::generate(&self.rng)
+            .map(|s| s.expose().to_owned())
+            .map_err(|_| OAuthError::server_error("random source failed"))
     }
 
     fn new_jti(&self) -> Result<String, aws_lc_rs::error::Unspecified> {

@@ -90,6 +90,14 @@ impl Service {
         .await?;
         let keys = key_set_at(&loaded, config.keys.algorithm, now)?;
         let registry_pins = registry.pinned_thumbprints();
+        let refresh_successor_key = aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            &master_key
+                .derive_key(b"refresh token successor")
+                .map_err(|e| {
+                    StartError::Assertions(format!("deriving the refresh token key: {e}"))
+                })?,
+        );
         let dpop_nonce_key = master_key
             .derive_key(b"dpop nonce")
             .map_err(|e| StartError::Assertions(format!("deriving the DPoP nonce key: {e}")))?;
@@ -203,6 +211,7 @@ impl Service {
             passwords,
             wrong_codes: Default::default(),
             keycloak_realm: config.keycloak_realm.clone(),
+            refresh_successor_key,
             jwks_fetcher: JwksFetcher::new(
                 config.jwks_fetch.clone(),
                 config.jwks_ca_file.as_deref(),

@@ -13,19 +13,13 @@ use crate::oauth::ports::{AuthorizationCodes, RedeemedCode};
 const CODE: &str = "code";
 
 fn code_key(code: &str) -> Vec<u8> {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, code.as_bytes())
-        .as_ref()
-        .to_vec()
+    store_key(code.as_bytes())
 }
 
 impl Service {
     /// Mints a code for `grant` (valid [`CODE_LIFETIME_SECS`], stored for every node).
     pub async fn issue_code(&self, grant: &CodeGrant, now: u64) -> Result<String, OAuthError> {
-        let mut bytes = [0u8; 32];
-        self.rng
-            .fill(&mut bytes)
-            .map_err(|_| OAuthError::server_error("random source failed"))?;
-        let code = URL_SAFE_NO_PAD.encode(bytes);
+        let code = self.random_token()?;
         let value = serde_json::to_vec(grant)
             .map_err(|e| OAuthError::server_error(format!("code record: {e}")))?;
         self.store

@@ -39,12 +39,6 @@ pub const WRONG_PER_NODE: u32 = 500;
 /// The throttle's window.
 pub const WRONG_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
 
-fn digest(bytes: &[u8]) -> Vec<u8> {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
-        .as_ref()
-        .to_vec()
-}
-
 /// Wrong user codes, per address and for the node.
 #[derive(Default)]
 pub struct WrongCodes {
@@ -147,7 +141,7 @@ impl Service {
         let unavailable = |e| store_unavailable("reading the device code", e);
         let Some(pointer) = self
             .store
-            .state(DEVICE_USER, &digest(user_code.as_bytes()), now)
+            .state(DEVICE_USER, &store_key(user_code.as_bytes()), now)
             .await
             .map_err(unavailable)?
         else {
@@ -203,7 +197,7 @@ impl Service {
             .store
             .use_state(
                 DEVICE_USER,
-                &digest(device.grant.user_code.as_bytes()),
+                &store_key(device.grant.user_code.as_bytes()),
                 now,
                 b"decided",
                 Durability::Durable,
@@ -221,7 +215,7 @@ impl Service {
         };
         self.store_device(&device.key, &grant).await?;
         self.store
-            .delete_state(DEVICE_USER, &digest(grant.user_code.as_bytes()))
+            .delete_state(DEVICE_USER, &store_key(grant.user_code.as_bytes()))
             .await
             .map_err(unavailable)?;
         Ok(())
@@ -236,12 +230,8 @@ impl DeviceCodes for Service {
         now: u64,
     ) -> Result<(String, String), OAuthError> {
         let unavailable = |e| store_unavailable("storing the device code", e);
-        let mut device = [0u8; 32];
-        self.rng
-            .fill(&mut device)
-            .map_err(|_| OAuthError::server_error("random source failed"))?;
-        let device_code = URL_SAFE_NO_PAD.encode(device);
-        let key = digest(device_code.as_bytes());
+        let device_code = self.random_token()?;
+        let key = store_key(device_code.as_bytes());
         // A fresh user code that is not live (a collision is rare: 2^34.6 codes).
         let mut user_code = None;
         for _ in 0..8 {
@@ -254,7 +244,7 @@ impl DeviceCodes for Service {
             };
             let taken = self
                 .store
-                .state(DEVICE_USER, &digest(candidate.as_bytes()), now)
+                .state(DEVICE_USER, &store_key(candidate.as_bytes()), now)
                 .await
                 .map_err(unavailable)?
                 .is_some();
@@ -270,7 +260,7 @@ impl DeviceCodes for Service {
         self.store
             .put_state(
                 DEVICE_USER,
-                &digest(user_code.as_bytes()),
+                &store_key(user_code.as_bytes()),
                 &key,
                 grant.expires_at,
                 Durability::Durable,
@@ -283,7 +273,7 @@ impl DeviceCodes for Service {
     async fn peek(&self, device_code: &str, now: u64) -> Result<Option<DeviceGrant>, OAuthError> {
         let record = self
             .store
-            .state(DEVICE, &digest(device_code.as_bytes()), now)
+            .state(DEVICE, &store_key(device_code.as_bytes()), now)
             .await
             .map_err(|e| store_unavailable("reading the device code", e))?;
         Ok(record.and_then(|r| serde_json::from_slice(&r.value).ok()))
@@ -292,7 +282,7 @@ impl DeviceCodes for Service {
     async fn pace(&self, device_code: &str, now: u64) -> Result<Option<Pace>, OAuthError> {
         let record = self
             .store
-            .state(DEVICE_PACE, &digest(device_code.as_bytes()), now)
+            .state(DEVICE_PACE, &store_key(device_code.as_bytes()), now)
             .await
             .map_err(|e| store_unavailable("reading the device poll", e))?;
         Ok(record.and_then(|r| serde_json::from_slice(&r.value).ok()))
@@ -309,7 +299,7 @@ impl DeviceCodes for Service {
         self.store
             .put_state(
                 DEVICE_PACE,
-                &digest(device_code.as_bytes()),
+                &store_key(device_code.as_bytes()),
                 &value,
                 until,
                 Durability::Relaxed,
@@ -323,7 +313,7 @@ impl DeviceCodes for Service {
             .store
             .use_state(
                 DEVICE,
-                &digest(device_code.as_bytes()),
+                &store_key(device_code.as_bytes()),
                 now,
                 b"",
                 Durability::Durable,

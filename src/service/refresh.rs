@@ -16,9 +16,7 @@ const REFRESH: &str = "refresh";
 const ENDED: &str = "refresh-ended";
 
 fn token_key(token: &str) -> Vec<u8> {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
-        .as_ref()
-        .to_vec()
+    store_key(token.as_bytes())
 }
 
 fn ended_key(prefix: &str, id: &str) -> Vec<u8> {
@@ -57,22 +55,14 @@ impl RefreshTokens for Service {
         now: u64,
     ) -> Result<String, OAuthError> {
         let token = match parent {
-            None => {
-                let mut bytes = [0u8; 32];
-                self.rng
-                    .fill(&mut bytes)
-                    .map_err(|_| OAuthError::server_error("random source failed"))?;
-                URL_SAFE_NO_PAD.encode(bytes)
-            }
+            None => self.random_token()?,
             Some((parent, retry)) => {
                 // HMAC-SHA256 under a key derived from the master key: the successor
                 // cannot be computed from the parent without the server.
-                let key = self
-                    .master_key
-                    .derive_key(b"refresh token successor")
-                    .map_err(|e| OAuthError::server_error(format!("deriving a key: {e}")))?;
-                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key);
-                let token = URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&key, parent.as_bytes()));
+                let token = URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(
+                    &self.refresh_successor_key,
+                    parent.as_bytes(),
+                ));
                 // A retry: the successor stored by the first use stays as it is (its
                 // own use count included).
                 if retry

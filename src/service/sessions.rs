@@ -45,11 +45,7 @@ pub fn sid_of(cookie: &str) -> String {
 impl Service {
     /// Stores a new session; returns the cookie value.
     pub async fn start_session(&self, session: &Session) -> Result<String, OAuthError> {
-        let mut bytes = [0u8; 32];
-        self.rng
-            .fill(&mut bytes)
-            .map_err(|_| OAuthError::server_error("random source failed"))?;
-        let cookie = URL_SAFE_NO_PAD.encode(bytes);
+        let cookie = self.random_token()?;
         let value = serde_json::to_vec(session)
             .map_err(|e| OAuthError::server_error(format!("session record: {e}")))?;
         self.store

@@ -77,7 +77,7 @@ pub enum Flow {
 }
 
 /// The request a sign-in continues.
-enum Pending {
+pub(super) enum Pending {
     Authorize(AuthorizationRequest),
     Device(super::device::PendingDevice),
 }
@@ -553,7 +553,7 @@ impl Service {
     }
 
     /// The sign-in page for `request`.
-    fn page(&self, request: &Pending, message: Option<&str>) -> Next {
+    pub(super) fn page(&self, request: &Pending, message: Option<&str>) -> Next {
         let registry = self.registry.load();
         Next::SignIn {
             application: registry

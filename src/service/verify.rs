@@ -14,7 +14,7 @@
 
 use super::device::{Entered, PendingDevice};
 use super::sessions::{Session, sid_of};
-use super::signin::Next;
+use super::signin::{Next, Pending};
 use super::*;
 use crate::oauth::form::Form;
 use crate::oauth::grant::device_code::{Approval, display_user_code, normalize_user_code};
@@ -67,7 +67,7 @@ impl Service {
         };
         match self.live_session(cookie, now).await {
             Ok(Some((session, _))) => self.device_question(&device, &session),
-            Ok(None) => self.device_sign_in_page(&device, None),
+            Ok(None) => self.page(&Pending::Device(device), None),
             Err(e) => {
                 log::warn!(reason = e.log_reason(); "device approval: session lookup failed");
                 Next::ErrorPage(UNAVAILABLE.into())
@@ -91,8 +91,10 @@ impl Service {
         let (session, sid) = match self.live_session(cookie, now).await {
             Ok(Some(s)) => s,
             Ok(None) => {
-                return self
-                    .device_sign_in_page(&device, Some("Your session has ended; sign in again."));
+                return self.page(
+                    &Pending::Device(device),
+                    Some("Your session has ended; sign in again."),
+                );
             }
             Err(_) => return Next::ErrorPage(UNAVAILABLE.into()),
         };
@@ -200,18 +202,6 @@ impl Service {
             subject: session.subject.clone(),
             scopes: device.grant.scope.split(' ').map(str::to_owned).collect(),
             user_code: display_user_code(&device.grant.user_code),
-        }
-    }
-
-    fn device_sign_in_page(&self, device: &PendingDevice, message: Option<&str>) -> Next {
-        Next::SignIn {
-            application: self
-                .registry
-                .load()
-                .get(&device.grant.client_id)
-                .and_then(|c| c.client_name.clone()),
-            message: message.map(str::to_owned),
-            username: String::new(),
         }
     }
 
