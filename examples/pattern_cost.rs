@@ -78,6 +78,7 @@ fn main() {
                 token: token.clone(),
             };
             let principal = format!("host/node{}.d{d}.example.com@EXAMPLE.COM", round % 1000);
+            let issuers = ahdapa::oauth::federation::TrustedIssuers::default();
             let t = Instant::now();
             let ctx = AuthContext {
                 verified_principal: Some(&principal),
@@ -85,6 +86,7 @@ fn main() {
                 assertion_rules: &rules,
                 certificate: None,
                 fetched_keys: None,
+                issuers: &issuers,
             };
             let r = authenticate(black_box(&reg), presented, ctx);
             total += t.elapsed();

@@ -16,6 +16,23 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    exchange_with_headers(io, req, limit)
+        .await
+        .map(|(status, _, body)| (status, body))
+}
+
+/// [`exchange`], with the answer's headers.
+pub async fn exchange_with_headers<T, B>(
+    io: T,
+    req: http::Request<B>,
+    limit: usize,
+) -> Result<(http::StatusCode, http::HeaderMap, Bytes), String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| e.to_string())?;
@@ -24,13 +41,13 @@ where
     });
     let result = async {
         let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let body = Limited::new(resp.into_body(), limit)
+        let (parts, body) = resp.into_parts();
+        let body = Limited::new(body, limit)
             .collect()
             .await
             .map(|c| c.to_bytes())
             .map_err(|_| format!("the answer is larger than {limit} bytes or unreadable"))?;
-        Ok((status, body))
+        Ok((parts.status, parts.headers, body))
     }
     .await;
     driver.abort();

@@ -101,6 +101,8 @@ pub struct Service {
     pub(crate) proxy_client_cert: Option<ProxyClientCert>,
     /// Keys of private_key_jwt clients registered with `jwks_uri`.
     pub(crate) jwks_fetcher: JwksFetcher,
+    /// Keys of trusted issuers fetched from `jwks_uri` or discovery.
+    pub(crate) issuer_keys: crate::authn::issuer_keys::IssuerKeyFetcher,
     /// `[dpop]`.
     pub(crate) dpop: crate::config::DpopConfig,
     /// Signs DPoP nonces; derived from the master key, so every node agrees.
@@ -268,6 +270,7 @@ impl Service {
             replay: self,
             negotiate: self.kerberos.as_ref().map(|k| k as &dyn NegotiateAcceptor),
             client_keys: &self.jwks_fetcher,
+            issuer_keys: &self.issuer_keys,
             directory: self.directory.as_deref().map(|d| d as &dyn DirectoryLookup),
             codes: Some(self),
             devices: Some(self),

@@ -301,6 +301,7 @@ fn to_registration(
     })?;
     let public_code_client = method == TokenEndpointAuthMethod::None && only_code_grant;
     if method == TokenEndpointAuthMethod::KerberosClientAuth
+        || method == TokenEndpointAuthMethod::FederatedJwt
         || (method == TokenEndpointAuthMethod::None && !public_code_client)
     {
         return Err(RegistrationError::InvalidMetadata(format!(

@@ -107,6 +107,11 @@ impl Service {
             config.kerberos.is_some(),
             matches!(config.server.transport, crate::config::Transport::Tls(..)),
         );
+        if !config.tokens.trusted_issuers.is_empty() {
+            metadata
+                .token_endpoint_auth_methods_supported
+                .push("federated_jwt");
+        }
         if config.registration.is_some() {
             metadata.registration_endpoint = Some(format!("{}/register", config.issuer));
         }
@@ -217,6 +222,12 @@ impl Service {
                 config.jwks_ca_file.as_deref(),
             )
             .map_err(|e| StartError::Assertions(format!("assertions.jwks_ca_file: {e}")))?,
+            issuer_keys: crate::authn::issuer_keys::IssuerKeyFetcher::new(
+                &config.issuer_fetches,
+                config.jwks_fetch.policy.clone(),
+                config.jwks_fetch.timeout,
+            )
+            .map_err(StartError::Assertions)?,
             proxy_client_cert,
         }))
     }

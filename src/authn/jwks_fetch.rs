@@ -150,57 +150,100 @@ impl JwksFetcher {
     }
 
     async fn fetch(&self, uri: &str, trusted: bool) -> Result<Vec<AssertionKey>, FetchError> {
-        let unavailable = |e: String| FetchError::Unavailable(format!("{uri}: {e}"));
-        let target = self.rules.policy.target(uri)?;
-        let addresses = self
-            .rules
-            .policy
-            .resolve(&target, trusted)
-            .await?
-            .map_err(unavailable)?;
-        let tcp = TcpStream::connect(addresses.as_slice())
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        let host = target.host.as_str();
-        let host_header = target.host_header();
-        let body = if target.https {
-            let name =
-                ServerName::try_from(host.to_owned()).map_err(|e| unavailable(e.to_string()))?;
-            let tls = self
-                .tls
-                .connect(name, tcp)
-                .await
-                .map_err(|e| unavailable(format!("TLS: {e}")))?;
-            get(TokioIo::new(tls), &host_header, &target.path).await
-        } else {
-            get(TokioIo::new(tcp), &host_header, &target.path).await
-        }
-        .map_err(unavailable)?;
-        let json: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| unavailable(format!("not JSON: {e}")))?;
-        keys_from_jwks(&json).map_err(|e| unavailable(e.to_string()))
+        let request = Get {
+            accept: "application/jwk-set+json, application/json",
+            bearer: None,
+        };
+        let (json, _) = get_json(&self.rules.policy, &self.tls, uri, trusted, request).await?;
+        keys_from_jwks(&json).map_err(|e| FetchError::Unavailable(format!("{uri}: {e}")))
     }
 }
 
-async fn get<T>(io: T, host: &str, path: &str) -> Result<Bytes, String>
+/// What a GET sends besides the path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Get<'a> {
+    /// The `Accept` header.
+    pub accept: &'a str,
+    /// A bearer token for `Authorization` (Kubernetes' service-account discovery).
+    pub bearer: Option<&'a str>,
+}
+
+/// GETs a JSON document from `uri` under `policy` (addresses checked, no redirects, at
+/// most [`MAX_JWKS_BYTES`]) and returns it with the `max-age` of its `Cache-Control`.
+pub(crate) async fn get_json(
+    policy: &OutboundPolicy,
+    tls: &tokio_rustls::TlsConnector,
+    uri: &str,
+    trusted: bool,
+    request: Get<'_>,
+) -> Result<(serde_json::Value, Option<u64>), FetchError> {
+    let unavailable = |e: String| FetchError::Unavailable(format!("{uri}: {e}"));
+    let target = policy.target(uri)?;
+    let addresses = policy
+        .resolve(&target, trusted)
+        .await?
+        .map_err(unavailable)?;
+    let tcp = TcpStream::connect(addresses.as_slice())
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    let host = target.host.as_str();
+    let host_header = target.host_header();
+    let (headers, body) = if target.https {
+        let name = ServerName::try_from(host.to_owned()).map_err(|e| unavailable(e.to_string()))?;
+        let tls = tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| unavailable(format!("TLS: {e}")))?;
+        get(TokioIo::new(tls), &host_header, &target.path, request).await
+    } else {
+        get(TokioIo::new(tcp), &host_header, &target.path, request).await
+    }
+    .map_err(unavailable)?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| unavailable(format!("not JSON: {e}")))?;
+    Ok((json, max_age(&headers)))
+}
+
+/// `Cache-Control: max-age=N` (RFC 9111 §5.2.2.1); `no-store`/`no-cache` count as 0.
+fn max_age(headers: &http::HeaderMap) -> Option<u64> {
+    let value = headers.get(http::header::CACHE_CONTROL)?.to_str().ok()?;
+    let mut age = None;
+    for directive in value.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-store" || lower == "no-cache" {
+            return Some(0);
+        }
+        if let Some(n) = lower.strip_prefix("max-age=") {
+            age = n.trim_matches('"').parse().ok();
+        }
+    }
+    age
+}
+
+async fn get<T>(
+    io: T,
+    host: &str,
+    path: &str,
+    request: Get<'_>,
+) -> Result<(http::HeaderMap, Bytes), String>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let req = http::Request::get(path)
+    let mut req = http::Request::get(path)
         .header(http::header::HOST, host)
-        .header(
-            http::header::ACCEPT,
-            "application/jwk-set+json, application/json",
-        )
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let (status, body) = crate::http_client::exchange(io, req, MAX_JWKS_BYTES).await?;
+        .header(http::header::ACCEPT, request.accept);
+    if let Some(token) = request.bearer {
+        req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
+    let (status, headers, body) =
+        crate::http_client::exchange_with_headers(io, req, MAX_JWKS_BYTES).await?;
     if status.is_redirection() {
         Err(format!("answered {status}; redirects are not followed"))
     } else if !status.is_success() {
         Err(format!("answered {status}"))
     } else {
-        Ok(body)
+        Ok((headers, body))
     }
 }
 

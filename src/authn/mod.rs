@@ -8,6 +8,7 @@
 
 pub mod ap_req;
 pub mod gssapi;
+pub mod issuer_keys;
 pub mod jwks_fetch;
 pub mod negotiate;
 pub mod outbound;

@@ -9,6 +9,7 @@
 mod backends;
 mod collect;
 mod directory;
+mod issuers;
 mod raw;
 mod server;
 mod validate;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use directory::{DirectoryBind, DirectoryConfig, DirectorySchema, LdapUri};
+pub use issuers::{IssuerFetch, IssuerKeyLocation, TrustedIssuersConfig};
 pub use validate::{DEFAULT_CONFIG_PATH, logo_type};
 
 use crate::oauth::client::{Client, ClientRegistration, ClientSource};
@@ -71,6 +73,9 @@ pub struct Config {
     pub keycloak_realm: Option<String>,
     /// `serve --dev` only (never from a file): the demo person.
     pub dev: Option<DevPerson>,
+    /// `[[trusted_issuers]]` whose keys are fetched (the core's view of every trusted
+    /// issuer is `tokens.trusted_issuers`).
+    pub issuer_fetches: Vec<IssuerFetch>,
 }
 
 /// The demo person of `serve --dev`: signs in with this password, checked in memory
@@ -337,9 +342,19 @@ pub fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
         .parse()
         .map_err(|e: toml::de::Error| vec![ConfigError::new("", clean_syntax(&e))])?;
     let mut errors = Vec::new();
-    let clients = take_clients(&mut doc, &mut errors);
+    let own_issuer = doc
+        .get("issuer")
+        .and_then(toml::Value::as_str)
+        .map(|i| i.trim_end_matches('/').to_owned());
+    let trusted = issuers::take(&mut doc, own_issuer.as_deref(), &mut errors);
+    let known: Vec<&str> = trusted.issuers.iter().map(|i| i.issuer.as_str()).collect();
+    let clients = take_clients(&mut doc, &known, &mut errors);
     let raw = collect::deserialize_all::<raw::RawConfig>(doc, "", &mut errors).unwrap_or_default();
-    let config = validate::validate(raw, clients, &mut errors);
+    let config = validate::validate(raw, clients, &mut errors).map(|mut c| {
+        c.tokens.trusted_issuers = crate::oauth::federation::TrustedIssuers::new(trusted.issuers);
+        c.issuer_fetches = trusted.fetches;
+        c
+    });
     if errors.is_empty() {
         config.ok_or_else(Vec::new)
     } else {
@@ -349,7 +364,11 @@ pub fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
 
 /// Takes `[[clients]]` out of the document and validates each table on its own, so a
 /// mistake names its index (`clients[3].scopes`).
-fn take_clients(doc: &mut toml::Table, errors: &mut Vec<ConfigError>) -> Vec<Client> {
+fn take_clients(
+    doc: &mut toml::Table,
+    trusted_issuers: &[&str],
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Client> {
     let Some(value) = doc.remove("clients") else {
         return Vec::new();
     };
@@ -387,6 +406,18 @@ fn take_clients(doc: &mut toml::Table, errors: &mut Vec<ConfigError>) -> Vec<Cli
             errors.push(ConfigError::new(
                 format!("{prefix}.jwks_uri"),
                 e.to_string(),
+            ));
+            continue;
+        }
+        if let Some(f) = &reg.federation
+            && !trusted_issuers.contains(&f.issuer.as_str())
+        {
+            errors.push(ConfigError::new(
+                format!("{prefix}.federation.issuer"),
+                format!(
+                    "{:?} is not a [[trusted_issuers]] issuer (trusted: {trusted_issuers:?})",
+                    f.issuer
+                ),
             ));
             continue;
         }

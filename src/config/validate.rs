@@ -504,6 +504,7 @@ pub fn validate(
                 lifetime_secs: device_lifetime?,
                 interval_secs: device_interval?,
             },
+            trusted_issuers: Default::default(),
         },
         log_level: log_level?,
         log_issuance: log_issuance?,
@@ -532,6 +533,7 @@ pub fn validate(
         signin: signin?,
         keycloak_realm: keycloak_realm?,
         dev: None,
+        issuer_fetches: Vec::new(),
         dpop: super::DpopConfig {
             proof_max_age_secs: dpop_age?,
             require_nonce: raw.dpop.require_nonce.unwrap_or(false),

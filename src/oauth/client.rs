@@ -39,6 +39,9 @@ pub enum TokenEndpointAuthMethod {
     TlsClientAuth,
     /// RFC 8705 §2.2: a registered (self-signed) client certificate.
     SelfSignedTlsClientAuth,
+    /// A JWT from a trusted external issuer (GitHub Actions, GitLab CI, Kubernetes,
+    /// SPIFFE) as `client_assertion` or `client_secret`, matched by `federation`.
+    FederatedJwt,
     /// A public client: no authentication.
     None,
 }
@@ -54,6 +57,7 @@ impl TokenEndpointAuthMethod {
             Self::ClientSecretJwt => "client_secret_jwt",
             Self::TlsClientAuth => "tls_client_auth",
             Self::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+            Self::FederatedJwt => "federated_jwt",
             Self::None => "none",
         }
     }
@@ -196,6 +200,13 @@ pub struct ClientRegistration {
     /// default for device_code clients such as SSSD hosts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_tokens: Option<crate::oauth::grant::refresh_token::RefreshPolicy>,
+    /// For `federated_jwt`: the trusted issuer and what its tokens must say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<crate::oauth::federation::FederationRegistration>,
+    /// For `federated_jwt`: claims of the external token copied into ahdapa's tokens
+    /// (e.g. `repository`, `ref`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federated_claims: Vec<String>,
 }
 
 /// The longest access token lifetime a registration may ask for (one day).
@@ -230,6 +241,8 @@ pub enum Credential {
     TlsClientAuth(CertIdentity),
     /// self_signed_tls_client_auth: one of these certificate thumbprints.
     SelfSignedTlsClientAuth(Vec<[u8; 32]>),
+    /// federated_jwt: a trusted issuer's token matching this rule.
+    FederatedJwt(crate::oauth::federation::FederationRule),
     /// A public client (`none`): it cannot use client_credentials.
     Public,
 }
@@ -368,10 +381,19 @@ impl Client {
                 .any(|v| v.is_some()),
                 &[M::TlsClientAuth],
             ),
+            foreign("federation", reg.federation.is_some(), &[M::FederatedJwt]),
+            foreign(
+                "federated_claims",
+                !reg.federated_claims.is_empty(),
+                &[M::FederatedJwt],
+            ),
             foreign(
                 "client_secret_hash",
                 reg.client_secret_hash.is_some()
-                    && matches!(method, M::PrivateKeyJwt | M::ClientSecretJwt),
+                    && matches!(
+                        method,
+                        M::PrivateKeyJwt | M::ClientSecretJwt | M::FederatedJwt
+                    ),
                 &[M::ClientSecretBasic, M::ClientSecretPost],
             ),
         ];
@@ -455,6 +477,27 @@ impl Client {
                     }
                 }
             }
+            M::FederatedJwt if !kerberos_fields => match &reg.federation {
+                None => {
+                    err(
+                        "federation",
+                        "federated_jwt needs federation = { issuer, sub } (the trusted issuer and the sub its tokens carry)".into(),
+                    );
+                    None
+                }
+                Some(f) => match f.validate(&reg.federated_claims) {
+                    Ok(rule) => Some(Credential::FederatedJwt(rule)),
+                    Err((field, m)) => {
+                        let key = if field == "federated_claims" {
+                            "federated_claims"
+                        } else {
+                            "federation"
+                        };
+                        err(key, format!("{field}: {m}"));
+                        None
+                    }
+                },
+            },
             M::SelfSignedTlsClientAuth if !kerberos_fields => {
                 let mut prints = Vec::new();
                 for pem in &reg.tls_client_certificates {

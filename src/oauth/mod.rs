@@ -21,6 +21,7 @@ pub mod device_authorization;
 pub mod directory_policy;
 pub mod discovery;
 pub mod error;
+pub mod federation;
 pub mod form;
 pub mod grant;
 pub mod id_token;

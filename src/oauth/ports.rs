@@ -66,6 +66,21 @@ pub trait ClientKeySource: Send + Sync {
     ) -> Result<Arc<Vec<AssertionKey>>, OAuthError>;
 }
 
+/// The published keys of trusted issuers whose keys are fetched (`jwks_uri`, OIDC
+/// discovery); inline and certificate keys never come through here.
+#[async_trait]
+pub trait IssuerKeySource: Send + Sync {
+    /// The keys of `issuer` (cached by the adapter, honouring `Cache-Control`);
+    /// `refresh` asks for a refetch because a token named an unknown key (rate-limited
+    /// by the adapter).
+    async fn issuer_keys(
+        &self,
+        issuer: &str,
+        refresh: bool,
+        now: u64,
+    ) -> Result<Arc<Vec<AssertionKey>>, OAuthError>;
+}
+
 /// The directory entry of a principal (host groups, locks, claims).
 #[async_trait]
 pub trait DirectoryLookup: Send + Sync {

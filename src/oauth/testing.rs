@@ -116,6 +116,19 @@ impl ClientKeySource for StaticKeys {
     }
 }
 
+#[async_trait]
+impl crate::oauth::ports::IssuerKeySource for StaticKeys {
+    async fn issuer_keys(
+        &self,
+        _issuer: &str,
+        _refresh: bool,
+        _now: u64,
+    ) -> Result<Arc<Vec<AssertionKey>>, OAuthError> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        Ok(Arc::clone(&self.keys))
+    }
+}
+
 /// A directory of principals; `down` makes every lookup an outage.
 #[derive(Default)]
 pub struct FakeDirectory {

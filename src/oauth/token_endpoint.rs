@@ -30,8 +30,8 @@ use super::grant::{Grant, client_credentials};
 use super::issue::{Binding, Issued};
 use super::person::{self, DeviceRules, PersonGrant, RefreshRules};
 use super::ports::{
-    AuthorizationCodes, ClientKeySource, DeviceCodes, DirectoryLookup, NegotiateAcceptor,
-    RefreshTokens, ReplayCache, RevocationList,
+    AuthorizationCodes, ClientKeySource, DeviceCodes, DirectoryLookup, IssuerKeySource,
+    NegotiateAcceptor, RefreshTokens, ReplayCache, RevocationList,
 };
 use super::scope::Scopes;
 use crate::token::dpop::{self, ProofTarget, VerifiedProof};
@@ -39,6 +39,8 @@ use crate::token::keys::KeySet;
 
 /// Replay namespace of client assertion `jti`s (RFC 7523 §3 item 7).
 pub const ASSERTION_NAMESPACE: &str = "assertion-jti";
+/// Replay namespace of trusted issuers' token `jti`s (by the issuer's `jti` policy).
+pub const FEDERATED_NAMESPACE: &str = "federated-jti";
 /// Replay namespace of DPoP proof `jti`s (RFC 9449 §11.1).
 pub const DPOP_NAMESPACE: &str = "dpop-jti";
 /// Replay namespace of accepted AP-REQs.
@@ -59,6 +61,8 @@ pub struct TokenSettings {
     pub refresh: RefreshRules,
     /// The device grant.
     pub device: DeviceRules,
+    /// `[[trusted_issuers]]`: external issuers whose JWTs authenticate federated clients.
+    pub trusted_issuers: super::federation::TrustedIssuers,
 }
 
 /// DPoP rules (RFC 9449), from `[dpop]` and the master key.
@@ -93,6 +97,8 @@ pub struct Context<'a> {
     pub negotiate: Option<&'a dyn NegotiateAcceptor>,
     /// `jwks_uri` keys.
     pub client_keys: &'a dyn ClientKeySource,
+    /// Fetched keys of trusted issuers.
+    pub issuer_keys: &'a dyn IssuerKeySource,
     /// The directory, when configured.
     pub directory: Option<&'a dyn DirectoryLookup>,
     /// Authorization codes (sign-in).
@@ -143,7 +149,10 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
         certificate: request.certificate,
         dpop_jkt: proof.as_ref().map(|p| p.jkt.as_str()),
     };
-    let mut extra = directory_claims(&authenticated, ctx).await?;
+    let mut extra = match directory_claims(&authenticated, ctx).await? {
+        Some(claims) => Some(claims),
+        None => authenticated.claims.clone(),
+    };
     let mut authenticated = authenticated;
     let client_principal = authenticated.principal.clone();
     let (scope, person) = match &parsed.grant {
@@ -281,12 +290,22 @@ pub async fn authenticate(
         Presented::Negotiate { token, .. } => Some(accept_negotiate(token.bytes(), ctx).await?),
         _ => None,
     };
-    let jwks_uri = match &presented {
-        Presented::ClientAssertion { client_id, .. } => {
+    let fetch = match &presented {
+        Presented::ClientAssertion { client_id, .. }
+        | Presented::ClientSecretBasic { client_id, .. }
+        | Presented::ClientSecretPost { client_id, .. } => {
             match ctx.registry.get(client_id).map(|c| &c.credential) {
-                Some(Credential::PrivateKeyJwt(JwksSource::Uri { uri, trusted })) => {
-                    Some((uri.clone(), *trusted))
+                Some(Credential::PrivateKeyJwt(JwksSource::Uri { uri, trusted }))
+                    if matches!(presented, Presented::ClientAssertion { .. }) =>
+                {
+                    Some(KeyFetch::ClientUri(uri, *trusted))
                 }
+                Some(Credential::FederatedJwt(rule)) => ctx
+                    .settings
+                    .trusted_issuers
+                    .get(&rule.issuer)
+                    .filter(|i| i.static_keys.is_none())
+                    .map(|i| KeyFetch::Issuer(&i.issuer)),
                 _ => None,
             }
         }
@@ -298,15 +317,21 @@ pub async fn authenticate(
         assertion_rules: &ctx.settings.assertions,
         certificate,
         fetched_keys,
+        issuers: &ctx.settings.trusted_issuers,
     };
-    let authenticated = match &jwks_uri {
+    let authenticated = match fetch {
         None => client_auth::authenticate(ctx.registry, presented, auth_ctx(None))?,
-        Some((uri, trusted)) => {
-            let keys = ctx.client_keys.keys(uri, *trusted, false, ctx.now).await?;
+        Some(fetch) => {
+            let keys = fetch.keys(false, ctx).await?;
             match client_auth::authenticate(ctx.registry, presented.clone(), auth_ctx(Some(&keys)))
             {
-                Err(e) if e.log_reason().starts_with("no registered key") => {
-                    let keys = ctx.client_keys.keys(uri, *trusted, true, ctx.now).await?;
+                // A key the cache does not have: the signer may have rotated. The
+                // adapter refetches at most once per its minimum interval.
+                Err(e)
+                    if e.log_reason().starts_with("no registered key")
+                        || e.log_reason().starts_with("federated token: no key") =>
+                {
+                    let keys = fetch.keys(true, ctx).await?;
                     client_auth::authenticate(ctx.registry, presented, auth_ctx(Some(&keys)))?
                 }
                 other => other?,
@@ -316,7 +341,63 @@ pub async fn authenticate(
     if let Some(assertion) = &authenticated.assertion {
         record_assertion(&authenticated.client.client_id, assertion, ctx).await?;
     }
+    if let Some(external) = &authenticated.external {
+        record_external(external, ctx).await?;
+    }
     Ok((authenticated, accepted.and_then(|a| a.mutual_token)))
+}
+
+/// Where the keys that check a presented JWT come from, when they are fetched.
+#[derive(Clone, Copy)]
+enum KeyFetch<'a> {
+    /// A private_key_jwt client's `jwks_uri` (and whether an admin trusted it).
+    ClientUri(&'a str, bool),
+    /// A trusted issuer's `jwks_uri` or discovery document.
+    Issuer(&'a str),
+}
+
+impl KeyFetch<'_> {
+    async fn keys(
+        self,
+        refresh: bool,
+        ctx: &Context<'_>,
+    ) -> Result<std::sync::Arc<Vec<super::client_auth::jwt_assertion::AssertionKey>>, OAuthError>
+    {
+        match self {
+            Self::ClientUri(uri, trusted) => {
+                ctx.client_keys.keys(uri, trusted, refresh, ctx.now).await
+            }
+            Self::Issuer(issuer) => ctx.issuer_keys.issuer_keys(issuer, refresh, ctx.now).await,
+        }
+    }
+}
+
+/// Records an external token's `jti` (when its issuer's policy asks) as used until it
+/// expires: a CI job's token is accepted once on any node.
+async fn record_external(
+    external: &super::federation::ExternalToken,
+    ctx: &Context<'_>,
+) -> Result<(), OAuthError> {
+    let Some((key, until)) = external.replay else {
+        return Ok(());
+    };
+    if ctx
+        .replay
+        .first_use(FEDERATED_NAMESPACE, &key, until, ctx.now)
+        .await?
+    {
+        return Ok(());
+    }
+    Err(OAuthError::invalid_client_explained(format!(
+        "the token of {} with jti {:?} was already used (this issuer's jti policy is single use)",
+        external.issuer,
+        external
+            .jti()
+            .unwrap_or_default()
+            .chars()
+            .take(64)
+            .collect::<String>()
+    )))
 }
 
 /// Proves a Negotiate token and records it single-use: an AP-REQ accepted by any node
@@ -556,6 +637,7 @@ mod tests {
                 lifetime_secs: 600,
                 interval_secs: 5,
             },
+            trusted_issuers: Default::default(),
         };
         let mut acceptor = FakeAcceptor::default();
         for host in ["node1", "node2", "web1"] {
@@ -615,6 +697,7 @@ mod tests {
                 replay: &self.replay,
                 negotiate: Some(&self.acceptor),
                 client_keys: &self.client_keys,
+                issuer_keys: &self.client_keys,
                 directory: self
                     .with_directory
                     .then_some(&self.directory as &dyn DirectoryLookup),

@@ -42,7 +42,7 @@ else:
         print(jwt.encode(claims, key, algorithm=alg, headers=headers or None))
 "#;
 
-fn py(args: &[&str]) -> String {
+pub(crate) fn py(args: &[&str]) -> String {
     let out = Command::new(python())
         .arg("-c")
         .arg(PY)
@@ -63,6 +63,14 @@ pub(crate) struct Key {
 }
 
 impl Key {
+    /// A key known only by its private PEM (made elsewhere, e.g. by openssl).
+    pub(crate) fn from_private(private: String) -> Self {
+        Self {
+            private,
+            jwk: serde_json::Value::Null,
+        }
+    }
+
     /// The public JWK (with its kid).
     pub(crate) fn jwk(&self) -> &serde_json::Value {
         &self.jwk

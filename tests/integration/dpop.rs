@@ -118,19 +118,8 @@ fn dpop_proofs_bind_tokens_and_bad_proofs_are_refused() {
         "cnf.jkt is the RFC 7638 thumbprint computed independently"
     );
 
-    let refused = |p: &str| {
-        let r = token(&s, "dpop-svc", &secret, Some(p));
-        assert_eq!(
-            (r.status, r.json()["error"].as_str()),
-            (400, Some("invalid_dpop_proof")),
-            "{}",
-            r.body
-        );
-        r.json()["error_description"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let refused =
+        |p: &str| token(&s, "dpop-svc", &secret, Some(p)).refusal(400, "invalid_dpop_proof");
     assert!(refused(&good).contains("already used"), "replayed proof");
     assert!(refused(&proof(&k, "https://elsewhere.test/token", |_, _| {})).contains("htu"));
     assert!(refused(&proof(&k, &htu, |_, c| c["htm"] = "GET".into())).contains("htm"));

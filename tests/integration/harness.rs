@@ -448,6 +448,20 @@ impl Reply {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
+
+    /// The `error_description` of a refusal, after checking its status and `error`.
+    pub fn refusal(&self, status: u16, error: &str) -> String {
+        assert_eq!(
+            (self.status, self.json()["error"].as_str()),
+            (status, Some(error)),
+            "{}",
+            self.body
+        );
+        self.json()["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
 }
 
 /// Runs curl against `base + path` with the test CA trusted.

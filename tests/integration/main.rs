@@ -19,6 +19,7 @@ mod browser;
 mod device;
 mod directory;
 mod dpop;
+mod federation;
 mod harness;
 mod hostile;
 mod interop;

@@ -309,38 +309,162 @@ pub fn verify(
             jws.verify(&DecodingKey::from_secret(secret.expose()))
                 .map_err(|e| refused(format!("client_assertion: {e}")))?
         }
-        Verifier::Keys(keys) => {
-            let kid = jws.header_str("kid");
-            let candidates: Vec<&AssertionKey> = keys
-                .iter()
-                .filter(|k| k.algorithms.contains(&alg))
-                .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
-                .collect();
-            if candidates.is_empty() {
-                return Err(refused(format!(
-                    "no registered key for alg {} and kid {kid:?} (HMAC is never accepted for private_key_jwt)",
-                    jws.alg_name()
-                )));
-            }
-            let mut last = None;
-            let mut verified = None;
-            for k in candidates {
-                match jws.verify(&k.key) {
-                    Ok(c) => {
-                        verified = Some(c);
-                        break;
-                    }
-                    Err(e) => last = Some(e),
-                }
-            }
-            match (verified, last) {
-                (Some(c), _) => c,
-                (None, Some(e)) => return Err(refused(format!("client_assertion: {e}"))),
-                (None, None) => return Err(refused("no key verified the assertion".into())),
-            }
-        }
+        Verifier::Keys(keys) => verify_with_keys(&jws, keys).map_err(|e| match e {
+            KeyLookupError::NoKey { kid } => refused(format!(
+                "no registered key for alg {} and kid {kid:?} (HMAC is never accepted for private_key_jwt)",
+                jws.alg_name()
+            )),
+            KeyLookupError::Signature => refused("client_assertion: the signature does not verify".into()),
+            KeyLookupError::Payload(m) => refused(format!("client_assertion: {m}")),
+        })?,
     };
     check_claims(&claims, client_id, rules, now)
+}
+
+/// Why no key verified a JWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLookupError {
+    /// No key has the header's `kid` (when it names one) and fits its `alg`.
+    NoKey {
+        /// The header's `kid`.
+        kid: Option<String>,
+    },
+    /// Keys fit, and none verified the signature.
+    Signature,
+    /// The signature verified; the payload is not what it must be.
+    Payload(String),
+}
+
+/// Verifies `jws` with the first of `keys` that fits its `alg` and `kid` and verifies
+/// (a key's algorithms come from its type, so HMAC never fits a public key).
+pub fn verify_with_keys<T: serde::de::DeserializeOwned>(
+    jws: &crate::token::jws::Compact<'_>,
+    keys: &[AssertionKey],
+) -> Result<T, KeyLookupError> {
+    let kid = jws.header_str("kid");
+    let mut tried = false;
+    for k in keys
+        .iter()
+        .filter(|k| k.algorithms.contains(&jws.alg))
+        // A `kid` selects among keys that have one; a key without (a verification
+        // certificate) is tried for any.
+        .filter(|k| kid.is_none() || k.kid.is_none() || k.kid.as_deref() == kid)
+    {
+        tried = true;
+        match jws.verify(&k.key) {
+            Ok(c) => return Ok(c),
+            Err(crate::token::jws::JwsError::Signature) => {}
+            Err(e) => return Err(KeyLookupError::Payload(e.to_string())),
+        }
+    }
+    if tried {
+        Err(KeyLookupError::Signature)
+    } else {
+        Err(KeyLookupError::NoKey {
+            kid: kid.map(str::to_owned),
+        })
+    }
+}
+
+/// Reads an issuer's published JWKS (or SPIFFE trust bundle, RFC 7517 plus `use:
+/// jwt-svid`): the keys usable for signatures, skipping the rest (encryption keys,
+/// X.509-SVID keys, unsupported curves) rather than refusing the set. Returns the keys
+/// and how many were skipped; an empty result is an error.
+pub fn keys_from_issuer_jwks(
+    jwks: &serde_json::Value,
+) -> Result<(Vec<AssertionKey>, usize), JwksError> {
+    let raw_keys = jwks
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .ok_or_else(|| JwksError::NotAJwks("no \"keys\" array".into()))?;
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    for raw in raw_keys {
+        let usable_use = match raw.get("use").and_then(|u| u.as_str()) {
+            None | Some("sig" | "jwt-svid") => true,
+            Some(_) => false,
+        };
+        let private = ["d", "p", "q", "dp", "dq", "qi", "k"]
+            .iter()
+            .any(|m| raw.get(m).is_some());
+        let full = crate::token::jwk::with_full_ec_coordinates(raw);
+        let key = serde_json::from_value::<Jwk>(full)
+            .ok()
+            .filter(|_| usable_use && !private)
+            .and_then(|jwk| assertion_key(&jwk, raw).ok());
+        match key {
+            Some(k) => out.push(k),
+            None => skipped += 1,
+        }
+    }
+    if out.is_empty() {
+        return Err(JwksError::NoKeys);
+    }
+    Ok((out, skipped))
+}
+
+/// A verification key from a PEM certificate or public key (authentik's "verification
+/// certificates"): RSA (2048 bits or more), P-256/P-384 or Ed25519.
+pub fn key_from_pem(pem: &[u8], kid: Option<&str>) -> Result<AssertionKey, KeyError> {
+    use x509_parser::prelude::FromDer;
+    let unusable = |m: &str| KeyError::Unusable(m.to_owned());
+    let (_, parsed) =
+        x509_parser::pem::parse_x509_pem(pem).map_err(|_| unusable("not a PEM document"))?;
+    let spki_der = match parsed.label.as_str() {
+        "CERTIFICATE" => {
+            let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&parsed.contents)
+                .map_err(|_| unusable("the certificate does not parse"))?;
+            cert.tbs_certificate.subject_pki.raw.to_vec()
+        }
+        "PUBLIC KEY" => parsed.contents.clone(),
+        other => {
+            return Err(KeyError::Unusable(format!(
+                "a PEM {other:?}: give a CERTIFICATE or a PUBLIC KEY"
+            )));
+        }
+    };
+    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki_der)
+        .map_err(|_| unusable("the public key does not parse"))?;
+    let b64 =
+        |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
+    let strip = |b: &[u8]| -> Vec<u8> { b.iter().copied().skip_while(|x| *x == 0).collect() };
+    use x509_parser::public_key::PublicKey;
+    let mut jwk = match spki
+        .parsed()
+        .map_err(|_| unusable("unsupported public key"))?
+    {
+        PublicKey::RSA(rsa) => serde_json::json!({
+            "kty": "RSA", "n": b64(&strip(rsa.modulus)), "e": b64(&strip(rsa.exponent)),
+        }),
+        PublicKey::EC(point) => {
+            let data = point.data();
+            let oid = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string());
+            let (crv, size) = match oid.as_deref() {
+                Some("1.2.840.10045.3.1.7") => ("P-256", 32),
+                Some("1.3.132.0.34") => ("P-384", 48),
+                _ => return Err(KeyError::EcCurve),
+            };
+            let (Some(x), Some(y)) = (data.get(1..1 + size), data.get(1 + size..1 + 2 * size))
+            else {
+                return Err(unusable("the EC point is not uncompressed"));
+            };
+            serde_json::json!({"kty": "EC", "crv": crv, "x": b64(x), "y": b64(y)})
+        }
+        _ if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" => serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "x": b64(&spki.subject_public_key.data),
+        }),
+        _ => return Err(unusable("only RSA, EC and Ed25519 keys are supported")),
+    };
+    if let (Some(kid), Some(map)) = (kid, jwk.as_object_mut()) {
+        map.insert("kid".into(), kid.into());
+    }
+    let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|e| unusable(&e.to_string()))?;
+    assertion_key(&parsed, &jwk)
 }
 
 fn check_claims(

@@ -55,6 +55,8 @@ pub enum Presented {
         client_id: String,
         /// The compact JWS.
         assertion: String,
+        /// `client_assertion_type` was `…:jwt-spiffe` (a JWT-SVID), not `…:jwt-bearer`.
+        spiffe: bool,
     },
     /// Only a `client_id`: a public client, or a confidential one that forgot its secret.
     None {
@@ -131,23 +133,30 @@ pub fn presented(
                 "more than one client authentication method (client_assertion and another)",
             ));
         }
-        if assertion_type.as_deref() != Some(jwt_assertion::JWT_BEARER) {
-            return Err(OAuthError::invalid_request(format!(
-                "client_assertion_type must be {}",
-                jwt_assertion::JWT_BEARER
-            )));
-        }
+        let spiffe = match assertion_type.as_deref() {
+            Some(jwt_assertion::JWT_BEARER) => false,
+            Some(crate::oauth::federation::JWT_SPIFFE) => true,
+            _ => {
+                return Err(OAuthError::invalid_request(format!(
+                    "client_assertion_type must be {} (or {} for a JWT-SVID)",
+                    jwt_assertion::JWT_BEARER,
+                    crate::oauth::federation::JWT_SPIFFE
+                )));
+            }
+        };
         let assertion =
             assertion.ok_or_else(|| OAuthError::invalid_request("client_assertion is missing"))?;
-        let claimed = jwt_assertion::claimed_client_id(&assertion)?;
-        if form_id.as_deref().is_some_and(|id| id != claimed) {
-            return Err(OAuthError::invalid_request(
-                "client_id differs from the client_assertion's sub",
-            ));
-        }
+        // A federated client's assertion is its platform's token, whose `sub` is not the
+        // client_id: the form names the client then. A private_key_jwt assertion must
+        // still have `sub` = client_id, which its verification checks.
+        let client_id = match form_id {
+            Some(id) => id,
+            None => jwt_assertion::claimed_client_id(&assertion)?,
+        };
         return Ok(Presented::ClientAssertion {
-            client_id: claimed,
+            client_id,
             assertion,
+            spiffe,
         });
     }
     match authorization {
@@ -209,6 +218,10 @@ pub struct Authenticated {
     pub principal: Option<String>,
     /// For assertions: the `jti` the caller must record as used until it expires.
     pub assertion: Option<jwt_assertion::VerifiedAssertion>,
+    /// For federated_jwt: the external token it presented.
+    pub external: Option<crate::oauth::federation::ExternalToken>,
+    /// Claims the credential adds to the token (federated_claims).
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Authenticated {
@@ -219,6 +232,8 @@ impl Authenticated {
             subject: client.client_id.clone(),
             principal: None,
             assertion: None,
+            external: None,
+            claims: None,
         }
     }
 }
@@ -240,8 +255,11 @@ pub struct AuthContext<'a> {
     pub assertion_rules: &'a jwt_assertion::AssertionRules,
     /// The client certificate the transport verified, if any.
     pub certificate: Option<&'a tls_client_auth::PresentedCertificate>,
-    /// For a private_key_jwt client with `jwks_uri`: the keys the adapter fetched.
+    /// For a private_key_jwt client with `jwks_uri`, or a federated_jwt client whose
+    /// issuer's keys are fetched: the keys the adapter fetched.
     pub fetched_keys: Option<&'a [jwt_assertion::AssertionKey]>,
+    /// The trusted external issuers (federated_jwt).
+    pub issuers: &'a crate::oauth::federation::TrustedIssuers,
 }
 
 /// Checks a presented credential against the registry.
@@ -304,6 +322,28 @@ pub fn authenticate(
                 other.method().as_str()
             )))
         }
+        (_, Presented::ClientAssertion { spiffe: true, .. })
+            if !matches!(client.credential, Credential::FederatedJwt(_)) =>
+        {
+            Err(OAuthError::invalid_client_explained(format!(
+                "client_assertion_type {} is only for federated_jwt clients; this one is registered for {}",
+                crate::oauth::federation::JWT_SPIFFE,
+                registered_method(&client.credential)
+            )))
+        }
+        (Credential::FederatedJwt(rule), Presented::ClientAssertion { assertion, .. }) => {
+            federated(client, rule, &assertion, ctx)
+        }
+        // Tools that can only set a password (read from a file) send the JWT as the
+        // client secret.
+        (Credential::FederatedJwt(rule), Presented::ClientSecretBasic { secret, .. })
+        | (Credential::FederatedJwt(rule), Presented::ClientSecretPost { secret, .. }) => {
+            federated(client, rule, secret.expose(), ctx)
+        }
+        (Credential::FederatedJwt(_), other) => Err(OAuthError::invalid_client(format!(
+            "client is registered for federated_jwt, request used {} (send the platform's JWT as client_assertion or client_secret)",
+            other.method().as_str()
+        ))),
         (Credential::PrivateKeyJwt(source), Presented::ClientAssertion { assertion, .. }) => {
             let keys: &[jwt_assertion::AssertionKey] = match source {
                 JwksSource::Inline(keys) => keys,
@@ -384,6 +424,8 @@ pub fn authenticate(
                 subject,
                 principal: Some(principal.to_owned()),
                 assertion: None,
+                external: None,
+                claims: None,
             })
         }
         (Credential::Kerberos(_), Presented::None { .. }) => Err(OAuthError::invalid_client(
@@ -436,6 +478,47 @@ fn assertion_authenticated(
     Ok(a)
 }
 
+/// Checks a federated client's external token: the issuer's rules, then the client's.
+fn federated(
+    client: &Arc<Client>,
+    rule: &crate::oauth::federation::FederationRule,
+    token: &str,
+    ctx: AuthContext<'_>,
+) -> Result<Authenticated, OAuthError> {
+    use crate::oauth::federation;
+    let issuer = ctx.issuers.get(&rule.issuer).ok_or_else(|| {
+        OAuthError::server_error(format!(
+            "client {} trusts {}, which is not a [[trusted_issuers]] entry",
+            client.client_id, rule.issuer
+        ))
+    })?;
+    let keys: &[jwt_assertion::AssertionKey] = match (&issuer.static_keys, ctx.fetched_keys) {
+        (Some(keys), _) => keys,
+        (None, Some(keys)) => keys,
+        (None, None) => {
+            return Err(OAuthError::server_error(
+                "the issuer's keys were not fetched before authentication",
+            ));
+        }
+    };
+    let external = federation::verify(token, issuer, keys, ctx.now).map_err(|e| {
+        let prefix = if e.unknown_key() {
+            "federated token: no key"
+        } else {
+            "federated token"
+        };
+        OAuthError::invalid_client_explained(format!("{prefix}: {e}"))
+    })?;
+    rule.check(&external).map_err(|m| {
+        OAuthError::invalid_client_explained(format!("federated token of {}: {m}", external.issuer))
+    })?;
+    let mut a = Authenticated::as_client(client, TokenEndpointAuthMethod::FederatedJwt);
+    a.subject = rule.subject_for(&external, &client.client_id);
+    a.claims = rule.copied(&external);
+    a.external = Some(external);
+    Ok(a)
+}
+
 /// The registered method of a credential, for log reasons.
 pub fn registered_method(credential: &Credential) -> &'static str {
     match credential {
@@ -445,6 +528,7 @@ pub fn registered_method(credential: &Credential) -> &'static str {
         Credential::ClientSecretJwt(_) => "client_secret_jwt",
         Credential::TlsClientAuth(_) => "tls_client_auth",
         Credential::SelfSignedTlsClientAuth(_) => "self_signed_tls_client_auth",
+        Credential::FederatedJwt(_) => "federated_jwt",
         Credential::Public => "none",
     }
 }
@@ -512,6 +596,7 @@ mod tests {
                 assertion_rules: &rules,
                 certificate: None,
                 fetched_keys: None,
+                issuers: &Default::default(),
             },
         )
     }
