@@ -144,8 +144,8 @@ pub struct ServeArgs {
 /// authorization code + PKCE.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SignInArgs {
-    /// A grant it may use, client_credentials, authorization_code or device_code
-    /// (repeat; default client_credentials, or authorization_code when --redirect-uri
+    /// A grant it may use, client_credentials, authorization_code, device_code or
+    /// token_exchange (repeat; default client_credentials, or authorization_code when --redirect-uri
     /// is given).
     #[arg(long = "grant-type")]
     pub grant_types: Vec<String>,
@@ -176,14 +176,14 @@ impl SignInArgs {
     pub fn apply(&self, reg: &mut crate::oauth::client::ClientRegistration) -> Result<(), String> {
         let mut grants = Vec::new();
         for g in &self.grant_types {
-            let name = if g == "device_code" {
-                crate::oauth::grant::device_code::GRANT_TYPE
-            } else {
-                g.as_str()
+            let name = match g.as_str() {
+                "device_code" => crate::oauth::grant::device_code::GRANT_TYPE,
+                "token_exchange" => crate::oauth::grant::token_exchange::GRANT_TYPE,
+                other => other,
             };
             let grant = crate::oauth::grant::GrantType::from_name(name).ok_or_else(|| {
                 format!(
-                    "--grant-type {g:?}: expected client_credentials, authorization_code or device_code"
+                    "--grant-type {g:?}: expected client_credentials, authorization_code, device_code or token_exchange"
                 )
             })?;
             grants.push(grant);

@@ -207,6 +207,10 @@ pub struct ClientRegistration {
     /// (e.g. `repository`, `ref`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub federated_claims: Vec<String>,
+    /// For the token-exchange grant: the audiences it may ask for, whose tokens and
+    /// which issuers' JWTs it may exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_exchange: Option<crate::oauth::grant::token_exchange::ExchangePolicy>,
 }
 
 /// The longest access token lifetime a registration may ask for (one day).
@@ -305,6 +309,8 @@ pub struct Client {
     pub id_token_alg: Option<SigningAlgorithm>,
     /// When its grants come with a refresh token.
     pub refresh_tokens: crate::oauth::grant::refresh_token::RefreshPolicy,
+    /// Its token-exchange policy.
+    pub token_exchange: Option<crate::oauth::grant::token_exchange::ExchangePolicy>,
     /// Where the registration came from.
     pub source: ClientSource,
 }
@@ -692,6 +698,15 @@ impl Client {
                 crate::oauth::grant::refresh_token::RefreshPolicy::OfflineAccess
             },
         );
+        if reg.token_exchange.is_some()
+            && !grants.contains(&crate::oauth::grant::GrantType::TokenExchange)
+        {
+            err(
+                "token_exchange",
+                "only with grant_types [\"urn:ietf:params:oauth:grant-type:token-exchange\"]"
+                    .into(),
+            );
+        }
         let mtls = matches!(method, M::TlsClientAuth | M::SelfSignedTlsClientAuth);
         let certificate_bound = reg
             .tls_client_certificate_bound_access_tokens
@@ -714,6 +729,7 @@ impl Client {
                 require_consent: reg.require_consent.unwrap_or(false),
                 id_token_alg,
                 refresh_tokens,
+                token_exchange: reg.token_exchange.clone(),
                 source,
             }),
             _ => Err(errors),

@@ -69,6 +69,13 @@ pub enum OAuthError {
         /// Shown to the client.
         description: Cow<'static, str>,
     },
+    /// RFC 8707 §2 / RFC 8693 §2.2.2: the audience or resource asked for is not one this
+    /// client may have a token for.
+    #[error("invalid_target: {description}")]
+    InvalidTarget {
+        /// Shown to the client.
+        description: Cow<'static, str>,
+    },
     /// RFC 9449 §5: the DPoP proof is missing where required, malformed or invalid.
     #[error("invalid_dpop_proof: {description}")]
     InvalidDpopProof {
@@ -153,6 +160,13 @@ impl OAuthError {
         }
     }
 
+    /// `invalid_target` with a description shown to the client.
+    pub fn invalid_target(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidTarget {
+            description: description.into(),
+        }
+    }
+
     /// `unauthorized_client` with a description shown to the client.
     pub fn unauthorized_client(description: impl Into<Cow<'static, str>>) -> Self {
         Self::UnauthorizedClient {
@@ -176,6 +190,7 @@ impl OAuthError {
             Self::UnauthorizedClient { .. } => "unauthorized_client",
             Self::UnsupportedGrantType { .. } => "unsupported_grant_type",
             Self::InvalidScope { .. } => "invalid_scope",
+            Self::InvalidTarget { .. } => "invalid_target",
             Self::InvalidDpopProof { .. } => "invalid_dpop_proof",
             Self::UseDpopNonce { .. } => "use_dpop_nonce",
             Self::AuthorizationPending => "authorization_pending",
@@ -195,6 +210,7 @@ impl OAuthError {
             | Self::UnauthorizedClient { description }
             | Self::UnsupportedGrantType { description }
             | Self::InvalidScope { description }
+            | Self::InvalidTarget { description }
             | Self::InvalidDpopProof { description } => Some(description),
             Self::UseDpopNonce { .. } => {
                 Some("the DPoP proof must carry the nonce from the DPoP-Nonce header")
@@ -224,6 +240,7 @@ impl OAuthError {
             | Self::UnauthorizedClient { description }
             | Self::UnsupportedGrantType { description }
             | Self::InvalidScope { description }
+            | Self::InvalidTarget { description }
             | Self::InvalidDpopProof { description }
             | Self::AccessDenied { description } => description,
             Self::UseDpopNonce { .. } => "DPoP proof without a valid server nonce",

@@ -37,6 +37,9 @@ pub struct TokenResponse {
     /// A refresh token (code and device grants by the client's policy; every refresh).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// A successful issuance, with what the audit log needs.
@@ -77,6 +80,7 @@ pub fn issue(
     binding: Binding<'_>,
     extra_claims: Option<&serde_json::Map<String, serde_json::Value>>,
     resource: &[String],
+    not_after: Option<u64>,
     now: u64,
     jti: &str,
     rng: &dyn SecureRandom,
@@ -102,6 +106,14 @@ pub fn issue(
     let lifetime = client
         .token_lifetime_secs
         .unwrap_or(settings.default_lifetime_secs);
+    // A token exchanged for another lives no longer than the one it was made from.
+    let lifetime = match not_after {
+        Some(end) => lifetime.min(end.saturating_sub(now)),
+        None => lifetime,
+    };
+    if lifetime == 0 {
+        return Err(OAuthError::invalid_request("the subject_token has expired"));
+    }
     // RFC 8707: the resources asked for (each checked against the registration) are
     // the audience.
     let audience = if !resource.is_empty() {
@@ -143,6 +155,7 @@ pub fn issue(
             scope,
             id_token: None,
             refresh_token: None,
+            issued_token_type: None,
         },
         client_id: client.client_id.clone(),
         subject: authenticated.subject,

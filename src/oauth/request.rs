@@ -25,7 +25,8 @@ pub fn parse(
     authorization: Option<Authorization<'_>>,
     body: &[u8],
 ) -> Result<TokenRequest, OAuthError> {
-    let mut form = Form::parse(body)?;
+    // RFC 8693 §2.1: `audience` and `resource` may repeat.
+    let mut form = Form::parse_with_repeatable(body, &["audience", "resource"])?;
     let client = client_auth::presented(authorization, &mut form)?;
     let grant = Grant::parse(&form)?;
     Ok(TokenRequest { client, grant })

@@ -155,11 +155,18 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
     };
     let mut authenticated = authenticated;
     let client_principal = authenticated.principal.clone();
+    let mut exchanged = None;
     let (scope, person) = match &parsed.grant {
         Grant::ClientCredentials(g) => (
             client_credentials::authorize(&authenticated.client, g)?,
             None,
         ),
+        Grant::TokenExchange(g) => {
+            let x = exchange(&authenticated, g, ctx).await?;
+            let scope = x.scope.clone();
+            exchanged = Some((x, g.requested_token_type));
+            (scope, None)
+        }
         Grant::AuthorizationCode(g) => {
             let (scope, grant) = redeem_code(&authenticated, g, request.jti, ctx).await?;
             (
@@ -202,8 +209,24 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
         authenticated.principal = None;
         extra = None;
     }
+    if let Some((x, _)) = &exchanged {
+        // The token is the subject's, with the actor chain; nothing of the client's own
+        // principal or directory entry.
+        authenticated.subject = x.subject.clone();
+        authenticated.principal = None;
+        let mut claims = serde_json::Map::new();
+        claims.insert("act".into(), x.act.clone());
+        extra = Some(claims);
+    }
     let client = std::sync::Arc::clone(&authenticated.client);
-    let resource = person.as_ref().map_or(&[][..], |g| g.resource.as_slice());
+    let resource = match (&person, &exchanged) {
+        (Some(g), _) => g.resource.as_slice(),
+        (None, Some((x, _))) => x.audiences.as_slice(),
+        (None, None) => &[],
+    };
+    let audit_client = exchanged
+        .as_ref()
+        .map(|_| (client.client_id.clone(), authenticated.subject.clone()));
     let mut issued = super::issue::issue(
         ctx.settings,
         ctx.keys,
@@ -212,10 +235,19 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
         binding,
         extra.as_ref(),
         resource,
+        exchanged.as_ref().map(|(x, _)| x.not_after),
         ctx.now,
         request.jti,
         ctx.rng,
     )?;
+    if let (Some((x, requested)), Some((client_id, subject))) = (&exchanged, audit_client) {
+        issued.response.issued_token_type = Some(requested.as_str());
+        let act = x.act.to_string();
+        let audience = x.audiences.join(" ");
+        log::info!(target: "ahdapa::audit", event = "token.exchanged", client_id = client_id.as_str(),
+            subject = subject.as_str(), act = act.as_str(), audience = audience.as_str(),
+            scope = issued.response.scope.as_str(), jti = request.jti; "token exchanged");
+    }
     if let Some(person) = person {
         person::finish(
             &mut issued,
@@ -231,6 +263,103 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
     }
     issued.mutual_auth_token = mutual;
     Ok(issued)
+}
+
+/// RFC 8693: verifies the subject and actor tokens and applies the client's rules.
+async fn exchange(
+    authenticated: &Authenticated,
+    request: &super::grant::token_exchange::Request,
+    ctx: &Context<'_>,
+) -> Result<super::grant::token_exchange::Exchanged, OAuthError> {
+    use super::grant::token_exchange;
+    let subject = verify_party(
+        &request.subject_token,
+        request.subject_token_type,
+        "subject_token",
+        ctx,
+    )
+    .await?;
+    let actor = match &request.actor_token {
+        None => None,
+        Some((token, ty)) => Some(verify_party(token, *ty, "actor_token", ctx).await?),
+    };
+    token_exchange::authorize(
+        &authenticated.client,
+        (&authenticated.subject, &ctx.settings.issuer),
+        request,
+        &subject,
+        actor.as_ref(),
+    )
+}
+
+/// Verifies a token given to the token exchange: one of ahdapa's (an access token, not
+/// revoked; an ID token), or a trusted issuer's JWT.
+async fn verify_party(
+    token: &str,
+    ty: super::grant::token_exchange::TokenType,
+    param: &str,
+    ctx: &Context<'_>,
+) -> Result<super::grant::token_exchange::Party, OAuthError> {
+    use super::grant::token_exchange::{Party, TokenType};
+    use crate::token::access_token;
+    let bad = |m: String| OAuthError::invalid_request(format!("{param}: {m}"));
+    let claimed = super::federation::claimed_issuer(token)
+        .ok_or_else(|| bad("not a JWT this server can read".into()))?;
+    if claimed == ctx.settings.issuer {
+        let claims = match ty {
+            TokenType::AccessToken | TokenType::Jwt => {
+                let claims = access_token::verify(token, ctx.keys, &ctx.settings.issuer, ctx.now)
+                    .map_err(|e| bad(e.to_string()))?;
+                if super::introspection::is_revoked(&claims, ctx.revocations, ctx.now).await? {
+                    return Err(bad("the token is revoked".into()));
+                }
+                claims
+            }
+            TokenType::IdToken => {
+                let claims =
+                    access_token::verify_ours(token, ctx.keys, &ctx.settings.issuer, "JWT")
+                        .map_err(|e| bad(e.to_string()))?;
+                if claims
+                    .get("exp")
+                    .and_then(|e| e.as_u64())
+                    .is_none_or(|exp| exp <= ctx.now)
+                {
+                    return Err(bad("the ID token has expired".into()));
+                }
+                claims
+            }
+        };
+        return Party::from_claims(&claims, true);
+    }
+    if ty == TokenType::IdToken {
+        return Err(bad(format!(
+            "an id_token must be one of this server's, not {claimed:?}'s"
+        )));
+    }
+    let issuer = ctx.settings.trusted_issuers.get(&claimed).ok_or_else(|| {
+        bad(format!(
+            "{claimed:?} is neither this server nor a trusted issuer"
+        ))
+    })?;
+    let verify = |keys: &[super::client_auth::jwt_assertion::AssertionKey]| {
+        super::federation::verify(token, issuer, keys, ctx.now)
+    };
+    let external = match &issuer.static_keys {
+        Some(keys) => verify(keys),
+        None => {
+            let fetch = KeyFetch::Issuer(&issuer.issuer);
+            match verify(&fetch.keys(false, ctx).await?) {
+                Err(e) if e.unknown_key() => verify(&fetch.keys(true, ctx).await?),
+                other => other,
+            }
+        }
+    }
+    .map_err(|e| bad(e.to_string()))?;
+    record_external(&external, ctx).await.map_err(|e| match e {
+        OAuthError::InvalidClient { reason, .. } => bad(reason.into_owned()),
+        other => other,
+    })?;
+    Party::from_claims(&external.claims, false)
 }
 
 /// Redeems a code: checks it (client, redirect URI, PKCE) before it is used up, so a

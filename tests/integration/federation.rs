@@ -146,6 +146,19 @@ fn sign(alg: &str, key: &Key, kid: &str, claims: &serde_json::Value) -> String {
 fn an_external_oidc_provider_authenticates_ci_jobs_and_every_bad_token_says_why() {
     let op_port = free_port();
     let op_issuer = format!("https://127.0.0.1:{op_port}");
+    let exchanger = crate::harness::secret_client(
+        "exchanger",
+        &format!(
+            "grant_types = [\"urn:ietf:params:oauth:grant-type:token-exchange\"]\n\
+             token_exchange = {{ issuers = [\"{op_issuer}\"] }}\n"
+        ),
+    );
+    let exchanger = (
+        exchanger.0,
+        exchanger
+            .1
+            .replacen("scopes = [\"s\"]", "scopes = [\"s\", \"deploy\"]", 1),
+    );
     let s = Server::start_tls(&format!(
         "[[trusted_issuers]]\nissuer = \"{op_issuer}\"\ndiscovery = true\nca_file = \"{ca}\"\n\
          min_refetch_secs = 0\njti = \"require_unique\"\n\
@@ -154,8 +167,9 @@ fn an_external_oidc_provider_authenticates_ci_jobs_and_every_bad_token_says_why(
          federated_claims = [\"repository\", \"environment\"]\nscopes = [\"deploy\"]\n\
          [[clients]]\nclient_id = \"deploy-any\"\ntoken_endpoint_auth_method = \"federated_jwt\"\n\
          federation = {{ issuer = \"{op_issuer}\", sub = \"*-job\", claims = {{ environment = \"prod\" }} }}\n\
-         scopes = [\"deploy\"]\n",
+         scopes = [\"deploy\"]\n{exchanger}",
         ca = pki().ca.display(),
+        exchanger = exchanger.1,
     ));
     let key1 = keygen("ES256", "op-1");
     let mut op = OidcProvider::start(op_port, &key1, "op-1", &s.base_url);
@@ -284,6 +298,40 @@ fn an_external_oidc_provider_authenticates_ci_jobs_and_every_bad_token_says_why(
     );
     let d = bearer("deploy", &old);
     assert!(d.contains("no key of the issuer for kid \"op-1\""), "{d}");
+
+    // A service exchanges a platform token it was given (RFC 8693, subject_token_type
+    // jwt) for one of ahdapa's naming itself.
+    let r = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("exchanger:{}", exchanger.0),
+            "-d",
+            "grant_type=urn:ietf:params:oauth:grant-type:token-exchange",
+            "-d",
+            &format!("subject_token={}", op.token("ci-job", None)),
+            "-d",
+            "subject_token_type=urn:ietf:params:oauth:token-type:jwt",
+            "-d",
+            "requested_token_type=urn:ietf:params:oauth:token-type:jwt",
+        ],
+        "/token",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:jwt"
+    );
+    let c = claims(r.json()["access_token"].as_str().unwrap());
+    assert_eq!(
+        (c["sub"].as_str(), c["client_id"].as_str()),
+        (Some("ci-job"), Some("exchanger"))
+    );
+    assert_eq!(c["act"], serde_json::json!({"sub": "exchanger"}));
+    assert_eq!(
+        c["scope"], "deploy",
+        "the platform token's scope, never wider"
+    );
 
     // Every refusal is in the log with its reason.
     let log = s.log_text();

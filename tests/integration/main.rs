@@ -19,6 +19,7 @@ mod browser;
 mod device;
 mod directory;
 mod dpop;
+mod exchange;
 mod federation;
 mod harness;
 mod hostile;

@@ -20,7 +20,7 @@ fn challenge() -> String {
 
 /// A public sign-in client `<prefix>-app` (PKCE) and a resource server that may
 /// introspect every token.
-fn clients(prefix: &str) -> (String, String) {
+pub(crate) fn clients(prefix: &str) -> (String, String) {
     let (rs_secret, rs) =
         crate::harness::secret_client(&format!("{prefix}-rs"), "introspection_all_tokens = true\n");
     let app = format!(
@@ -46,7 +46,7 @@ fn url_escape(s: &str) -> String {
         .collect()
 }
 
-fn authz_query(prefix: &str, extra: &str) -> String {
+pub(crate) fn authz_query(prefix: &str, extra: &str) -> String {
     format!(
         "response_type=code&client_id={prefix}-app&redirect_uri={}&scope=openid+profile\
          &state=st-{prefix}&nonce=n-{prefix}&code_challenge={}&code_challenge_method=S256{extra}",
@@ -83,7 +83,13 @@ pub(crate) fn hidden(html: &str, name: &str) -> String {
 }
 
 /// Opens the sign-in page, then posts the password form; returns the reply to the post.
-fn sign_in(s: &Server, jar: &std::path::Path, query: &str, user: &str, password: &str) -> Reply {
+pub(crate) fn sign_in(
+    s: &Server,
+    jar: &std::path::Path,
+    query: &str,
+    user: &str,
+    password: &str,
+) -> Reply {
     let jar_s = jar.to_str().unwrap();
     let page = curl(
         &s.base_url,
@@ -117,7 +123,7 @@ fn sign_in(s: &Server, jar: &std::path::Path, query: &str, user: &str, password:
     )
 }
 
-fn redeem(s: &Server, prefix: &str, code: &str) -> Reply {
+pub(crate) fn redeem(s: &Server, prefix: &str, code: &str) -> Reply {
     curl(
         &s.base_url,
         &[

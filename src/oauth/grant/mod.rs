@@ -11,6 +11,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,15 +34,19 @@ pub enum GrantType {
     /// refresh tokens; listing it in `grant_types` is accepted and changes nothing.
     #[serde(rename = "refresh_token")]
     RefreshToken,
+    /// RFC 8693: a service trades a token it received for a narrower one naming it.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 impl GrantType {
     /// Every grant `/token` serves, in the order discovery lists them.
-    pub const SUPPORTED: [GrantType; 4] = [
+    pub const SUPPORTED: [GrantType; 5] = [
         GrantType::ClientCredentials,
         GrantType::AuthorizationCode,
         GrantType::DeviceCode,
         GrantType::RefreshToken,
+        GrantType::TokenExchange,
     ];
 
     /// What a registration that names none may use (RFC 7591 §2 says
@@ -55,6 +60,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::DeviceCode => device_code::GRANT_TYPE,
             Self::RefreshToken => "refresh_token",
+            Self::TokenExchange => token_exchange::GRANT_TYPE,
         }
     }
 
@@ -80,6 +86,8 @@ pub enum Grant {
     DeviceCode(device_code::Request),
     /// RFC 6749 §6.
     RefreshToken(refresh_token::Request),
+    /// RFC 8693 §2.1.
+    TokenExchange(token_exchange::Request),
 }
 
 impl Grant {
@@ -97,6 +105,7 @@ impl Grant {
             }
             Some(GrantType::DeviceCode) => device_code::parse(form).map(Self::DeviceCode),
             Some(GrantType::RefreshToken) => refresh_token::parse(form).map(Self::RefreshToken),
+            Some(GrantType::TokenExchange) => token_exchange::parse(form).map(Self::TokenExchange),
             None => Err(OAuthError::UnsupportedGrantType {
                 description: format!(
                     "grant_type {:?} is not supported",
@@ -114,6 +123,7 @@ impl Grant {
             Self::AuthorizationCode(_) => GrantType::AuthorizationCode,
             Self::DeviceCode(_) => GrantType::DeviceCode,
             Self::RefreshToken(_) => GrantType::RefreshToken,
+            Self::TokenExchange(_) => GrantType::TokenExchange,
         }
     }
 }

@@ -273,7 +273,8 @@ async fn jwks_and_discovery_describe_what_is_implemented() {
                 "client_credentials",
                 "authorization_code",
                 "urn:ietf:params:oauth:grant-type:device_code",
-                "refresh_token"
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
             ])
         );
         assert_eq!(
