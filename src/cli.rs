@@ -144,8 +144,8 @@ pub struct ServeArgs {
 /// authorization code + PKCE.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SignInArgs {
-    /// A grant it may use, client_credentials, authorization_code, device_code or
-    /// token_exchange (repeat; default client_credentials, or authorization_code when --redirect-uri
+    /// A grant it may use, client_credentials, authorization_code, device_code,
+    /// token_exchange or jwt_bearer (repeat; default client_credentials, or authorization_code when --redirect-uri
     /// is given).
     #[arg(long = "grant-type")]
     pub grant_types: Vec<String>,
@@ -179,11 +179,12 @@ impl SignInArgs {
             let name = match g.as_str() {
                 "device_code" => crate::oauth::grant::device_code::GRANT_TYPE,
                 "token_exchange" => crate::oauth::grant::token_exchange::GRANT_TYPE,
+                "jwt_bearer" => crate::oauth::grant::jwt_bearer::GRANT_TYPE,
                 other => other,
             };
             let grant = crate::oauth::grant::GrantType::from_name(name).ok_or_else(|| {
                 format!(
-                    "--grant-type {g:?}: expected client_credentials, authorization_code, device_code or token_exchange"
+                    "--grant-type {g:?}: expected client_credentials, authorization_code, device_code, token_exchange or jwt_bearer"
                 )
             })?;
             grants.push(grant);

@@ -421,6 +421,35 @@ fn take_clients(
             ));
             continue;
         }
+        let unknown: Vec<(String, &str)> = reg
+            .jwt_bearer
+            .iter()
+            .enumerate()
+            .map(|(j, r)| {
+                (
+                    format!("{prefix}.jwt_bearer[{j}].issuer"),
+                    r.issuer.as_str(),
+                )
+            })
+            .chain(
+                reg.token_exchange
+                    .iter()
+                    .flat_map(|t| t.issuers.iter())
+                    .map(|i| (format!("{prefix}.token_exchange.issuers"), i.as_str())),
+            )
+            .filter(|(_, i)| !trusted_issuers.contains(i))
+            .collect();
+        if !unknown.is_empty() {
+            for (path, i) in unknown {
+                errors.push(ConfigError::new(
+                    path,
+                    format!(
+                        "{i:?} is not a [[trusted_issuers]] issuer (trusted: {trusted_issuers:?})"
+                    ),
+                ));
+            }
+            continue;
+        }
         let hmac = match reg.client_secret_file.as_deref() {
             None => None,
             Some(file) => match read_hmac_secret(file) {

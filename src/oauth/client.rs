@@ -211,6 +211,10 @@ pub struct ClientRegistration {
     /// which issuers' JWTs it may exchange.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_exchange: Option<crate::oauth::grant::token_exchange::ExchangePolicy>,
+    /// For the RFC 7523 jwt-bearer grant: the trusted issuers' tokens, and which
+    /// subjects in them, this client may get tokens for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jwt_bearer: Vec<crate::oauth::federation::FederationRegistration>,
 }
 
 /// The longest access token lifetime a registration may ask for (one day).
@@ -311,6 +315,8 @@ pub struct Client {
     pub refresh_tokens: crate::oauth::grant::refresh_token::RefreshPolicy,
     /// Its token-exchange policy.
     pub token_exchange: Option<crate::oauth::grant::token_exchange::ExchangePolicy>,
+    /// Its jwt-bearer rules.
+    pub jwt_bearer: Vec<crate::oauth::federation::FederationRule>,
     /// Where the registration came from.
     pub source: ClientSource,
 }
@@ -707,6 +713,24 @@ impl Client {
                     .into(),
             );
         }
+        let mut jwt_bearer = Vec::new();
+        for r in &reg.jwt_bearer {
+            match r.validate(&[]) {
+                Ok(rule) => jwt_bearer.push(rule),
+                Err((field, m)) => err(
+                    "jwt_bearer",
+                    format!("{}: {m}", field.trim_start_matches("federation.")),
+                ),
+            }
+        }
+        if !reg.jwt_bearer.is_empty()
+            && !grants.contains(&crate::oauth::grant::GrantType::JwtBearer)
+        {
+            err(
+                "jwt_bearer",
+                "only with grant_types [\"urn:ietf:params:oauth:grant-type:jwt-bearer\"]".into(),
+            );
+        }
         let mtls = matches!(method, M::TlsClientAuth | M::SelfSignedTlsClientAuth);
         let certificate_bound = reg
             .tls_client_certificate_bound_access_tokens
@@ -730,6 +754,7 @@ impl Client {
                 id_token_alg,
                 refresh_tokens,
                 token_exchange: reg.token_exchange.clone(),
+                jwt_bearer,
                 source,
             }),
             _ => Err(errors),

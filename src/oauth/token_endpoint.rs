@@ -156,11 +156,24 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
     let mut authenticated = authenticated;
     let client_principal = authenticated.principal.clone();
     let mut exchanged = None;
+    let mut bearer_subject = None;
     let (scope, person) = match &parsed.grant {
         Grant::ClientCredentials(g) => (
             client_credentials::authorize(&authenticated.client, g)?,
             None,
         ),
+        Grant::JwtBearer(g) => {
+            let refused = |m: String| OAuthError::invalid_grant(format!("assertion: {m}"));
+            let claimed = super::federation::claimed_issuer(&g.assertion)
+                .ok_or_else(|| refused("not a JWT this server can read".into()))?;
+            let external = external_token(&g.assertion, &claimed, ctx)
+                .await?
+                .map_err(refused)?;
+            let (scope, subject) =
+                super::grant::jwt_bearer::authorize(&authenticated.client, g, &external)?;
+            bearer_subject = Some(subject);
+            (scope, None)
+        }
         Grant::TokenExchange(g) => {
             let x = exchange(&authenticated, g, ctx).await?;
             let scope = x.scope.clone();
@@ -206,6 +219,12 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
         // The token is the person's: `sub` is theirs, and nothing of a Kerberos
         // client's own principal or directory entry is mixed in.
         authenticated.subject = person.subject.clone();
+        authenticated.principal = None;
+        extra = None;
+    }
+    if let Some(subject) = bearer_subject {
+        // The token is the assertion's subject's.
+        authenticated.subject = subject;
         authenticated.principal = None;
         extra = None;
     }
@@ -336,15 +355,27 @@ async fn verify_party(
             "an id_token must be one of this server's, not {claimed:?}'s"
         )));
     }
-    let issuer = ctx.settings.trusted_issuers.get(&claimed).ok_or_else(|| {
-        bad(format!(
-            "{claimed:?} is neither this server nor a trusted issuer"
-        ))
-    })?;
+    let external = external_token(token, &claimed, ctx).await?.map_err(bad)?;
+    Party::from_claims(&external.claims, false)
+}
+
+/// Verifies a trusted issuer's JWT (token exchange, the jwt-bearer grant) and records its
+/// `jti` by the issuer's policy. The inner error is the token's fault, said in words;
+/// the outer one an outage.
+async fn external_token(
+    token: &str,
+    claimed_issuer: &str,
+    ctx: &Context<'_>,
+) -> Result<Result<super::federation::ExternalToken, String>, OAuthError> {
+    let Some(issuer) = ctx.settings.trusted_issuers.get(claimed_issuer) else {
+        return Ok(Err(format!(
+            "{claimed_issuer:?} is neither this server nor a trusted issuer"
+        )));
+    };
     let verify = |keys: &[super::client_auth::jwt_assertion::AssertionKey]| {
         super::federation::verify(token, issuer, keys, ctx.now)
     };
-    let external = match &issuer.static_keys {
+    let verified = match &issuer.static_keys {
         Some(keys) => verify(keys),
         None => {
             let fetch = KeyFetch::Issuer(&issuer.issuer);
@@ -353,13 +384,16 @@ async fn verify_party(
                 other => other,
             }
         }
+    };
+    let external = match verified {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    match record_external(&external, ctx).await {
+        Ok(()) => Ok(Ok(external)),
+        Err(OAuthError::InvalidClient { reason, .. }) => Ok(Err(reason.into_owned())),
+        Err(other) => Err(other),
     }
-    .map_err(|e| bad(e.to_string()))?;
-    record_external(&external, ctx).await.map_err(|e| match e {
-        OAuthError::InvalidClient { reason, .. } => bad(reason.into_owned()),
-        other => other,
-    })?;
-    Party::from_claims(&external.claims, false)
 }
 
 /// Redeems a code: checks it (client, redirect URI, PKCE) before it is used up, so a

@@ -571,6 +571,13 @@ fn spiffe_bundles_and_verification_certificates_as_static_keys() {
         "-out",
         "legacy.pem",
     ]);
+    // A broker that gets tokens for the workloads whose JWT-SVIDs it is handed
+    // (RFC 7523 §2.1).
+    let broker = crate::harness::secret_client(
+        "broker",
+        "grant_types = [\"urn:ietf:params:oauth:grant-type:jwt-bearer\"]\n\
+         jwt_bearer = [{ issuer = \"https://oidc-discovery.example.org\", sub = \"spiffe://example.org/ns/ci/*\" }]\n",
+    );
     let legacy_key =
         Key::from_private(std::fs::read_to_string(dir.path().join("legacy.key")).unwrap());
     let s = Server::start_tls(&format!(
@@ -583,7 +590,7 @@ fn spiffe_bundles_and_verification_certificates_as_static_keys() {
          federation = {{ issuer = \"https://legacy.example\", sub = \"svc-account\" }}\nscopes = [\"deploy\"]\n{pk}",
         bundle = bundle.display(),
         cert = dir.path().join("legacy.pem").display(),
-        pk = crate::assertions::pkjwt_client("signer", &[&svid]),
+        pk = crate::assertions::pkjwt_client("signer", &[&svid]) + &broker.1,
     ));
     let svid_claims = |sub: &str| {
         serde_json::json!({"iss": "https://oidc-discovery.example.org", "sub": sub,
@@ -629,6 +636,44 @@ fn spiffe_bundles_and_verification_certificates_as_static_keys() {
     // jwt-spiffe is for federated clients only.
     let d = refused(&assert_as(&s, "signer", JWT_SPIFFE, &good));
     assert!(d.contains("only for federated_jwt clients"), "{d}");
+
+    let bearer_grant = |assertion: &str| {
+        curl(
+            &s.base_url,
+            &[
+                "-u",
+                &format!("broker:{}", broker.0),
+                "-d",
+                "grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "-d",
+                &format!("assertion={assertion}"),
+            ],
+            "/token",
+        )
+    };
+    let r = bearer_grant(&good);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let c = claims(r.json()["access_token"].as_str().unwrap());
+    assert_eq!(
+        (c["sub"].as_str(), c["client_id"].as_str()),
+        (
+            Some("spiffe://example.org/ns/ci/sa/builder"),
+            Some("broker")
+        )
+    );
+    let prod = sign(
+        "ES256",
+        &svid,
+        "svid-1",
+        &svid_claims("spiffe://example.org/ns/prod/sa/x"),
+    );
+    let d = bearer_grant(&prod).refusal(400, "invalid_grant");
+    assert!(
+        d.contains("matches none of this client's jwt_bearer rules"),
+        "{d}"
+    );
+    let d = bearer_grant("not-a-jwt").refusal(400, "invalid_grant");
+    assert!(d.contains("assertion"), "{d}");
 
     let legacy = sign(
         "RS256",

@@ -10,6 +10,7 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
+pub mod jwt_bearer;
 pub mod refresh_token;
 pub mod token_exchange;
 
@@ -37,16 +38,20 @@ pub enum GrantType {
     /// RFC 8693: a service trades a token it received for a narrower one naming it.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
+    /// RFC 7523 §2.1: a trusted issuer's JWT about a subject the client may act for.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
+    JwtBearer,
 }
 
 impl GrantType {
     /// Every grant `/token` serves, in the order discovery lists them.
-    pub const SUPPORTED: [GrantType; 5] = [
+    pub const SUPPORTED: [GrantType; 6] = [
         GrantType::ClientCredentials,
         GrantType::AuthorizationCode,
         GrantType::DeviceCode,
         GrantType::RefreshToken,
         GrantType::TokenExchange,
+        GrantType::JwtBearer,
     ];
 
     /// What a registration that names none may use (RFC 7591 §2 says
@@ -61,6 +66,7 @@ impl GrantType {
             Self::DeviceCode => device_code::GRANT_TYPE,
             Self::RefreshToken => "refresh_token",
             Self::TokenExchange => token_exchange::GRANT_TYPE,
+            Self::JwtBearer => jwt_bearer::GRANT_TYPE,
         }
     }
 
@@ -88,6 +94,8 @@ pub enum Grant {
     RefreshToken(refresh_token::Request),
     /// RFC 8693 §2.1.
     TokenExchange(token_exchange::Request),
+    /// RFC 7523 §2.1.
+    JwtBearer(jwt_bearer::Request),
 }
 
 impl Grant {
@@ -106,6 +114,7 @@ impl Grant {
             Some(GrantType::DeviceCode) => device_code::parse(form).map(Self::DeviceCode),
             Some(GrantType::RefreshToken) => refresh_token::parse(form).map(Self::RefreshToken),
             Some(GrantType::TokenExchange) => token_exchange::parse(form).map(Self::TokenExchange),
+            Some(GrantType::JwtBearer) => jwt_bearer::parse(form).map(Self::JwtBearer),
             None => Err(OAuthError::UnsupportedGrantType {
                 description: format!(
                     "grant_type {:?} is not supported",
@@ -124,6 +133,7 @@ impl Grant {
             Self::DeviceCode(_) => GrantType::DeviceCode,
             Self::RefreshToken(_) => GrantType::RefreshToken,
             Self::TokenExchange(_) => GrantType::TokenExchange,
+            Self::JwtBearer(_) => GrantType::JwtBearer,
         }
     }
 }

@@ -274,7 +274,8 @@ async fn jwks_and_discovery_describe_what_is_implemented() {
                 "authorization_code",
                 "urn:ietf:params:oauth:grant-type:device_code",
                 "refresh_token",
-                "urn:ietf:params:oauth:grant-type:token-exchange"
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer"
             ])
         );
         assert_eq!(
