@@ -215,6 +215,11 @@ pub struct ClientRegistration {
     /// subjects in them, this client may get tokens for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jwt_bearer: Vec<crate::oauth::federation::FederationRegistration>,
+    /// For `private_key_jwt`: JWTs it signs itself (`iss` = `sub` = client_id, `aud` a
+    /// resource server's client_id) are active at `/introspect` (offline-minted service
+    /// tokens).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offline_tokens: bool,
 }
 
 /// The longest access token lifetime a registration may ask for (one day).
@@ -317,6 +322,8 @@ pub struct Client {
     pub token_exchange: Option<crate::oauth::grant::token_exchange::ExchangePolicy>,
     /// Its jwt-bearer rules.
     pub jwt_bearer: Vec<crate::oauth::federation::FederationRule>,
+    /// JWTs it signs itself are introspectable (offline-minted service tokens).
+    pub offline_tokens: bool,
     /// Where the registration came from.
     pub source: ClientSource,
 }
@@ -394,6 +401,7 @@ impl Client {
                 &[M::TlsClientAuth],
             ),
             foreign("federation", reg.federation.is_some(), &[M::FederatedJwt]),
+            foreign("offline_tokens", reg.offline_tokens, &[M::PrivateKeyJwt]),
             foreign(
                 "federated_claims",
                 !reg.federated_claims.is_empty(),
@@ -755,6 +763,7 @@ impl Client {
                 refresh_tokens,
                 token_exchange: reg.token_exchange.clone(),
                 jwt_bearer,
+                offline_tokens: reg.offline_tokens,
                 source,
             }),
             _ => Err(errors),

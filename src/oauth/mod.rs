@@ -27,6 +27,7 @@ pub mod grant;
 pub mod id_token;
 pub mod introspection;
 pub mod issue;
+pub mod offline_token;
 pub mod person;
 pub mod pkce;
 pub mod ports;

@@ -565,3 +565,51 @@ fn rfc_9864_ed25519_assertions_and_refusals_that_say_why() {
         (401, Some("client authentication failed"))
     );
 }
+
+#[test]
+fn offline_minted_service_tokens_are_checked_at_introspection() {
+    let k = keygen("ES256", "svc-1");
+    let (rs_secret, rs) = crate::harness::secret_client("orders-api", "");
+    let s = Server::start_tls(&format!(
+        "{}offline_tokens = true\n{}{rs}",
+        pkjwt_client("billing", &[&k]),
+        pkjwt_client("quiet", &[&k]),
+    ));
+    let now = ahdapa::clock::now_unix() as i64;
+    let mint = |iss: &str, aud: &str, life: i64| {
+        let claims =
+            serde_json::json!({"iss": iss, "sub": iss, "aud": aud, "iat": now, "exp": now + life});
+        py(&["sign", "ES256", &k.private, &claims.to_string(), "svc-1"])
+    };
+    let introspect = |token: &str| {
+        curl(
+            &s.base_url,
+            &[
+                "-u",
+                &format!("orders-api:{rs_secret}"),
+                "-d",
+                &format!("token={token}"),
+            ],
+            "/introspect",
+        )
+        .json()
+    };
+    let i = introspect(&mint("billing", "orders-api", 300));
+    assert_eq!(i["active"], true, "{i}");
+    assert_eq!(
+        (
+            i["sub"].as_str(),
+            i["client_id"].as_str(),
+            i["token_use"].as_str()
+        ),
+        (Some("billing"), Some("billing"), Some("offline"))
+    );
+    // Another audience, a client that did not opt in, a lifetime over an hour: inactive.
+    for token in [
+        mint("billing", "someone-else", 300),
+        mint("quiet", "orders-api", 300),
+        mint("billing", "orders-api", 7200),
+    ] {
+        assert_eq!(introspect(&token), serde_json::json!({"active": false}));
+    }
+}
