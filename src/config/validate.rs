@@ -453,6 +453,15 @@ pub fn validate(
     };
 
     if let Some(None) = &directory {
+        for c in clients.iter().filter(|c| !c.scope_policies.is_empty()) {
+            err(
+                "directory",
+                format!(
+                    "client {:?} has scope_policies (directory groups): configure [directory]",
+                    c.client_id
+                ),
+            );
+        }
         for c in clients.iter().filter(|c| c.directory.is_some()) {
             err(
                 "directory",

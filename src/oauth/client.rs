@@ -220,6 +220,20 @@ pub struct ClientRegistration {
     /// tokens).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub offline_tokens: bool,
+    /// Scopes that need directory group membership of the token's subject (a person, a
+    /// host, a service account), for every grant: `{ "admin.write" = { groups =
+    /// ["admins"] } }`. An unsatisfied scope is dropped (`invalid_scope` when none is left).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub scope_policies: std::collections::BTreeMap<String, ScopePolicy>,
+}
+
+/// What one scope demands of the subject.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopePolicy {
+    /// The subject must be in one of these directory groups (user groups of a person,
+    /// host groups of a host).
+    pub groups: Vec<String>,
 }
 
 /// The longest access token lifetime a registration may ask for (one day).
@@ -324,6 +338,8 @@ pub struct Client {
     pub jwt_bearer: Vec<crate::oauth::federation::FederationRule>,
     /// JWTs it signs itself are introspectable (offline-minted service tokens).
     pub offline_tokens: bool,
+    /// Scopes that need group membership of the subject.
+    pub scope_policies: std::collections::BTreeMap<String, ScopePolicy>,
     /// Where the registration came from.
     pub source: ClientSource,
 }
@@ -721,6 +737,20 @@ impl Client {
                     .into(),
             );
         }
+        for (scope, policy) in &reg.scope_policies {
+            if !reg.scopes.contains(scope) {
+                err(
+                    "scope_policies",
+                    format!("{scope:?} is not one of this client's scopes"),
+                );
+            }
+            if policy.groups.is_empty() || policy.groups.iter().any(String::is_empty) {
+                err(
+                    "scope_policies",
+                    format!("{scope:?}: groups must name at least one group"),
+                );
+            }
+        }
         let mut jwt_bearer = Vec::new();
         for r in &reg.jwt_bearer {
             match r.validate(&[]) {
@@ -764,6 +794,7 @@ impl Client {
                 token_exchange: reg.token_exchange.clone(),
                 jwt_bearer,
                 offline_tokens: reg.offline_tokens,
+                scope_policies: reg.scope_policies.clone(),
                 source,
             }),
             _ => Err(errors),

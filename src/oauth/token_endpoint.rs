@@ -237,6 +237,7 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
         claims.insert("act".into(), x.act.clone());
         extra = Some(claims);
     }
+    let scope = apply_scope_policies(&authenticated, scope, ctx).await?;
     let client = std::sync::Arc::clone(&authenticated.client);
     let resource = match (&person, &exchanged) {
         (Some(g), _) => g.resource.as_slice(),
@@ -282,6 +283,61 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
     }
     issued.mutual_auth_token = mutual;
     Ok(issued)
+}
+
+/// The client's scope policies, for every grant: a scope that needs directory groups
+/// stays only when the token's subject (its principal for a Kerberos client, else its
+/// `sub`: a person's principal, a service account) is in one of them. Nothing left is
+/// `invalid_scope`.
+async fn apply_scope_policies(
+    authenticated: &Authenticated,
+    scope: Scopes,
+    ctx: &Context<'_>,
+) -> Result<Scopes, OAuthError> {
+    let policies = &authenticated.client.scope_policies;
+    if !scope.tokens().iter().any(|s| policies.contains_key(s)) {
+        return Ok(scope);
+    }
+    let Some(directory) = ctx.directory else {
+        return Err(OAuthError::server_error(format!(
+            "client {} has scope_policies but no [directory] is configured",
+            authenticated.client.client_id
+        )));
+    };
+    let subject = authenticated
+        .principal
+        .as_deref()
+        .unwrap_or(&authenticated.subject);
+    let entry = directory.principal(subject).await?;
+    let groups: &[String] = match entry.as_deref() {
+        Some(e) if !e.locked => &e.groups,
+        _ => &[],
+    };
+    let mut refused = Vec::new();
+    let kept: Vec<String> = scope
+        .tokens()
+        .iter()
+        .filter(|s| match policies.get(*s) {
+            None => true,
+            Some(p) if p.groups.iter().any(|g| groups.contains(g)) => true,
+            Some(p) => {
+                refused.push(format!("{s} (needs one of {:?})", p.groups));
+                false
+            }
+        })
+        .cloned()
+        .collect();
+    if !refused.is_empty() {
+        log::info!(client_id = authenticated.client.client_id.as_str(), subject = subject,
+            dropped = refused.join(", ").as_str(); "scopes dropped by scope_policies");
+    }
+    if kept.is_empty() {
+        return Err(OAuthError::invalid_scope(format!(
+            "{subject} is not in the groups these scopes need: {}",
+            refused.join(", ")
+        )));
+    }
+    Ok(Scopes::from_registered(kept))
 }
 
 /// RFC 8693: verifies the subject and actor tokens and applies the client's rules.

@@ -594,3 +594,64 @@ fn gssapi_bind_with_the_service_keytab() {
     assert_eq!(reply.status, 200, "{}\n{}", reply.body, s.log_text());
     assert_eq!(reply.json()[0]["username"], "alice");
 }
+
+/// Scope policies: a scope that needs a directory group stays only for members, for
+/// people and hosts alike.
+#[test]
+fn scope_policies_follow_directory_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = format!(
+        "[[clients]]\nclient_id = \"staff\"\ntoken_endpoint_auth_method = \"kerberos_client_auth\"\n\
+         kerberos_principal_pattern = \"*@{REALM}\"\nscopes = [\"directory.read\", \"admin.write\"]\n\
+         scope_policies = {{ \"admin.write\" = {{ groups = [\"admins\"] }} }}\n\
+         [[clients]]\nclient_id = \"fleet-ops\"\ntoken_endpoint_auth_method = \"kerberos_client_auth\"\n\
+         kerberos_principal_pattern = \"host/*.test.realm@{REALM}\"\nscopes = [\"directory.read\", \"ops\"]\n\
+         scope_policies = {{ ops = {{ groups = [\"oauth-clients\"] }} }}\n"
+    );
+    let s = Server::start(Options::kerberos(&format!(
+        "{}{policies}",
+        shared().config(dir.path(), "")
+    )));
+    let person = |name: &str| {
+        let h = Host::with_principal(&format!("{name}@{REALM}"), &realm().user(name));
+        h.kinit(None);
+        h
+    };
+    let scope_of = |h: &Host, client: &str, scope: Option<&str>| {
+        let mut body = format!("{CC}&client_id={client}");
+        if let Some(s) = scope {
+            body.push_str(&format!("&scope={s}"));
+        }
+        curl_with(
+            h.command("curl"),
+            &s.base_url,
+            &["--negotiate", "-u", ":", "-d", &body],
+            "/token",
+        )
+    };
+    // alice is in admins: both scopes; bob is not: admin.write is dropped, and asking
+    // for it alone is invalid_scope.
+    let (alice, bob) = (person("alice"), person("bob"));
+    let r = scope_of(&alice, "staff", None);
+    assert_eq!(
+        r.json()["scope"],
+        "directory.read admin.write",
+        "{}",
+        r.body
+    );
+    let r = scope_of(&bob, "staff", None);
+    assert_eq!(r.json()["scope"], "directory.read", "{}", r.body);
+    let d = scope_of(&bob, "staff", Some("admin.write")).refusal(400, "invalid_scope");
+    assert!(d.contains("admins"), "{d}");
+    // Hosts: node1 is in the oauth-clients host group, node2 is not.
+    let h = hosts(&["node1.test.realm", "node2.test.realm"]);
+    assert_eq!(
+        scope_of(&h[0], "fleet-ops", None).json()["scope"],
+        "directory.read ops"
+    );
+    assert_eq!(
+        scope_of(&h[1], "fleet-ops", None).json()["scope"],
+        "directory.read"
+    );
+    assert!(s.log_text().contains("scopes dropped by scope_policies"));
+}
