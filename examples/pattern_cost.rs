@@ -87,6 +87,7 @@ fn main() {
                 certificate: None,
                 fetched_keys: None,
                 issuers: &issuers,
+                service_account: None,
             };
             let r = authenticate(black_box(&reg), presented, ctx);
             total += t.elapsed();

@@ -66,6 +66,9 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage service accounts (app passwords for machine-to-machine clients).
+    #[command(subcommand, name = "service-account")]
+    ServiceAccount(ServiceAccountCommand),
     /// On a host: get (or rotate) this host's SSSD client with its keytab and write the
     /// SSSD drop-in.
     Enroll(EnrollArgs),
@@ -124,6 +127,68 @@ pub enum KeysCommand {
         /// Remove it from /jwks at once: tokens it signed stop verifying.
         #[arg(long)]
         remove_now: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ServiceAccountCommand {
+    /// Create a service account of a client (registered with service_accounts = true);
+    /// its app password is printed once.
+    Create {
+        /// Work on the configured database directly, without a running server.
+        #[arg(long)]
+        local: bool,
+        /// The service account's name (its `username`, and the `sub` of its tokens).
+        name: String,
+        /// The client it belongs to.
+        #[arg(long)]
+        client: String,
+        /// Days until the app password expires.
+        #[arg(long, default_value_t = 90)]
+        expires_days: u64,
+        /// Seconds until it expires, instead of days (a password for one job).
+        #[arg(long)]
+        expires_secs: Option<u64>,
+    },
+    /// Give a service account a new app password (printed once).
+    Rotate {
+        /// Work on the configured database directly.
+        #[arg(long)]
+        local: bool,
+        /// The service account.
+        name: String,
+        /// Its client.
+        #[arg(long)]
+        client: String,
+        /// Days until the new app password expires.
+        #[arg(long, default_value_t = 90)]
+        expires_days: u64,
+        /// Seconds until it expires, instead of days.
+        #[arg(long)]
+        expires_secs: Option<u64>,
+        /// Seconds the old app password keeps working (0: it stops now).
+        #[arg(long, default_value_t = 0)]
+        keep_old_secs: u64,
+    },
+    /// List a client's service accounts.
+    List {
+        /// Work on the configured database directly.
+        #[arg(long)]
+        local: bool,
+        /// The client.
+        #[arg(long)]
+        client: String,
+    },
+    /// Remove a service account: its app password stops working everywhere.
+    Delete {
+        /// Work on the configured database directly.
+        #[arg(long)]
+        local: bool,
+        /// The service account.
+        name: String,
+        /// Its client.
+        #[arg(long)]
+        client: String,
     },
 }
 
@@ -351,9 +416,84 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
                 .await
                 .map_err(CommandError::local),
         },
+        Command::ServiceAccount(cmd) => service_account(&cli.config, &remote, cmd).await,
         Command::Enroll(args) => enroll(&remote, args).await,
         Command::GenerateAssets { dir } => generate_assets(&dir).map_err(CommandError::local),
     }
+}
+
+/// `service-account ...`: on the local store (`--local`) or through the admin API.
+async fn service_account(
+    config: &Path,
+    remote: &RemoteArgs,
+    cmd: ServiceAccountCommand,
+) -> Result<(), CommandError> {
+    use serde_json::json;
+    let local = match &cmd {
+        ServiceAccountCommand::Create { local, .. }
+        | ServiceAccountCommand::Rotate { local, .. }
+        | ServiceAccountCommand::List { local, .. }
+        | ServiceAccountCommand::Delete { local, .. } => *local,
+    };
+    let seg = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let answer: serde_json::Value = if local {
+        return local::service_account(config, cmd, remote.json).await;
+    } else {
+        let api = api(remote, None)?;
+        let (method, path, body) = match &cmd {
+            ServiceAccountCommand::Create {
+                name,
+                client,
+                expires_days,
+                expires_secs,
+                ..
+            } => (
+                http::Method::POST,
+                format!("/api/admin/clients/{}/service-accounts", seg(client)),
+                Some(
+                    json!({"name": name, "expires_in_secs": expires_secs.unwrap_or(expires_days * 86_400)}),
+                ),
+            ),
+            ServiceAccountCommand::Rotate {
+                name,
+                client,
+                expires_days,
+                expires_secs,
+                keep_old_secs,
+                ..
+            } => (
+                http::Method::POST,
+                format!(
+                    "/api/admin/clients/{}/service-accounts/{}/rotate",
+                    seg(client),
+                    seg(name)
+                ),
+                Some(
+                    json!({"expires_in_secs": expires_secs.unwrap_or(expires_days * 86_400), "keep_old_secs": keep_old_secs}),
+                ),
+            ),
+            ServiceAccountCommand::List { client, .. } => (
+                http::Method::GET,
+                format!("/api/admin/clients/{}/service-accounts", seg(client)),
+                None,
+            ),
+            ServiceAccountCommand::Delete { name, client, .. } => (
+                http::Method::DELETE,
+                format!(
+                    "/api/admin/clients/{}/service-accounts/{}",
+                    seg(client),
+                    seg(name)
+                ),
+                None,
+            ),
+        };
+        let answer = api.call(method, &path, body.as_ref()).await?;
+        crate::admin::commands::checked(answer, "service-account")?
+    };
+    crate::admin::commands::print_service_accounts(&answer, remote.json);
+    Ok(())
 }
 
 /// The man page and bash, zsh and fish completions, generated from the CLI definition.

@@ -56,6 +56,7 @@ mod codes;
 pub mod device;
 pub mod logout;
 mod refresh;
+pub mod service_accounts;
 pub mod sessions;
 pub mod signin;
 mod tokens;
@@ -276,6 +277,7 @@ impl Service {
             devices: Some(self),
             refresh: Some(self),
             revocations: self,
+            service_accounts: Some(self),
             now,
             rng: &self.rng,
         }

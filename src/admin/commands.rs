@@ -141,6 +141,46 @@ fn check(answer: Answer, what: &str) -> Result<Value, CommandError> {
     Err(CommandError { message, code })
 }
 
+/// [`check`] for commands outside this module.
+pub fn checked(answer: Answer, what: &str) -> Result<Value, CommandError> {
+    check(answer, what)
+}
+
+/// Prints what a `service-account` command got back: one account (with its app password
+/// the one time it is shown), a list, or a deletion.
+pub fn print_service_accounts(answer: &Value, as_json: bool) {
+    if as_json {
+        println!("{answer:#}");
+        return;
+    }
+    let text = |v: &Value, k: &str| {
+        v.get(k).map_or("-".to_owned(), |x| {
+            x.as_str().map_or(x.to_string(), str::to_owned)
+        })
+    };
+    match answer {
+        Value::Array(list) => {
+            println!("{:<32} {:<12} {:<12}", "NAME", "EXPIRES AT", "ROTATED AT");
+            for a in list {
+                println!(
+                    "{:<32} {:<12} {:<12}",
+                    text(a, "name"),
+                    text(a, "expires_at"),
+                    text(a, "rotated_at")
+                );
+            }
+        }
+        v if v.get("password").is_some() => {
+            println!("name = {}", text(v, "name"));
+            println!("client_id = {}", text(v, "client_id"));
+            println!("password = {}", text(v, "password"));
+            println!("expires_at = {}", text(v, "expires_at"));
+            eprintln!("The app password is shown once; ahdapa keeps only its hash.");
+        }
+        v => println!("deleted {}", text(v, "deleted")),
+    }
+}
+
 /// Percent-encodes a client_id for a URL path.
 fn seg(id: &str) -> String {
     percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()

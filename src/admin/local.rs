@@ -60,6 +60,71 @@ fn process_uid() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// `service-account ... --local`.
+pub async fn service_account(
+    path: &Path,
+    cmd: crate::cli::ServiceAccountCommand,
+    json: bool,
+) -> Result<(), CommandError> {
+    use crate::cli::ServiceAccountCommand as C;
+    use crate::service::service_accounts::view;
+    let cfg = load_config(path).map_err(CommandError::local)?;
+    let service = local_service(&cfg).await?;
+    let actor = actor();
+    let with_password = |a: &crate::oauth::service_account::ServiceAccount, p: &ClientSecret| {
+        let mut v = view(a);
+        if let serde_json::Value::Object(m) = &mut v {
+            m.insert("password".into(), p.expose().into());
+        }
+        v
+    };
+    let answer = match cmd {
+        C::Create {
+            name,
+            client,
+            expires_days,
+            expires_secs,
+            ..
+        } => service
+            .create_service_account(
+                &actor,
+                &client,
+                &name,
+                expires_secs.unwrap_or(expires_days.saturating_mul(86_400)),
+            )
+            .await
+            .map(|(a, p)| with_password(&a, &p)),
+        C::Rotate {
+            name,
+            client,
+            expires_days,
+            expires_secs,
+            keep_old_secs,
+            ..
+        } => service
+            .rotate_service_account(
+                &actor,
+                &client,
+                &name,
+                expires_secs.unwrap_or(expires_days.saturating_mul(86_400)),
+                keep_old_secs,
+            )
+            .await
+            .map(|(a, p)| with_password(&a, &p)),
+        C::List { client, .. } => service
+            .list_service_accounts(&client)
+            .await
+            .map(|l| serde_json::Value::Array(l.iter().map(view).collect())),
+        C::Delete { name, client, .. } => service
+            .delete_service_account(&actor, &client, &name)
+            .await
+            .map(|()| serde_json::json!({"deleted": name})),
+    }
+    .map_err(admin_error)?;
+    super::commands::print_service_accounts(&answer, json);
+    Ok(())
+}
+
 /// The exit code table of `admin::commands` holds for `--local` too.
 fn admin_error(e: super::AdminError) -> CommandError {
     let code = super::commands::Failure::from(&e).exit_code();

@@ -225,6 +225,10 @@ pub struct ClientRegistration {
     /// ["admins"] } }`. An unsatisfied scope is dropped (`invalid_scope` when none is left).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub scope_policies: std::collections::BTreeMap<String, ScopePolicy>,
+    /// It accepts its service accounts' app passwords (`username`/`password` with
+    /// client_credentials or the password grant, or `client_secret = base64(SA:TOKEN)`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub service_accounts: bool,
 }
 
 /// What one scope demands of the subject.
@@ -340,6 +344,8 @@ pub struct Client {
     pub offline_tokens: bool,
     /// Scopes that need group membership of the subject.
     pub scope_policies: std::collections::BTreeMap<String, ScopePolicy>,
+    /// It accepts its service accounts' app passwords.
+    pub service_accounts: bool,
     /// Where the registration came from.
     pub source: ClientSource,
 }
@@ -795,6 +801,7 @@ impl Client {
                 jwt_bearer,
                 offline_tokens: reg.offline_tokens,
                 scope_policies: reg.scope_policies.clone(),
+                service_accounts: reg.service_accounts,
                 source,
             }),
             _ => Err(errors),

@@ -37,6 +37,7 @@ pub mod request;
 pub mod revocation;
 pub mod scope;
 pub mod secret;
+pub mod service_account;
 #[cfg(test)]
 pub mod testing;
 pub mod token_endpoint;

@@ -81,6 +81,18 @@ pub trait IssuerKeySource: Send + Sync {
     ) -> Result<Arc<Vec<AssertionKey>>, OAuthError>;
 }
 
+/// Service accounts (their app passwords' hashes), shared by every node.
+#[async_trait]
+pub trait ServiceAccounts: Send + Sync {
+    /// The service account `name` of `client_id`, if it exists.
+    async fn service_account(
+        &self,
+        client_id: &str,
+        name: &str,
+        now: u64,
+    ) -> Result<Option<super::service_account::ServiceAccount>, OAuthError>;
+}
+
 /// The directory entry of a principal (host groups, locks, claims).
 #[async_trait]
 pub trait DirectoryLookup: Send + Sync {

@@ -60,7 +60,7 @@ mod tests {
         };
         assert_eq!(code("client_id=a", None), "invalid_request");
         assert_eq!(
-            code("grant_type=password&client_id=a", None),
+            code("grant_type=implicit&client_id=a", None),
             "unsupported_grant_type"
         );
         assert_eq!(

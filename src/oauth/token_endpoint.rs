@@ -109,6 +109,8 @@ pub struct Context<'a> {
     pub refresh: Option<&'a dyn RefreshTokens>,
     /// Revoked tokens.
     pub revocations: &'a dyn RevocationList,
+    /// Service accounts.
+    pub service_accounts: Option<&'a dyn super::ports::ServiceAccounts>,
     /// Now, seconds since the epoch.
     pub now: u64,
     /// The random source (signatures).
@@ -159,9 +161,24 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
     let mut bearer_subject = None;
     let (scope, person) = match &parsed.grant {
         Grant::ClientCredentials(g) => (
-            client_credentials::authorize(&authenticated.client, g)?,
+            client_credentials::authorize(
+                &authenticated.client,
+                g,
+                authenticated.service_account.is_some(),
+            )?,
             None,
         ),
+        Grant::Password(g) => {
+            if authenticated.service_account.is_none() {
+                return Err(OAuthError::unauthorized_client(
+                    "grant_type=password takes only a service account's app password (people sign in at /authorize)",
+                ));
+            }
+            (
+                client_credentials::authorize(&authenticated.client, g, true)?,
+                None,
+            )
+        }
         Grant::JwtBearer(g) => {
             let refused = |m: String| OAuthError::invalid_grant(format!("assertion: {m}"));
             let claimed = super::federation::claimed_issuer(&g.assertion)
@@ -530,6 +547,19 @@ pub async fn authenticate(
         }
         _ => None,
     };
+    // A service account's record, when the request names one of a client that takes them.
+    let account = match ctx.registry.get(presented.client_id()).and_then(|c| {
+        client_auth::service_account_presented(c, &presented).map(|(name, _)| (c, name))
+    }) {
+        None => None,
+        Some((client, name)) => match ctx.service_accounts {
+            None => None,
+            Some(port) => {
+                port.service_account(&client.client_id, &name, ctx.now)
+                    .await?
+            }
+        },
+    };
     let auth_ctx = |fetched_keys| AuthContext {
         verified_principal: accepted.as_ref().map(|a| a.principal.as_str()),
         now: ctx.now,
@@ -537,6 +567,7 @@ pub async fn authenticate(
         certificate,
         fetched_keys,
         issuers: &ctx.settings.trusted_issuers,
+        service_account: account.as_ref(),
     };
     let authenticated = match fetch {
         None => client_auth::authenticate(ctx.registry, presented, auth_ctx(None))?,
@@ -924,6 +955,7 @@ mod tests {
                 devices: Some(&self.devices),
                 refresh: Some(&self.refresh),
                 revocations: &self.revocations,
+                service_accounts: None,
                 now: NOW,
                 rng,
             }
@@ -1033,7 +1065,7 @@ mod tests {
     #[test]
     fn unknown_grant_type_is_unsupported_grant_type() {
         assert_eq!(
-            call(Some(&basic_svc()), "grant_type=password")
+            call(Some(&basic_svc()), "grant_type=implicit")
                 .unwrap_err()
                 .code(),
             "unsupported_grant_type"

@@ -10,6 +10,10 @@
 //! | `DELETE /api/admin/clients/{id}` | remove it |
 //! | `POST /api/admin/clients/{id}/disable` or `/enable` | refuse it everywhere, or not |
 //! | `POST /api/admin/clients/{id}/rotate-secret` | a new secret, the old one stops working |
+//! | `GET /api/admin/clients/{id}/service-accounts` | its service accounts (no passwords) |
+//! | `POST /api/admin/clients/{id}/service-accounts` | `{name, expires_in_days}`: create; the app password is in the answer once |
+//! | `POST /api/admin/clients/{id}/service-accounts/{name}/rotate` | `{expires_in_days, keep_old_secs}`: a new app password |
+//! | `DELETE /api/admin/clients/{id}/service-accounts/{name}` | remove it |
 //! | `GET /api/admin/keys` | signing keys and their schedule |
 //! | `POST /api/admin/keys/rotate[?now=true]` | schedule a new signing key |
 //! | `POST /api/admin/keys/{kid}/retire[?remove_now=true]` | stop a key from signing |
@@ -112,6 +116,46 @@ where
                 )
             })
         }
+        (&Method::GET, ["clients", id, "service-accounts"]) => {
+            service.list_service_accounts(id).await.map(|l| {
+                (
+                    StatusCode::OK,
+                    Value::Array(
+                        l.iter()
+                            .map(crate::service::service_accounts::view)
+                            .collect(),
+                    ),
+                )
+            })
+        }
+        (&Method::POST, ["clients", id, "service-accounts"]) => {
+            let v = match json_body(service, &parts.headers, body).await {
+                Ok(v) => v,
+                Err(resp) => return resp,
+            };
+            let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
+            let lifetime = lifetime_of(&v);
+            service
+                .create_service_account(&actor, id, name, lifetime)
+                .await
+                .map(|(a, p)| (StatusCode::CREATED, with_password(&a, &p)))
+        }
+        (&Method::POST, ["clients", id, "service-accounts", name, "rotate"]) => {
+            let v = match json_body(service, &parts.headers, body).await {
+                Ok(v) => v,
+                Err(resp) => return resp,
+            };
+            let lifetime = lifetime_of(&v);
+            let keep = v.get("keep_old_secs").and_then(Value::as_u64).unwrap_or(0);
+            service
+                .rotate_service_account(&actor, id, name, lifetime, keep)
+                .await
+                .map(|(a, p)| (StatusCode::OK, with_password(&a, &p)))
+        }
+        (&Method::DELETE, ["clients", id, "service-accounts", name]) => service
+            .delete_service_account(&actor, id, name)
+            .await
+            .map(|()| (StatusCode::OK, json!({"deleted": name}))),
         (&Method::GET, ["keys"]) => admin::list_keys(service)
             .await
             .map(|l| (StatusCode::OK, Value::Array(l))),
@@ -373,6 +417,63 @@ fn negotiate_challenge(code: &str, description: &str) -> Response {
     let mut resp = json_error(StatusCode::UNAUTHORIZED, code, Some(description));
     challenge(&mut resp, Challenge::Negotiate);
     resp
+}
+
+/// App passwords live this long unless the request says otherwise.
+pub const DEFAULT_SERVICE_ACCOUNT_DAYS: u64 = 90;
+
+/// `expires_in_secs`, else `expires_in_days` (default 90), in seconds.
+fn lifetime_of(v: &Value) -> u64 {
+    v.get("expires_in_secs")
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| {
+            v.get("expires_in_days")
+                .and_then(Value::as_u64)
+                .unwrap_or(DEFAULT_SERVICE_ACCOUNT_DAYS)
+                .saturating_mul(86_400)
+        })
+}
+
+fn with_password(
+    a: &crate::oauth::service_account::ServiceAccount,
+    password: &crate::oauth::secret::ClientSecret,
+) -> Value {
+    let mut v = crate::service::service_accounts::view(a);
+    if let Value::Object(m) = &mut v {
+        m.insert("password".into(), password.expose().into());
+    }
+    v
+}
+
+/// A JSON object body (an empty one is `{}`).
+async fn json_body<B>(
+    service: &Service,
+    headers: &http::HeaderMap,
+    body: B,
+) -> Result<Value, Response>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let bytes = read_body(
+        headers,
+        body,
+        service.limits().max_body_bytes,
+        "application/json",
+    )
+    .await?;
+    if bytes.is_empty() {
+        return Ok(json!({}));
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Some("the body must be a JSON object"),
+        )),
+    }
 }
 
 /// Reads a JSON registration; for PUT the path's id wins over the body's.

@@ -33,6 +33,7 @@ mod mtls;
 mod operations;
 mod postgres;
 mod registration;
+mod service_accounts;
 mod signin;
 mod sssd;
 mod token_endpoint;

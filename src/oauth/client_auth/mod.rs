@@ -58,6 +58,16 @@ pub enum Presented {
         /// `client_assertion_type` was `…:jwt-spiffe` (a JWT-SVID), not `…:jwt-bearer`.
         spiffe: bool,
     },
+    /// `username` and `password`: a service account's app password, for the client the
+    /// form names (client_credentials or the password grant).
+    ServiceAccount {
+        /// The `client_id` parameter.
+        client_id: String,
+        /// `username`: the service account.
+        name: String,
+        /// `password`: its app password.
+        password: ClientSecret,
+    },
     /// Only a `client_id`: a public client, or a confidential one that forgot its secret.
     None {
         /// The `client_id` parameter.
@@ -73,6 +83,7 @@ impl Presented {
             | Self::ClientSecretPost { client_id, .. }
             | Self::Negotiate { client_id, .. }
             | Self::ClientAssertion { client_id, .. }
+            | Self::ServiceAccount { client_id, .. }
             | Self::None { client_id } => client_id,
         }
     }
@@ -85,6 +96,8 @@ impl Presented {
             Self::Negotiate { .. } => TokenEndpointAuthMethod::KerberosClientAuth,
             // Which of the two assertion methods is decided by the registration.
             Self::ClientAssertion { .. } => TokenEndpointAuthMethod::PrivateKeyJwt,
+            // A password in the form.
+            Self::ServiceAccount { .. } => TokenEndpointAuthMethod::ClientSecretPost,
             Self::None { .. } => TokenEndpointAuthMethod::None,
         }
     }
@@ -127,6 +140,41 @@ pub fn presented(
     let form_secret = form.take("client_secret");
     let assertion_type = form.take("client_assertion_type");
     let assertion = form.take("client_assertion");
+    // A service account's app password (client_credentials and the password grant only:
+    // `username`/`password` mean nothing else at /token).
+    if matches!(
+        form.get("grant_type"),
+        Some("client_credentials" | "password")
+    ) {
+        let (username, password) = (form.take("username"), form.take("password"));
+        match (username, password) {
+            (None, None) => {}
+            (Some(name), Some(password)) => {
+                if authorization.is_some()
+                    || form_secret.is_some()
+                    || assertion.is_some()
+                    || assertion_type.is_some()
+                {
+                    return Err(OAuthError::invalid_request(
+                        "more than one client authentication method (username/password and another)",
+                    ));
+                }
+                let client_id = form_id.ok_or_else(|| {
+                    OAuthError::invalid_request("client_id is required with username and password")
+                })?;
+                return Ok(Presented::ServiceAccount {
+                    client_id,
+                    name,
+                    password: ClientSecret::new(password),
+                });
+            }
+            _ => {
+                return Err(OAuthError::invalid_request(
+                    "username and password come together",
+                ));
+            }
+        }
+    }
     if assertion_type.is_some() || assertion.is_some() {
         if authorization.is_some() || form_secret.is_some() {
             return Err(OAuthError::invalid_request(
@@ -222,6 +270,8 @@ pub struct Authenticated {
     pub external: Option<crate::oauth::federation::ExternalToken>,
     /// Claims the credential adds to the token (federated_claims).
     pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The service account whose app password authenticated (its name is `subject`).
+    pub service_account: Option<String>,
 }
 
 impl Authenticated {
@@ -234,6 +284,7 @@ impl Authenticated {
             assertion: None,
             external: None,
             claims: None,
+            service_account: None,
         }
     }
 }
@@ -260,6 +311,8 @@ pub struct AuthContext<'a> {
     pub fetched_keys: Option<&'a [jwt_assertion::AssertionKey]>,
     /// The trusted external issuers (federated_jwt).
     pub issuers: &'a crate::oauth::federation::TrustedIssuers,
+    /// The service account the request names, as the adapter found it.
+    pub service_account: Option<&'a crate::oauth::service_account::ServiceAccount>,
 }
 
 /// Checks a presented credential against the registry.
@@ -278,7 +331,13 @@ pub fn authenticate(
         }
         return Err(OAuthError::invalid_client("unknown client_id"));
     };
+    if let Some(account) = service_account_presented(client, &presented) {
+        return service_account(client, account, ctx);
+    }
     match (&client.credential, presented) {
+        (_, Presented::ServiceAccount { .. }) => Err(OAuthError::invalid_client(
+            "username/password were sent, and this client does not accept service accounts (service_accounts = true)",
+        )),
         (Credential::TlsClientAuth(identity), Presented::None { .. }) => {
             let cert = ctx.certificate.ok_or_else(|| {
                 OAuthError::invalid_client("tls_client_auth client presented no client certificate")
@@ -426,6 +485,7 @@ pub fn authenticate(
                 assertion: None,
                 external: None,
                 claims: None,
+                service_account: None,
             })
         }
         (Credential::Kerberos(_), Presented::None { .. }) => Err(OAuthError::invalid_client(
@@ -475,6 +535,52 @@ fn assertion_authenticated(
     )?;
     let mut a = Authenticated::as_client(client, method);
     a.assertion = Some(verified);
+    Ok(a)
+}
+
+/// The service account name and app password `presented` carries for `client` (one that
+/// accepts them): `username`/`password`, or a `client_secret` of `base64(SA:TOKEN)`.
+pub fn service_account_presented(
+    client: &Client,
+    presented: &Presented,
+) -> Option<(String, ClientSecret)> {
+    if !client.service_accounts {
+        return None;
+    }
+    match presented {
+        Presented::ServiceAccount { name, password, .. } => Some((name.clone(), password.clone())),
+        Presented::ClientSecretBasic { secret, .. }
+        | Presented::ClientSecretPost { secret, .. } => {
+            crate::oauth::service_account::from_secret(secret)
+        }
+        _ => None,
+    }
+}
+
+fn service_account(
+    client: &Arc<Client>,
+    (name, password): (String, ClientSecret),
+    ctx: AuthContext<'_>,
+) -> Result<Authenticated, OAuthError> {
+    let Some(account) = ctx
+        .service_account
+        .filter(|a| a.name == name && a.client_id == client.client_id)
+    else {
+        let _ = decoy_hash().verify(&password);
+        return Err(OAuthError::invalid_client(format!(
+            "no service account {name:?} of {}",
+            client.client_id
+        )));
+    };
+    account.verify(&password, ctx.now).map_err(|e| {
+        OAuthError::invalid_client(format!(
+            "service account {name} of {}: {e}",
+            client.client_id
+        ))
+    })?;
+    let mut a = Authenticated::as_client(client, TokenEndpointAuthMethod::ClientSecretPost);
+    a.subject = name.clone();
+    a.service_account = Some(name);
     Ok(a)
 }
 
@@ -597,6 +703,7 @@ mod tests {
                 certificate: None,
                 fetched_keys: None,
                 issuers: &Default::default(),
+                service_account: None,
             },
         )
     }

@@ -27,8 +27,14 @@ pub fn parse(form: &Form) -> Result<Request, OAuthError> {
 }
 
 /// The scope `client` is granted, or why it may not have a token this way.
-pub fn authorize(client: &Client, request: &Request) -> Result<Scopes, OAuthError> {
-    if matches!(client.credential, Credential::Public) {
+/// `service_account`: a service account's app password authenticated the request (the
+/// client itself may then be a public one).
+pub fn authorize(
+    client: &Client,
+    request: &Request,
+    service_account: bool,
+) -> Result<Scopes, OAuthError> {
+    if matches!(client.credential, Credential::Public) && !service_account {
         return Err(OAuthError::unauthorized_client(
             "public clients cannot use client_credentials",
         ));
@@ -66,7 +72,7 @@ mod tests {
     #[test]
     fn grants_the_intersection_or_everything_registered() {
         let c = client(TokenEndpointAuthMethod::ClientSecretBasic);
-        let granted = |body: &str| authorize(&c, &parse(&form(body)).unwrap());
+        let granted = |body: &str| authorize(&c, &parse(&form(body)).unwrap(), false);
         assert_eq!(granted("scope=b+zzz").unwrap().to_scope_string(), "b");
         assert_eq!(granted("x=1").unwrap().to_scope_string(), "a b");
         assert_eq!(granted("scope=zzz").unwrap_err().code(), "invalid_scope");
@@ -79,7 +85,7 @@ mod tests {
     #[test]
     fn rejects_public_clients() {
         let c = client(TokenEndpointAuthMethod::None);
-        let e = authorize(&c, &Request { scope: None }).unwrap_err();
+        let e = authorize(&c, &Request { scope: None }, false).unwrap_err();
         assert_eq!(e.code(), "unauthorized_client");
     }
 
@@ -88,7 +94,7 @@ mod tests {
         let mut c = client(TokenEndpointAuthMethod::ClientSecretBasic);
         assert_eq!(c.grant_types, GrantType::DEFAULT.to_vec());
         c.grant_types.clear();
-        let e = authorize(&c, &Request { scope: None }).unwrap_err();
+        let e = authorize(&c, &Request { scope: None }, false).unwrap_err();
         assert_eq!(e.code(), "unauthorized_client");
         assert!(e.description().unwrap().contains("client_credentials"));
     }

@@ -96,6 +96,9 @@ pub enum Grant {
     TokenExchange(token_exchange::Request),
     /// RFC 7523 §2.1.
     JwtBearer(jwt_bearer::Request),
+    /// RFC 6749 §4.3, for service accounts' app passwords only (never people's): served
+    /// as client_credentials. Not listed in discovery.
+    Password(client_credentials::Request),
 }
 
 impl Grant {
@@ -104,6 +107,9 @@ impl Grant {
         let name = form
             .get("grant_type")
             .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+        if name == "password" {
+            return client_credentials::parse(form).map(Self::Password);
+        }
         match GrantType::from_name(name) {
             Some(GrantType::ClientCredentials) => {
                 client_credentials::parse(form).map(Self::ClientCredentials)
@@ -128,7 +134,7 @@ impl Grant {
     /// Its grant type.
     pub fn grant_type(&self) -> GrantType {
         match self {
-            Self::ClientCredentials(_) => GrantType::ClientCredentials,
+            Self::ClientCredentials(_) | Self::Password(_) => GrantType::ClientCredentials,
             Self::AuthorizationCode(_) => GrantType::AuthorizationCode,
             Self::DeviceCode(_) => GrantType::DeviceCode,
             Self::RefreshToken(_) => GrantType::RefreshToken,

@@ -218,8 +218,12 @@ async fn wrong_content_type_is_invalid_request() {
 #[tokio::test]
 async fn unknown_grant_type_is_unsupported() {
     let s = service().await;
-    let r = send(&s, post("grant_type=password", Some(("svc", "pw")))).await;
+    let r = send(&s, post("grant_type=implicit", Some(("svc", "pw")))).await;
     assert_eq!(r.json["error"], "unsupported_grant_type");
+    // The password grant exists only for service accounts: a client's own secret is
+    // not enough, and no person's password is ever taken here.
+    let r = send(&s, post("grant_type=password", Some(("svc", "pw")))).await;
+    assert_eq!(r.json["error"], "unauthorized_client");
 }
 
 #[tokio::test]
