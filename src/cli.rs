@@ -116,6 +116,29 @@ pub enum KeysCommand {
         #[arg(long)]
         now: bool,
     },
+    /// Import a private key (PEM PKCS#8: P-256, Ed25519 or RSA): sealed like a generated
+    /// key, published now and signing after one token lifetime plus the /jwks cache time,
+    /// like a rotation. Only on the server's store (--local): a private key does not
+    /// travel over the admin API.
+    Import {
+        /// Work on the server's store directly (required).
+        #[arg(long)]
+        local: bool,
+        /// The key file (`-----BEGIN PRIVATE KEY-----`; convert others with
+        /// `openssl pkcs8 -topk8 -nocrypt`).
+        #[arg(long)]
+        pem: PathBuf,
+        /// Keep this kid (a migrated IdP's, so its tokens keep verifying); default the
+        /// RFC 7638 thumbprint.
+        #[arg(long)]
+        kid: Option<String>,
+        /// Sign with it at once.
+        #[arg(long, conflicts_with = "publish_only")]
+        now: bool,
+        /// Only publish it (never sign), until the tokens it signed elsewhere expire.
+        #[arg(long)]
+        publish_only: bool,
+    },
     /// Stop a key from signing now; it stays published until its tokens have expired
     /// (or leaves /jwks at once with --remove-now, after a compromise).
     Retire {
@@ -412,6 +435,10 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
             KeysCommand::List { local: false }
             | KeysCommand::Rotate { local: false, .. }
             | KeysCommand::Retire { local: false, .. } => remote_keys(&remote, cmd).await,
+            KeysCommand::Import { local: false, .. } => Err(CommandError {
+                message: "keys import works on the server's store only (--local): a private key does not travel over the admin API".into(),
+                code: 2,
+            }),
             _ => local::keys(&cli.config, cmd)
                 .await
                 .map_err(CommandError::local),
@@ -679,6 +706,7 @@ async fn remote_keys(remote: &RemoteArgs, cmd: KeysCommand) -> Result<(), Comman
         KeysCommand::Retire {
             kid, remove_now, ..
         } => commands::keys_retire(&api, &kid, remove_now, remote.json).await,
+        KeysCommand::Import { .. } => Err(CommandError::local("keys import needs --local")),
     }
 }
 

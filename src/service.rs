@@ -19,7 +19,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 pub use crate::app::StartError;
 pub use crate::app::assembly::open_store;
-pub use crate::app::keyring::{JWKS_MAX_AGE_SECS, RetireError, retire_key, rotate_keys};
+pub use crate::app::keyring::{
+    ImportAs, JWKS_MAX_AGE_SECS, RetireError, import_key, retire_key, rotate_keys,
+};
 pub use crate::app::master_key::{
     load_or_create_master_key, seal_client_secret, unseal_client_secret,
 };

@@ -336,7 +336,8 @@ pub async fn keys(path: &Path, cmd: KeysCommand) -> Result<(), String> {
     let local = match &cmd {
         KeysCommand::List { local }
         | KeysCommand::Rotate { local, .. }
-        | KeysCommand::Retire { local, .. } => *local,
+        | KeysCommand::Retire { local, .. }
+        | KeysCommand::Import { local, .. } => *local,
     };
     require_local(local)?;
     let cfg = load_config(path)?;
@@ -367,6 +368,53 @@ pub async fn keys(path: &Path, cmd: KeysCommand) -> Result<(), String> {
                     fmt(r.removed_at)
                 );
             }
+            Ok(())
+        }
+        KeysCommand::Import {
+            pem,
+            kid,
+            now: immediate,
+            publish_only,
+            ..
+        } => {
+            use rustls_pki_types::pem::PemObject;
+            let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_file(&pem).map_err(|e| {
+                format!(
+                    "{}: no PEM PRIVATE KEY ({e}); convert with `openssl pkcs8 -topk8 -nocrypt -in KEY`",
+                    pem.display()
+                )
+            })?;
+            let master = crate::service::load_or_create_master_key(&cfg.keys.master_key_file)
+                .map_err(|e| e.to_string())?;
+            let lead = cfg.tokens.default_lifetime_secs + JWKS_MAX_AGE_SECS;
+            let how = match (immediate, publish_only) {
+                (_, true) => crate::service::ImportAs::PublishOnly,
+                (true, _) => crate::service::ImportAs::Immediate,
+                _ => crate::service::ImportAs::Successor,
+            };
+            let kid = crate::service::import_key(
+                store.as_ref(),
+                &master,
+                der.secret_pkcs8_der(),
+                kid.as_deref(),
+                now,
+                how,
+                lead,
+                ROTATION_RETENTION_SECS,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            match how {
+                crate::service::ImportAs::PublishOnly => println!(
+                    "imported key {kid} is published until {} (unix time) and never signs",
+                    now + ROTATION_RETENTION_SECS
+                ),
+                _ => println!(
+                    "imported key {kid} is published now and signs from {} (unix time)",
+                    if immediate { now } else { now + lead }
+                ),
+            }
+            eprintln!("Running servers pick the change up within 2 seconds.");
             Ok(())
         }
         KeysCommand::Rotate { now: immediate, .. } => {

@@ -53,12 +53,15 @@ pub(crate) async fn load_keys(
         let pkcs8 = master
             .open(&r.sealed_pkcs8, r.kid.as_bytes())
             .map_err(|e| key_err(e.to_string()))?;
-        let key = Arc::new(
-            SigningKey::from_pkcs8(r.algorithm, &pkcs8).map_err(|e| key_err(e.to_string()))?,
-        );
-        if key.kid() != r.kid {
-            return Err(key_err("stored kid does not match the key".into()));
-        }
+        let key =
+            SigningKey::from_pkcs8(r.algorithm, &pkcs8).map_err(|e| key_err(e.to_string()))?;
+        // An imported key may keep the kid it had elsewhere; the kid is bound to the
+        // sealed key (it is the seal's context), so it cannot be swapped in the store.
+        let key = Arc::new(if key.kid() == r.kid {
+            key
+        } else {
+            key.with_kid(&r.kid)
+        });
         out.push(LoadedKey {
             times: times_of(r),
             key,
@@ -164,6 +167,102 @@ pub async fn rotate_keys(
     }
     log::info!(kid = record.kid.as_str(), activates_at = plan.new_activates_at; "signing key rotation scheduled");
     Ok(record.kid)
+}
+
+/// How an imported key is scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportAs {
+    /// Published now, signing after the lead (like a rotation); the keys in force retire.
+    Successor,
+    /// Published now and signing at once (after a compromise of the current key).
+    Immediate,
+    /// Published only (never signing), until `retention` from now: a migrated IdP's key
+    /// whose tokens must keep verifying.
+    PublishOnly,
+}
+
+/// Imports a PKCS#8 private key (`ahdapa keys import`): sealed under the master key like
+/// a generated one, published before it signs. Returns the kid (`kid`, or the RFC 7638
+/// thumbprint).
+#[allow(clippy::too_many_arguments)]
+pub async fn import_key(
+    store: &dyn Store,
+    master: &MasterKey,
+    pkcs8: &[u8],
+    kid: Option<&str>,
+    now: u64,
+    how: ImportAs,
+    lead_secs: u64,
+    retention_secs: u64,
+) -> Result<String, StartError> {
+    let err = |message: String| StartError::SigningKey {
+        kid: kid.unwrap_or_default().to_owned(),
+        message,
+    };
+    let key = SigningKey::from_pkcs8_any(pkcs8).map_err(|e| err(e.to_string()))?;
+    let kid = kid.map_or_else(|| key.kid().to_owned(), str::to_owned);
+    if kid.is_empty()
+        || kid.len() > 128
+        || !kid
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+    {
+        return Err(err(
+            "a kid is 1 to 128 printable characters without quotes or backslashes".into(),
+        ));
+    }
+    let records = store.signing_keys().await?;
+    if records.iter().any(|r| r.kid == kid) {
+        return Err(err(format!("a key with kid {kid} is already stored")));
+    }
+    let sealed = master
+        .seal(pkcs8, kid.as_bytes(), &SystemRandom::new())
+        .map_err(|e| err(e.to_string()))?;
+    let algorithm = key.algorithm();
+    let mut record = KeyRecord {
+        kid: kid.clone(),
+        algorithm,
+        sealed_pkcs8: sealed,
+        created_at: now,
+        activates_at: now,
+        retires_at: None,
+        removed_at: None,
+    };
+    let mut retire = Vec::new();
+    match how {
+        ImportAs::PublishOnly => {
+            record.retires_at = Some(now);
+            record.removed_at = Some(now.saturating_add(retention_secs));
+        }
+        ImportAs::Successor | ImportAs::Immediate => {
+            let same: Vec<&KeyRecord> = records
+                .iter()
+                .filter(|r| r.algorithm == algorithm)
+                .collect();
+            let times: Vec<KeyTimes> = same.iter().map(|r| times_of(r)).collect();
+            let plan = rotation::plan(
+                &times,
+                now,
+                how == ImportAs::Immediate,
+                lead_secs,
+                retention_secs,
+            );
+            record.activates_at = plan.new_activates_at;
+            for (i, retires_at, removed_at) in plan.retire {
+                if let Some(r) = same.get(i) {
+                    retire.push((r.kid.clone(), retires_at, removed_at));
+                }
+            }
+        }
+    }
+    store.insert_signing_key(&record).await?;
+    for (k, retires_at, removed_at) in retire {
+        store
+            .schedule_signing_key(&k, Some(retires_at), Some(removed_at))
+            .await?;
+    }
+    log::info!(target: "ahdapa::audit", kid = kid.as_str(), alg = algorithm.as_str(), activates_at = record.activates_at; "imported a signing key");
+    Ok(kid)
 }
 
 /// Why a key cannot be retired.

@@ -177,6 +177,36 @@ impl SigningKey {
         })
     }
 
+    /// The same key under another `kid` (an imported key keeps the one its tokens
+    /// already name).
+    pub fn with_kid(mut self, kid: &str) -> Self {
+        self.jwk.kid = kid.to_owned();
+        let header = |typ: &str| {
+            URL_SAFE_NO_PAD.encode(format!(
+                r#"{{"alg":"{}","typ":"{typ}","kid":"{kid}"}}"#,
+                self.algorithm.as_str()
+            ))
+        };
+        self.at_jwt_header_b64 = header("at+jwt");
+        self.jwt_header_b64 = header("JWT");
+        self
+    }
+
+    /// Reads a PKCS#8 private key (PEM `PRIVATE KEY`) of any supported algorithm: P-256
+    /// (ES256), Ed25519 (EdDSA) or RSA of 2048 bits or more (RS256).
+    pub fn from_pkcs8_any(pkcs8: &[u8]) -> Result<Self, KeyError> {
+        [
+            SigningAlgorithm::ES256,
+            SigningAlgorithm::EdDSA,
+            SigningAlgorithm::RS256,
+        ]
+        .into_iter()
+        .find_map(|a| Self::from_pkcs8(a, pkcs8).ok())
+        .ok_or(KeyError::Rejected(
+            "a P-256, Ed25519 or RSA (2048 bits or more) PKCS#8 key",
+        ))
+    }
+
     /// The `kid`.
     pub fn kid(&self) -> &str {
         &self.jwk.kid
