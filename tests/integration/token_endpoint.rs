@@ -147,12 +147,23 @@ fn refusals_are_rfc6749_json_and_never_panic() {
 
     let r = curl(
         &s.base_url,
-        &["-u", &basic("svc2", &secret), "-d", "grant_type=password"],
+        &["-u", &basic("svc2", &secret), "-d", "grant_type=implicit"],
         "/token",
     );
     assert_eq!(
         (r.status, r.json()["error"].as_str()),
         (400, Some("unsupported_grant_type"))
+    );
+    // The password grant takes only a service account's app password, never a
+    // client's own secret (nor a person's password).
+    let r = curl(
+        &s.base_url,
+        &["-u", &basic("svc2", &secret), "-d", "grant_type=password"],
+        "/token",
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("unauthorized_client"))
     );
 
     let r = curl(
@@ -390,7 +401,9 @@ fn grant_types_are_part_of_a_registration() {
             "client_credentials",
             "authorization_code",
             "urn:ietf:params:oauth:grant-type:device_code",
-            "refresh_token"
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
         ])
     );
     assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));
