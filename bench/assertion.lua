@@ -23,7 +23,12 @@ function init(args)
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 end
 
+-- CLIENT_ID (optional): sent in the body, for federated clients whose assertions' sub is
+-- the platform's subject rather than the client_id.
 local prefix = "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion="
+if os.getenv("CLIENT_ID") then
+  prefix = "client_id=" .. os.getenv("CLIENT_ID") .. "&" .. prefix
+end
 
 function request()
   local a = lines[next_line] or lines[#lines]
