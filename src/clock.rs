@@ -19,6 +19,17 @@ pub fn monotonic() -> std::time::Instant {
     std::time::Instant::now()
 }
 
+/// Milliseconds on a monotonic clock that starts near the process's start (the rate
+/// limits' time: wall-clock jumps do not refill or drain them).
+pub fn monotonic_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(monotonic);
+    // From 1 s on, so that a bucket's "empty" time 0 is always in the past.
+    u64::try_from(start.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1000)
+}
+
 /// An environment variable, when set and valid UTF-8 (the few settings that come from
 /// the environment rather than the config: the dev mode's state directory, the user a
 /// local change is audited as).

@@ -65,8 +65,18 @@ pub struct Metrics {
     store_sum_micros: AtomicU64,
     /// Replays refused: AP-REQ, assertion jti, DPoP jti.
     replays: [AtomicU64; 3],
+    rate_limited: [AtomicU64; 6],
 }
 
+/// The `[rate_limits]` entries counted by `ahdapa_rate_limited_total`.
+pub const RATE_LIMITS: [&str; 6] = [
+    "client_auth_failures_per_address",
+    "client_auth_failures_per_client",
+    "signin_failures_per_address",
+    "signin_failures_per_user",
+    "registrations_per_address",
+    "device_codes_per_address",
+];
 /// The replay-record namespaces counted by `ahdapa_replays_refused_total`.
 const REPLAY_KINDS: [(&str, &str); 3] = [
     ("krb5-ap-req", "negotiate"),
@@ -169,6 +179,17 @@ impl Metrics {
             .iter()
             .position(|(n, _)| *n == namespace)
             .and_then(|i| self.replays.get(i))
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a request refused by the rate limit named `limit` (a `[rate_limits]` key).
+    pub fn rate_limited(&self, limit: &str) {
+        if let Some(c) = RATE_LIMITS
+            .iter()
+            .position(|n| *n == limit)
+            .and_then(|i| self.rate_limited.get(i))
         {
             c.fetch_add(1, Ordering::Relaxed);
         }
@@ -283,6 +304,18 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "ahdapa_replays_refused_total{{kind=\"{kind}\"}} {}",
+                load(c)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ahdapa_rate_limited_total Requests refused with 429 (or the sign-in page's wait) by each [rate_limits] entry."
+        );
+        let _ = writeln!(out, "# TYPE ahdapa_rate_limited_total counter");
+        for (limit, c) in RATE_LIMITS.iter().zip(&self.rate_limited) {
+            let _ = writeln!(
+                out,
+                "ahdapa_rate_limited_total{{limit=\"{limit}\"}} {}",
                 load(c)
             );
         }

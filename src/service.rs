@@ -132,6 +132,10 @@ pub struct Service {
     pub(crate) passwords: Option<crate::authn::password::Passwords>,
     /// Wrong device user codes (the verification page's throttle).
     pub(crate) wrong_codes: device::WrongCodes,
+    /// `[rate_limits]`: failed client authentications, registrations, device codes.
+    pub(crate) throttles: crate::oauth::throttle::Throttles,
+    /// `tls.trusted_proxies`.
+    pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
     /// `compat.keycloak_realm`.
     pub(crate) keycloak_realm: Option<String>,
     /// Derives a refresh token's successor from it (HMAC-SHA256; from the master key,
@@ -508,7 +512,17 @@ impl Service {
         self.tls.clone()
     }
 
-    /// The proxy client-certificate settings, if configured.
+    /// The rate limiters of this process (`[rate_limits]`).
+    pub fn throttles(&self) -> &crate::oauth::throttle::Throttles {
+        &self.throttles
+    }
+
+    /// `tls.trusted_proxies`: the peers whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &[std::net::IpAddr] {
+        &self.trusted_proxies
+    }
+
+    /// Client certificates forwarded by a trusted proxy, when configured.
     pub fn proxy_client_cert(&self) -> Option<&ProxyClientCert> {
         self.proxy_client_cert.as_ref()
     }

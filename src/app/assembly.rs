@@ -141,7 +141,8 @@ impl Service {
                 crate::authn::password::Passwords::new(&k.service_principal, &k.keytab)
                     .map_err(StartError::Kerberos)?,
             ),
-        };
+        }
+        .map(|p| p.limited(&config.rate_limits));
         let tls = match &config.server.transport {
             crate::config::Transport::Tls(files) => {
                 let policy = Arc::new(
@@ -215,6 +216,8 @@ impl Service {
             dev: config.dev.is_some(),
             passwords,
             wrong_codes: Default::default(),
+            throttles: crate::oauth::throttle::Throttles::new(&config.rate_limits),
+            trusted_proxies: config.server.trusted_proxies.clone(),
             keycloak_realm: config.keycloak_realm.clone(),
             refresh_successor_key,
             jwks_fetcher: JwksFetcher::new(

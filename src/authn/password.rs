@@ -4,35 +4,32 @@
 //! KDC is asked. A deployment without `[kerberos]` but with a `[directory]` checks them
 //! with a simple bind as the person's entry, over TLS only.
 //!
-//! The throttle counts failures per client address (an IPv6 /64 counts as one) and per
-//! user name, in a sliding window: past the limit, attempts are refused without a KDC
-//! round trip, so guessing from one place, or at one user, costs nothing at the KDC and
-//! cannot trip FreeIPA's lockout for the real user. The counts are per node (a person
-//! signs in through one node at a time; N nodes allow N times the attempts).
+//! The throttle (`rate_limits.signin_failures_per_address` and `..._per_user`, limiters
+//! of `oauth::throttle`) counts failures per client address (an IPv6 /64 counts as one)
+//! and per user name: past a limit, attempts are refused without a KDC round trip, so
+//! guessing from one place, or at one user, costs nothing at the KDC and cannot trip
+//! FreeIPA's lockout for the real user. The counts are per node (a person signs in
+//! through one node at a time; N nodes allow N times the attempts).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::Duration;
+
+use crate::oauth::throttle::{Key, Limiter, RateLimits, RetryAfter};
 
 use krb5_password::{PasswordError, Verified, Verifier};
 
-/// Failed attempts allowed per address within [`WINDOW`].
-pub const PER_ADDRESS: u32 = 20;
-/// Failed attempts allowed per user name within [`WINDOW`].
-pub const PER_USER: u32 = 5;
-/// The throttle's window.
-pub const WINDOW: Duration = Duration::from_secs(300);
 /// Concurrent KDC exchanges.
 const CONCURRENT_CHECKS: usize = 16;
-/// Remembered addresses and names; past this, the oldest windows are dropped.
-const CAPACITY: usize = 65_536;
 
 /// Why a sign-in with a password did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignInRefusal {
-    /// Too many failures from this address or for this user: wait.
-    Throttled,
+    /// Too many failures from this address or for this user: wait this many seconds.
+    Throttled {
+        /// The `[rate_limits]` entry that refused.
+        limit: &'static str,
+        /// Seconds until one more attempt fits.
+        retry_after: u64,
+    },
     /// What the KDC said.
     Kdc(PasswordError),
 }
@@ -51,19 +48,8 @@ enum Backend {
 pub struct Passwords {
     backend: Backend,
     checks: tokio::sync::Semaphore,
-    failures: Mutex<Failures>,
-}
-
-#[derive(Default)]
-struct Failures {
-    by_address: HashMap<IpAddr, Window>,
-    by_user: HashMap<String, Window>,
-}
-
-#[derive(Clone, Copy)]
-struct Window {
-    count: u32,
-    since: std::time::Instant,
+    per_address: Limiter,
+    per_user: Limiter,
 }
 
 impl Passwords {
@@ -89,8 +75,16 @@ impl Passwords {
         Self {
             backend,
             checks: tokio::sync::Semaphore::new(CONCURRENT_CHECKS),
-            failures: Mutex::new(Failures::default()),
+            per_address: Limiter::new(RateLimits::default().signin_failures_per_address),
+            per_user: Limiter::new(RateLimits::default().signin_failures_per_user),
         }
+    }
+
+    /// With the sign-in limits of `[rate_limits]` (the defaults otherwise).
+    pub fn limited(mut self, limits: &RateLimits) -> Self {
+        self.per_address = Limiter::new(limits.signin_failures_per_address);
+        self.per_user = Limiter::new(limits.signin_failures_per_user);
+        self
     }
 
     /// Checks `password` (with the OTP appended, as FreeIPA expects, when given) for
@@ -102,14 +96,12 @@ impl Passwords {
         password: &str,
         otp: Option<&str>,
     ) -> Result<Verified, SignInRefusal> {
-        let address = bucket(address);
+        let address = Key::address(address);
         // `alice`, `ALICE` and `alice@REALM` are one person to the throttle.
-        let user_key = user.split('@').next().unwrap_or(user).to_ascii_lowercase();
-        // The attempt counts from now on, under the lock: parallel guesses cannot all
-        // pass the check before the first failure is counted. A success gives it back.
-        if !self.reserve(address, &user_key) {
-            return Err(SignInRefusal::Throttled);
-        }
+        let user_key = Key::Name(user.split('@').next().unwrap_or(user).to_ascii_lowercase());
+        // The attempt counts from now on: parallel guesses cannot all pass the check
+        // before the first failure is counted. A success gives it back.
+        self.reserve(&address, &user_key)?;
         let mut secret = password.to_owned();
         if let Some(otp) = otp {
             secret.push_str(otp);
@@ -149,10 +141,10 @@ impl Passwords {
             }
         };
         match &result {
-            Ok(_) => self.succeeded(address, &user_key),
+            Ok(_) => self.succeeded(&address, &user_key),
             // An outage is nobody's failed guess.
             Err(PasswordError::Unavailable(_) | PasswordError::Other(_)) => {
-                self.release(address, &user_key);
+                self.release(&address, &user_key);
             }
             Err(_) => {}
         }
@@ -160,68 +152,33 @@ impl Passwords {
     }
 
     /// Counts an attempt against both limits, unless one is reached already (then
-    /// false and nothing is counted).
-    fn reserve(&self, address: IpAddr, user: &str) -> bool {
-        let Ok(mut f) = self.failures.lock() else {
-            return false;
-        };
-        let now = crate::clock::monotonic();
-        let over = |w: Option<&Window>, limit: u32| {
-            w.is_some_and(|w| now.duration_since(w.since) < WINDOW && w.count >= limit)
-        };
-        if over(f.by_address.get(&address), PER_ADDRESS) || over(f.by_user.get(user), PER_USER) {
-            return false;
+    /// nothing is counted).
+    fn reserve(&self, address: &Key, user: &Key) -> Result<(), SignInRefusal> {
+        let now = crate::clock::monotonic_ms();
+        let refused =
+            |limit, RetryAfter(retry_after)| SignInRefusal::Throttled { limit, retry_after };
+        self.per_address
+            .take(address, now)
+            .map_err(|r| refused("signin_failures_per_address", r))?;
+        if let Err(r) = self.per_user.take(user, now) {
+            self.per_address.give_back(address, now);
+            return Err(refused("signin_failures_per_user", r));
         }
-        Self::count(&mut f, address, user);
-        true
+        Ok(())
     }
 
     /// Gives an attempt back (it was not a failure).
-    fn release(&self, address: IpAddr, user: &str) {
-        if let Ok(mut f) = self.failures.lock() {
-            if let Some(w) = f.by_address.get_mut(&address) {
-                w.count = w.count.saturating_sub(1);
-            }
-            if let Some(w) = f.by_user.get_mut(user) {
-                w.count = w.count.saturating_sub(1);
-            }
-        }
-    }
-
-    fn count(f: &mut Failures, address: IpAddr, user: &str) {
-        let now = crate::clock::monotonic();
-        let bump = |w: &mut Window| {
-            if now.duration_since(w.since) >= WINDOW {
-                *w = Window {
-                    count: 0,
-                    since: now,
-                };
-            }
-            w.count = w.count.saturating_add(1);
-        };
-        if f.by_address.len() >= CAPACITY || f.by_user.len() >= CAPACITY {
-            f.by_address
-                .retain(|_, w| now.duration_since(w.since) < WINDOW);
-            f.by_user
-                .retain(|_, w| now.duration_since(w.since) < WINDOW);
-        }
-        bump(f.by_address.entry(address).or_insert(Window {
-            count: 0,
-            since: now,
-        }));
-        bump(f.by_user.entry(user.to_owned()).or_insert(Window {
-            count: 0,
-            since: now,
-        }));
+    fn release(&self, address: &Key, user: &Key) {
+        let now = crate::clock::monotonic_ms();
+        self.per_address.give_back(address, now);
+        self.per_user.give_back(user, now);
     }
 
     /// A success: this attempt is given back to the address, and the user's count
     /// starts over.
-    fn succeeded(&self, address: IpAddr, user: &str) {
+    fn succeeded(&self, address: &Key, user: &Key) {
         self.release(address, user);
-        if let Ok(mut f) = self.failures.lock() {
-            f.by_user.remove(user);
-        }
+        self.per_user.forget(user);
     }
 }
 
@@ -260,17 +217,6 @@ async fn ldap_check(
     }
 }
 
-/// IPv4 addresses count alone, IPv6 addresses by /64.
-fn bucket(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(_) => address,
-        IpAddr::V6(v6) => {
-            let [a, b, c, d, ..] = v6.segments();
-            IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,17 +232,21 @@ mod tests {
     #[test]
     fn attempts_are_reserved_before_the_check_so_parallel_guesses_cannot_pass() {
         let p = passwords();
-        let a: IpAddr = [10, 0, 0, 1].into();
+        let a = Key::address([10, 0, 0, 1].into());
+        let alice = Key::Name("alice".into());
         // Five reservations for one user (none answered yet): the sixth is refused.
-        for _ in 0..PER_USER {
-            assert!(p.reserve(a, "alice"));
+        for _ in 0..RateLimits::default().signin_failures_per_user.max {
+            assert!(p.reserve(&a, &alice).is_ok());
         }
-        assert!(!p.reserve(a, "alice"));
+        assert!(matches!(
+            p.reserve(&a, &alice),
+            Err(SignInRefusal::Throttled { limit: "signin_failures_per_user", retry_after }) if retry_after > 0
+        ));
         // Another user from the same address is still let through.
-        assert!(p.reserve(a, "bob"));
+        assert!(p.reserve(&a, &Key::Name("bob".into())).is_ok());
         // A given-back attempt frees a slot.
-        p.release(a, "alice");
-        assert!(p.reserve(a, "alice"));
+        p.release(&a, &alice);
+        assert!(p.reserve(&a, &alice).is_ok());
     }
 
     #[tokio::test]
@@ -309,10 +259,10 @@ mod tests {
                 SignInRefusal::Kdc(PasswordError::WrongPassword)
             );
         }
-        assert_eq!(
+        assert!(matches!(
             p.check(a, "carol", "guess", None).await.unwrap_err(),
-            SignInRefusal::Throttled
-        );
+            SignInRefusal::Throttled { .. }
+        ));
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ mod backends;
 mod collect;
 mod directory;
 mod issuers;
+mod rate_limits;
 mod raw;
 mod server;
 mod validate;
@@ -76,6 +77,8 @@ pub struct Config {
     /// `[[trusted_issuers]]` whose keys are fetched (the core's view of every trusted
     /// issuer is `tokens.trusted_issuers`).
     pub issuer_fetches: Vec<IssuerFetch>,
+    /// `[rate_limits]`.
+    pub rate_limits: crate::oauth::throttle::RateLimits,
 }
 
 /// The demo person of `serve --dev`: signs in with this password, checked in memory
@@ -186,6 +189,10 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Client certificates forwarded by a TLS-terminating proxy, if configured.
     pub proxy_client_cert: Option<ProxyClientCert>,
+    /// `tls.trusted_proxies`: peers whose `X-Forwarded-For` names the client address
+    /// (for the rate limits and the sign-in throttle), exempt from the per-address
+    /// connection cap.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `tls.client_cert_header` and `tls.trusted_proxies`.

@@ -43,6 +43,26 @@ pub struct RawConfig {
     pub refresh_tokens: RawRefreshTokens,
     #[serde(default)]
     pub compat: RawCompat,
+    #[serde(default)]
+    pub rate_limits: RawRateLimits,
+}
+
+/// `[rate_limits]`: each entry `{ max, window_secs }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRateLimits {
+    pub client_auth_failures_per_address: Option<RawRate>,
+    pub client_auth_failures_per_client: Option<RawRate>,
+    pub signin_failures_per_address: Option<RawRate>,
+    pub signin_failures_per_user: Option<RawRate>,
+    pub registrations_per_address: Option<RawRate>,
+    pub device_codes_per_address: Option<RawRate>,
+}
+
+/// One rate limit.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRate {
+    pub max: Option<u64>,
+    pub window_secs: Option<u64>,
 }
 
 /// `[device]`: the device authorization grant (RFC 8628).

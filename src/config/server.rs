@@ -234,13 +234,6 @@ pub(super) fn proxy_client_cert(
 ) -> Option<Option<ProxyClientCert>> {
     let Some(t) = tls else { return Some(None) };
     let Some(header) = &t.client_cert_header else {
-        if t.trusted_proxies.as_ref().is_some_and(|p| !p.is_empty()) {
-            err(
-                "tls.client_cert_header",
-                "required when tls.trusted_proxies is set".into(),
-            );
-            return None;
-        }
         return Some(None);
     };
     let header = match http::HeaderName::from_bytes(header.as_bytes()) {
@@ -253,19 +246,13 @@ pub(super) fn proxy_client_cert(
             return None;
         }
     };
-    let mut trusted = Vec::new();
-    for (i, p) in t.trusted_proxies.iter().flatten().enumerate() {
-        match p.parse::<std::net::IpAddr>() {
-            Ok(ip) => trusted.push(ip),
-            Err(_) => {
-                err(
-                    &format!("tls.trusted_proxies[{i}]"),
-                    format!("{p:?} is not an IP address"),
-                );
-                return None;
-            }
-        }
-    }
+    // Each mistake in the list is reported by `trusted_proxies`.
+    let trusted: Vec<std::net::IpAddr> = t
+        .trusted_proxies
+        .iter()
+        .flatten()
+        .filter_map(|p| p.parse().ok())
+        .collect();
     if trusted.is_empty() {
         err(
             "tls.trusted_proxies",
@@ -290,4 +277,32 @@ pub(super) fn proxy_client_cert(
             None
         }
     }
+}
+
+/// `tls.trusted_proxies`: the peers whose `X-Forwarded-For` is believed (and that may
+/// send `tls.client_cert_header`).
+pub(super) fn trusted_proxies(
+    tls: Option<&RawTls>,
+    err: &mut impl FnMut(&str, String),
+) -> Option<Vec<std::net::IpAddr>> {
+    let mut ok = true;
+    let mut trusted = Vec::new();
+    for (i, p) in tls
+        .and_then(|t| t.trusted_proxies.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        match p.parse::<std::net::IpAddr>() {
+            Ok(ip) => trusted.push(ip),
+            Err(_) => {
+                err(
+                    &format!("tls.trusted_proxies[{i}]"),
+                    format!("{p:?} is not an IP address"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(trusted)
 }

@@ -351,6 +351,8 @@ pub fn validate(
     };
 
     let signin = signin(&raw.signin, &mut err);
+    let rate_limits = super::rate_limits::rate_limits(&raw.rate_limits, &mut err);
+    let trusted_proxies = super::server::trusted_proxies(raw.tls.as_ref(), &mut err);
     let device_lifetime = bounded_secs(
         raw.device.code_lifetime_secs,
         600,
@@ -482,6 +484,7 @@ pub fn validate(
     Some(Config {
         server: ServerConfig {
             proxy_client_cert: proxy_client_cert?,
+            trusted_proxies: trusted_proxies?,
             listen: listen?,
             transport: transport?,
             limits: limits?,
@@ -543,6 +546,7 @@ pub fn validate(
         keycloak_realm: keycloak_realm?,
         dev: None,
         issuer_fetches: Vec::new(),
+        rate_limits: rate_limits?,
         dpop: super::DpopConfig {
             proof_max_age_secs: dpop_age?,
             require_nonce: raw.dpop.require_nonce.unwrap_or(false),

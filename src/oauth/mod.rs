@@ -40,6 +40,7 @@ pub mod secret;
 pub mod service_account;
 #[cfg(test)]
 pub mod testing;
+pub mod throttle;
 pub mod token_endpoint;
 
 pub use error::OAuthError;

@@ -232,9 +232,15 @@ impl Service {
         let verified = match passwords.check(address, user, password, otp).await {
             Ok(v) => v,
             Err(refusal) => {
+                let wait;
                 let message = match &refusal {
-                    SignInRefusal::Throttled => {
-                        "Too many failed attempts. Wait a few minutes, then try again."
+                    SignInRefusal::Throttled { limit, retry_after } => {
+                        self.metrics.rate_limited(limit);
+                        wait = format!(
+                            "Too many failed attempts. Wait {}, then try again.",
+                            crate::oauth::throttle::in_words(*retry_after)
+                        );
+                        wait.as_str()
                     }
                     SignInRefusal::Kdc(P::WrongPassword | P::BadName(_)) => {
                         "The user name or password is not correct."
@@ -253,7 +259,7 @@ impl Service {
                     }
                 };
                 let reason = match &refusal {
-                    SignInRefusal::Throttled => "throttled".to_owned(),
+                    SignInRefusal::Throttled { limit, .. } => format!("throttled by {limit}"),
                     SignInRefusal::Kdc(e) => e.to_string(),
                 };
                 log::warn!(user = user, reason = reason.as_str(), client_id = request.client_id(); "password sign-in refused");

@@ -279,6 +279,22 @@ where
                 },
                 Err(r) => return r,
             };
+            // Counted once the body is read: answering before it would reset the
+            // connection under a client still sending.
+            let address = super::extract::client_address(service, &parts);
+            if let Err(crate::oauth::throttle::RetryAfter(secs)) =
+                service.throttles().registrations_per_address.take(
+                    &crate::oauth::throttle::Key::address(address),
+                    crate::clock::monotonic_ms(),
+                )
+            {
+                service.metrics().rate_limited("registrations_per_address");
+                log::warn!(outcome = "throttled", address = address.to_string().as_str(), retry_after = secs; "too many registrations from one address");
+                return super::error::too_many_requests(
+                    secs,
+                    "too many registrations from this address; retry later",
+                );
+            }
             dcr::register(service, bearer.as_deref(), &value)
                 .await
                 .map(|v| (StatusCode::CREATED, Some(v)))

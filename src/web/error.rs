@@ -168,6 +168,21 @@ pub fn json_error(status: StatusCode, code: &str, description: Option<&str>) -> 
     resp
 }
 
+/// 429 (RFC 6585 §4) with `Retry-After`: a rate limit of `[rate_limits]` is reached.
+/// The body has the RFC 6749 §5.2 shape, `temporarily_unavailable`.
+pub fn too_many_requests(retry_after_secs: u64, description: &str) -> Response {
+    let mut resp = json_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+        Some(description),
+    );
+    resp.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs),
+    );
+    resp
+}
+
 /// 404 for an unknown path.
 pub fn not_found() -> Response {
     json_error(StatusCode::NOT_FOUND, "not_found", Some("no such endpoint"))

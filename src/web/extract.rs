@@ -75,6 +75,42 @@ pub(super) fn authorization(
     }
 }
 
+/// The address of the client: the TCP peer, or, when the peer is one of
+/// `tls.trusted_proxies`, the nearest address in `X-Forwarded-For` that is not a trusted
+/// proxy (read from the right, so a client cannot put its own choice of address in
+/// front). An entry that does not parse stops the walk at the hop before it.
+pub fn client_address(service: &Service, parts: &http::request::Parts) -> std::net::IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnInfo>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.peer.ip());
+    let trusted = service.trusted_proxies();
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let hop = hop.trim();
+        let parsed = hop
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()));
+        let Some(ip) = parsed else { break };
+        client = ip;
+        if !trusted.contains(&ip) {
+            break;
+        }
+    }
+    client
+}
+
 /// The client certificate of the connection, or one forwarded by a trusted proxy.
 pub(super) fn certificate_of(
     service: &Service,

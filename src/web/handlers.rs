@@ -10,6 +10,7 @@ use super::error::{Challenge, challenge, dpop_nonce, json};
 use super::{Response, error, extract};
 use crate::oauth::OAuthError;
 use crate::oauth::client_auth::Authorization;
+use crate::oauth::throttle::{Key, RetryAfter};
 use crate::service::Service;
 
 /// `POST /token`.
@@ -23,6 +24,9 @@ where
         Ok(r) => r,
         Err(resp) => return resp,
     };
+    if let Some(resp) = throttled(service, &parts, &body) {
+        return resp;
+    }
     let authorization = match extract::authorization(&parts) {
         Ok(a) => a,
         Err(e) => return reject(service, &e, &parts, &body),
@@ -223,6 +227,9 @@ where
         Ok(r) => r,
         Err(resp) => return resp,
     };
+    if let Some(resp) = throttled(service, &parts, &body) {
+        return resp;
+    }
     let authorization = match extract::authorization(&parts) {
         Ok(a) => a,
         Err(e) => return reject(service, &e, &parts, &body),
@@ -251,6 +258,22 @@ where
         Ok(r) => r,
         Err(resp) => return resp,
     };
+    if let Some(resp) = throttled(service, &parts, &body) {
+        return resp;
+    }
+    let address = extract::client_address(service, &parts);
+    if let Err(RetryAfter(secs)) = service
+        .throttles()
+        .device_codes_per_address
+        .take(&Key::address(address), crate::clock::monotonic_ms())
+    {
+        service.metrics().rate_limited("device_codes_per_address");
+        log::warn!(outcome = "throttled", address = address.to_string().as_str(), retry_after = secs; "too many device codes from one address");
+        return error::too_many_requests(
+            secs,
+            "too many device codes from this address; retry later",
+        );
+    }
     let authorization = match extract::authorization(&parts) {
         Ok(a) => a,
         Err(e) => return reject(service, &e, &parts, &body),
@@ -289,6 +312,9 @@ where
         Ok(r) => r,
         Err(resp) => return resp,
     };
+    if let Some(resp) = throttled(service, &parts, &body) {
+        return resp;
+    }
     let authorization = match extract::authorization(&parts) {
         Ok(a) => a,
         Err(e) => return reject(service, &e, &parts, &body),
@@ -304,6 +330,30 @@ where
 
 /// What every client-authenticated form endpoint reads: the request head, the form body
 /// (within the limit and with the right media type) and the client certificate.
+/// `[rate_limits]` on client authentication: `429` while the client's address or the
+/// client_id it claims has failed too often (counted in [`reject`]).
+fn throttled(service: &Service, parts: &http::request::Parts, body: &[u8]) -> Option<Response> {
+    let address = extract::client_address(service, parts);
+    let client_id = claimed_client_id(parts, body);
+    let now = crate::clock::monotonic_ms();
+    let (limit, RetryAfter(secs)) = service
+        .throttles()
+        .client_auth_allowed(address, client_id.as_deref(), now)
+        .err()?;
+    service.metrics().rate_limited(limit);
+    log::warn!(
+        limit = limit,
+        outcome = "throttled", address = address.to_string().as_str(),
+        client_id = client_id.as_deref().unwrap_or(""), retry_after = secs,
+        request_id = extract::request_id(parts), path = parts.uri.path();
+        "too many failed client authentications"
+    );
+    Some(error::too_many_requests(
+        secs,
+        "too many failed client authentications from this address or for this client; retry later",
+    ))
+}
+
 fn reject(
     service: &Service,
     err: &OAuthError,
@@ -312,6 +362,13 @@ fn reject(
 ) -> Response {
     let request_id = extract::request_id(parts);
     let client_id = claimed_client_id(parts, body).unwrap_or_default();
+    if matches!(err, OAuthError::InvalidClient { .. }) {
+        let address = extract::client_address(service, parts);
+        let claimed = (!client_id.is_empty()).then_some(client_id.as_str());
+        service
+            .throttles()
+            .client_auth_failed(address, claimed, crate::clock::monotonic_ms());
+    }
     let endpoint = parts.uri.path();
     match err {
         OAuthError::ServerError { .. } => log::error!(
@@ -328,8 +385,8 @@ fn reject(
     error::oauth(err, service.issuer(), service.negotiate_enabled())
 }
 
-/// The client_id a refused request claimed (Basic user name, or the form's `client_id`),
-/// for the log only: it may be anything the caller sent.
+/// The client_id a request claims (Basic user name, or the form's `client_id`), for the
+/// log and the per-client rate limit only: it may be anything the caller sent.
 fn claimed_client_id(parts: &http::request::Parts, body: &[u8]) -> Option<String> {
     if let Some(Authorization::Basic(credentials)) = parts
         .headers

@@ -87,10 +87,7 @@ fn acceptor_of(service: &Service) -> Option<Arc<(TlsAcceptor, Arc<ClientCertPoli
 pub async fn run(listeners: Vec<TcpListener>, live: Arc<Live>, shutdown: impl Future<Output = ()>) {
     let service = live.service();
     let limits = service.limits();
-    let exempt = service
-        .proxy_client_cert()
-        .map(|p| p.trusted_proxies.clone())
-        .unwrap_or_default();
+    let exempt = service.trusted_proxies().to_vec();
     drop(service);
     let gate = Arc::new(Gate::new(&limits, exempt));
     let (stop_tx, stop_rx) = watch::channel(false);

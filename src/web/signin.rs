@@ -75,7 +75,7 @@ where
     };
     let now = crate::clock::now_unix();
     let cookies = Cookies::of(service);
-    let address = peer(&parts);
+    let address = extract::client_address(service, &parts);
     if let Some(Ok(token)) = extract::negotiate(&parts) {
         return match service
             .sign_in_with_kerberos(flow, &params, token.bytes(), address, now)
@@ -122,7 +122,7 @@ where
             "The form is incomplete: user name and password are required.",
         );
     };
-    let address = peer(&parts);
+    let address = extract::client_address(service, &parts);
     let now = crate::clock::now_unix();
     match service
         .sign_in_with_password(
@@ -182,7 +182,13 @@ where
         }
         Flow::Device => {
             service
-                .device_decision(params.as_bytes(), session, allow, peer(&parts), now)
+                .device_decision(
+                    params.as_bytes(),
+                    session,
+                    allow,
+                    extract::client_address(service, &parts),
+                    now,
+                )
                 .await
         }
     };
@@ -213,20 +219,16 @@ where
         };
         let typed = form.get("user_code").unwrap_or_default();
         service
-            .device_code_entered(typed, peer(&parts), crate::clock::now_unix())
+            .device_code_entered(
+                typed,
+                extract::client_address(service, &parts),
+                crate::clock::now_unix(),
+            )
             .await
     } else {
         service.device_code_page(parts.uri.query().unwrap_or("").as_bytes())
     };
     render(service, &parts, &cookies, Flow::Device, b"", next, None)
-}
-
-/// The address of the connection's peer.
-fn peer(parts: &http::request::Parts) -> std::net::IpAddr {
-    parts
-        .extensions
-        .get::<extract::ConnInfo>()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.peer.ip())
 }
 
 /// `GET`/`POST /logout` (OpenID Connect RP-Initiated Logout). The client sends the

@@ -13,6 +13,7 @@
     clippy::indexing_slicing
 )]
 
+mod abuse;
 mod admin;
 mod assertions;
 mod browser;
