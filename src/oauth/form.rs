@@ -10,6 +10,11 @@ use std::collections::BTreeMap;
 
 use super::error::OAuthError;
 
+/// Parameters a form may carry (non-empty ones; the largest real request, an
+/// authorization request with every OIDC parameter, has about 20). More is
+/// `invalid_request` before anything is looked at.
+pub const MAX_PARAMS: usize = 256;
+
 /// The parameters of a form body: each name at most once, empty values dropped.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Form {
@@ -29,10 +34,17 @@ impl Form {
     pub fn parse_with_repeatable(body: &[u8], repeatable: &[&str]) -> Result<Self, OAuthError> {
         let mut params = BTreeMap::new();
         let mut repeated: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut count = 0usize;
         for (name, value) in form_urlencoded::parse(body) {
             if name.is_empty() || value.is_empty() {
                 // RFC 6749 §3.1: a parameter without a value is as if omitted.
                 continue;
+            }
+            count += 1;
+            if count > MAX_PARAMS {
+                return Err(OAuthError::invalid_request(format!(
+                    "too many parameters (at most {MAX_PARAMS})"
+                )));
             }
             if repeatable.contains(&name.as_ref()) {
                 repeated
@@ -78,6 +90,15 @@ fn printable(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn too_many_parameters_are_refused() {
+        let at_limit: String = (0..super::MAX_PARAMS).map(|i| format!("p{i}=1&")).collect();
+        assert!(super::Form::parse(at_limit.as_bytes()).is_ok());
+        let over = format!("{at_limit}one=more");
+        let e = super::Form::parse(over.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("too many parameters"), "{e}");
+    }
+
     use super::*;
 
     #[test]
