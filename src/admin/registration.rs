@@ -226,8 +226,8 @@ async fn authorized(
     if ok { Ok(reg) } else { Err(refused) }
 }
 
-/// RFC 7591 metadata into a registration.
-fn to_registration(
+/// RFC 7591 metadata into a registration (public for the fuzz target `dcr_json`).
+pub fn to_registration(
     metadata: &Value,
     client_id: &str,
     allowed_scopes: &[String],

@@ -153,7 +153,7 @@ fn forwarded_certificate(
 
 /// RFC 9440 `Client-Cert: :<base64 DER>:`, or nginx's `$ssl_client_escaped_cert`
 /// (URL-encoded PEM).
-fn parse_forwarded_certificate(value: &str) -> Option<Vec<u8>> {
+pub fn parse_forwarded_certificate(value: &str) -> Option<Vec<u8>> {
     let value = value.trim();
     if let Some(inner) = value.strip_prefix(':').and_then(|v| v.strip_suffix(':')) {
         return STANDARD.decode(inner).ok();
