@@ -328,8 +328,6 @@ where
     }
 }
 
-/// What every client-authenticated form endpoint reads: the request head, the form body
-/// (within the limit and with the right media type) and the client certificate.
 /// `[rate_limits]` on client authentication: `429` while the client's address or the
 /// client_id it claims has failed too often (counted in [`reject`]).
 fn throttled(service: &Service, parts: &http::request::Parts, body: &[u8]) -> Option<Response> {
@@ -354,6 +352,8 @@ fn throttled(service: &Service, parts: &http::request::Parts, body: &[u8]) -> Op
     ))
 }
 
+/// A refusal: logged, counted against the rate limits when client authentication
+/// failed, and rendered (RFC 6749 §5.2).
 fn reject(
     service: &Service,
     err: &OAuthError,
