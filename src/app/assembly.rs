@@ -133,16 +133,22 @@ impl Service {
             Some(k) => Some(Kerberos::new(k).map_err(StartError::Kerberos)?),
         };
         let passwords = match (&config.dev, &config.kerberos) {
-            (Some(person), _) => Some(crate::authn::password::Passwords::dev(person.clone())),
-            (None, None) => directory
-                .as_ref()
-                .map(|d| crate::authn::password::Passwords::ldap(Arc::clone(d))),
+            (Some(person), _) => Some(crate::authn::password::Passwords::dev(
+                person.clone(),
+                &config.rate_limits,
+            )),
+            (None, None) => directory.as_ref().map(|d| {
+                crate::authn::password::Passwords::ldap(Arc::clone(d), &config.rate_limits)
+            }),
             (None, Some(k)) => Some(
-                crate::authn::password::Passwords::new(&k.service_principal, &k.keytab)
-                    .map_err(StartError::Kerberos)?,
+                crate::authn::password::Passwords::new(
+                    &k.service_principal,
+                    &k.keytab,
+                    &config.rate_limits,
+                )
+                .map_err(StartError::Kerberos)?,
             ),
-        }
-        .map(|p| p.limited(&config.rate_limits));
+        };
         let tls = match &config.server.transport {
             crate::config::Transport::Tls(files) => {
                 let policy = Arc::new(

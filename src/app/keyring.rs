@@ -149,24 +149,46 @@ pub async fn rotate_keys(
     retention_secs: u64,
 ) -> Result<String, StartError> {
     let records = store.signing_keys().await?;
-    let times: Vec<KeyTimes> = records.iter().map(times_of).collect();
-    let plan = rotation::plan(&times, now, immediate, lead_secs, retention_secs);
-    let record = new_key_record(
-        master,
-        algorithm,
-        &SystemRandom::new(),
-        plan.new_activates_at,
-    )?;
+    let in_force: Vec<&KeyRecord> = records.iter().collect();
+    let (activates_at, retire) = succession(&in_force, now, immediate, lead_secs, retention_secs);
+    let record = new_key_record(master, algorithm, &SystemRandom::new(), activates_at)?;
     store.insert_signing_key(&record).await?;
-    for (i, retires_at, removed_at) in plan.retire {
-        if let Some(r) = records.get(i) {
-            store
-                .schedule_signing_key(&r.kid, Some(retires_at), Some(removed_at))
-                .await?;
-        }
-    }
-    log::info!(kid = record.kid.as_str(), activates_at = plan.new_activates_at; "signing key rotation scheduled");
+    retire_all(store, retire).await?;
+    log::info!(kid = record.kid.as_str(), activates_at = activates_at; "signing key rotation scheduled");
     Ok(record.kid)
+}
+
+/// When a successor of `records` signs, and (kid, retires_at, removed_at) of each key it
+/// retires (`rotation::plan`).
+fn succession(
+    records: &[&KeyRecord],
+    now: u64,
+    immediate: bool,
+    lead_secs: u64,
+    retention_secs: u64,
+) -> (u64, Vec<(String, u64, u64)>) {
+    let times: Vec<KeyTimes> = records.iter().map(|r| times_of(r)).collect();
+    let plan = rotation::plan(&times, now, immediate, lead_secs, retention_secs);
+    let retire = plan
+        .retire
+        .into_iter()
+        .filter_map(|(i, retires_at, removed_at)| {
+            records
+                .get(i)
+                .map(|r| (r.kid.clone(), retires_at, removed_at))
+        })
+        .collect();
+    (plan.new_activates_at, retire)
+}
+
+/// Stores the retirement times of a succession.
+async fn retire_all(store: &dyn Store, retire: Vec<(String, u64, u64)>) -> Result<(), StartError> {
+    for (kid, retires_at, removed_at) in retire {
+        store
+            .schedule_signing_key(&kid, Some(retires_at), Some(removed_at))
+            .await?;
+    }
+    Ok(())
 }
 
 /// How an imported key is scheduled.
@@ -239,28 +261,13 @@ pub async fn import_key(
                 .iter()
                 .filter(|r| r.algorithm == algorithm)
                 .collect();
-            let times: Vec<KeyTimes> = same.iter().map(|r| times_of(r)).collect();
-            let plan = rotation::plan(
-                &times,
-                now,
-                how == ImportAs::Immediate,
-                lead_secs,
-                retention_secs,
-            );
-            record.activates_at = plan.new_activates_at;
-            for (i, retires_at, removed_at) in plan.retire {
-                if let Some(r) = same.get(i) {
-                    retire.push((r.kid.clone(), retires_at, removed_at));
-                }
-            }
+            let immediate = how == ImportAs::Immediate;
+            (record.activates_at, retire) =
+                succession(&same, now, immediate, lead_secs, retention_secs);
         }
     }
     store.insert_signing_key(&record).await?;
-    for (k, retires_at, removed_at) in retire {
-        store
-            .schedule_signing_key(&k, Some(retires_at), Some(removed_at))
-            .await?;
-    }
+    retire_all(store, retire).await?;
     log::info!(target: "ahdapa::audit", kid = kid.as_str(), alg = algorithm.as_str(), activates_at = record.activates_at; "imported a signing key");
     Ok(kid)
 }

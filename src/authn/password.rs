@@ -54,37 +54,38 @@ pub struct Passwords {
 
 impl Passwords {
     /// For `[kerberos]`: the service principal and its keytab.
-    pub fn new(service_principal: &str, keytab: &std::path::Path) -> Result<Self, String> {
+    pub fn new(
+        service_principal: &str,
+        keytab: &std::path::Path,
+        limits: &RateLimits,
+    ) -> Result<Self, String> {
         let keytab = format!("FILE:{}", keytab.display());
         let verifier = Verifier::new(service_principal, &keytab)
             .ok_or("kerberos.service_principal or kerberos.keytab contains a NUL byte")?;
-        Ok(Self::with(Backend::Kdc(verifier)))
+        Ok(Self::with(Backend::Kdc(verifier), limits))
     }
 
     /// Without `[kerberos]` but with a `[directory]`: binds as the person over TLS.
-    pub fn ldap(directory: std::sync::Arc<crate::directory::Directory>) -> Self {
-        Self::with(Backend::Ldap(directory))
+    pub fn ldap(
+        directory: std::sync::Arc<crate::directory::Directory>,
+        limits: &RateLimits,
+    ) -> Self {
+        Self::with(Backend::Ldap(directory), limits)
     }
 
     /// For `serve --dev`: the demo person's password, checked in memory.
-    pub fn dev(person: crate::config::DevPerson) -> Self {
-        Self::with(Backend::Dev(person))
+    pub fn dev(person: crate::config::DevPerson, limits: &RateLimits) -> Self {
+        Self::with(Backend::Dev(person), limits)
     }
 
-    fn with(backend: Backend) -> Self {
+    /// The sign-in limits are `[rate_limits]`'s `signin_failures_per_*`.
+    fn with(backend: Backend, limits: &RateLimits) -> Self {
         Self {
             backend,
             checks: tokio::sync::Semaphore::new(CONCURRENT_CHECKS),
-            per_address: Limiter::new(RateLimits::default().signin_failures_per_address),
-            per_user: Limiter::new(RateLimits::default().signin_failures_per_user),
+            per_address: Limiter::new(limits.signin_failures_per_address),
+            per_user: Limiter::new(limits.signin_failures_per_user),
         }
-    }
-
-    /// With the sign-in limits of `[rate_limits]` (the defaults otherwise).
-    pub fn limited(mut self, limits: &RateLimits) -> Self {
-        self.per_address = Limiter::new(limits.signin_failures_per_address);
-        self.per_user = Limiter::new(limits.signin_failures_per_user);
-        self
     }
 
     /// Checks `password` (with the OTP appended, as FreeIPA expects, when given) for
@@ -222,11 +223,14 @@ mod tests {
     use super::*;
 
     fn passwords() -> Passwords {
-        Passwords::dev(crate::config::DevPerson {
-            user: "demo".into(),
-            password: "right-password".into(),
-            principal: "demo@DEV".into(),
-        })
+        Passwords::dev(
+            crate::config::DevPerson {
+                user: "demo".into(),
+                password: "right-password".into(),
+                principal: "demo@DEV".into(),
+            },
+            &RateLimits::default(),
+        )
     }
 
     #[test]

@@ -230,6 +230,7 @@ pub(super) fn transport(
 /// TLS-terminating proxy. `Some(None)` is "valid and off".
 pub(super) fn proxy_client_cert(
     tls: Option<&RawTls>,
+    trusted: &[std::net::IpAddr],
     err: &mut impl FnMut(&str, String),
 ) -> Option<Option<ProxyClientCert>> {
     let Some(t) = tls else { return Some(None) };
@@ -246,13 +247,6 @@ pub(super) fn proxy_client_cert(
             return None;
         }
     };
-    // Each mistake in the list is reported by `trusted_proxies`.
-    let trusted: Vec<std::net::IpAddr> = t
-        .trusted_proxies
-        .iter()
-        .flatten()
-        .filter_map(|p| p.parse().ok())
-        .collect();
     if trusted.is_empty() {
         err(
             "tls.trusted_proxies",
@@ -269,7 +263,7 @@ pub(super) fn proxy_client_cert(
     match crate::tls::ClientCertPolicy::new(&ca_files) {
         Ok(_) => Some(Some(ProxyClientCert {
             header,
-            trusted_proxies: trusted,
+            trusted_proxies: trusted.to_vec(),
             client_ca_files: ca_files,
         })),
         Err(e) => {

@@ -47,7 +47,13 @@ pub fn validate(
     let listen = listen_addresses(&raw.server, &mut err);
     let limits = limits(&raw.server, &mut err);
     let transport = transport(raw.tls.as_ref(), insecure_http, &mut err);
-    let proxy_client_cert = proxy_client_cert(raw.tls.as_ref(), &mut err);
+    let trusted_proxies = super::server::trusted_proxies(raw.tls.as_ref(), &mut err);
+    // A mistake in tls.trusted_proxies is reported once, by `trusted_proxies`.
+    let proxy_client_cert = proxy_client_cert(
+        raw.tls.as_ref(),
+        trusted_proxies.as_deref().unwrap_or_default(),
+        &mut err,
+    );
 
     let algorithm = match raw
         .keys
@@ -352,7 +358,6 @@ pub fn validate(
 
     let signin = signin(&raw.signin, &mut err);
     let rate_limits = super::rate_limits::rate_limits(&raw.rate_limits, &mut err);
-    let trusted_proxies = super::server::trusted_proxies(raw.tls.as_ref(), &mut err);
     let device_lifetime = bounded_secs(
         raw.device.code_lifetime_secs,
         600,

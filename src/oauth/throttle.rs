@@ -256,40 +256,14 @@ impl Default for RateLimits {
     }
 }
 
-impl RateLimits {
-    /// Every limit with its name, in `[rate_limits]` order.
-    pub fn named(&self) -> [(&'static str, Rate); 6] {
-        [
-            (
-                "client_auth_failures_per_address",
-                self.client_auth_failures_per_address,
-            ),
-            (
-                "client_auth_failures_per_client",
-                self.client_auth_failures_per_client,
-            ),
-            (
-                "signin_failures_per_address",
-                self.signin_failures_per_address,
-            ),
-            ("signin_failures_per_user", self.signin_failures_per_user),
-            ("registrations_per_address", self.registrations_per_address),
-            ("device_codes_per_address", self.device_codes_per_address),
-        ]
-    }
-}
-
-/// The limiters of one process, one per [`RateLimits`] entry.
+/// The limiters of one process for the entries of [`RateLimits`] the web layer checks
+/// (the sign-in limits belong to `authn::password::Passwords`).
 #[derive(Debug)]
 pub struct Throttles {
     /// See [`RateLimits::client_auth_failures_per_address`].
     pub client_auth_per_address: Limiter,
     /// See [`RateLimits::client_auth_failures_per_client`].
     pub client_auth_per_client: Limiter,
-    /// See [`RateLimits::signin_failures_per_address`].
-    pub signin_per_address: Limiter,
-    /// See [`RateLimits::signin_failures_per_user`].
-    pub signin_per_user: Limiter,
     /// See [`RateLimits::registrations_per_address`].
     pub registrations_per_address: Limiter,
     /// See [`RateLimits::device_codes_per_address`].
@@ -302,29 +276,9 @@ impl Throttles {
         Self {
             client_auth_per_address: Limiter::new(limits.client_auth_failures_per_address),
             client_auth_per_client: Limiter::new(limits.client_auth_failures_per_client),
-            signin_per_address: Limiter::new(limits.signin_failures_per_address),
-            signin_per_user: Limiter::new(limits.signin_failures_per_user),
             registrations_per_address: Limiter::new(limits.registrations_per_address),
             device_codes_per_address: Limiter::new(limits.device_codes_per_address),
         }
-    }
-
-    /// Every limiter with its name (for `/metrics`).
-    pub fn named(&self) -> [(&'static str, &Limiter); 6] {
-        [
-            (
-                "client_auth_failures_per_address",
-                &self.client_auth_per_address,
-            ),
-            (
-                "client_auth_failures_per_client",
-                &self.client_auth_per_client,
-            ),
-            ("signin_failures_per_address", &self.signin_per_address),
-            ("signin_failures_per_user", &self.signin_per_user),
-            ("registrations_per_address", &self.registrations_per_address),
-            ("device_codes_per_address", &self.device_codes_per_address),
-        ]
     }
 
     /// Before authenticating a client: refused, with the name of the limit, while the

@@ -158,21 +158,11 @@ impl SigningKey {
                 (KeyPairKind::Rs256(pair), jwk)
             }
         };
-        let header = format!(
-            r#"{{"alg":"{}","typ":"at+jwt","kid":"{}"}}"#,
-            algorithm.as_str(),
-            jwk.kid
-        );
-        let id_header = format!(
-            r#"{{"alg":"{}","typ":"JWT","kid":"{}"}}"#,
-            algorithm.as_str(),
-            jwk.kid
-        );
         Ok(Self {
             algorithm,
             pair,
-            at_jwt_header_b64: URL_SAFE_NO_PAD.encode(header),
-            jwt_header_b64: URL_SAFE_NO_PAD.encode(id_header),
+            at_jwt_header_b64: header_b64(algorithm, "at+jwt", &jwk.kid),
+            jwt_header_b64: header_b64(algorithm, "JWT", &jwk.kid),
             jwk,
         })
     }
@@ -181,14 +171,8 @@ impl SigningKey {
     /// already name).
     pub fn with_kid(mut self, kid: &str) -> Self {
         self.jwk.kid = kid.to_owned();
-        let header = |typ: &str| {
-            URL_SAFE_NO_PAD.encode(format!(
-                r#"{{"alg":"{}","typ":"{typ}","kid":"{kid}"}}"#,
-                self.algorithm.as_str()
-            ))
-        };
-        self.at_jwt_header_b64 = header("at+jwt");
-        self.jwt_header_b64 = header("JWT");
+        self.at_jwt_header_b64 = header_b64(self.algorithm, "at+jwt", kid);
+        self.jwt_header_b64 = header_b64(self.algorithm, "JWT", kid);
         self
     }
 
@@ -249,6 +233,14 @@ impl SigningKey {
             }
         }
     }
+}
+
+/// The base64url JWS header of a token of type `typ` signed by `kid`.
+fn header_b64(algorithm: SigningAlgorithm, typ: &str, kid: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        r#"{{"alg":"{}","typ":"{typ}","kid":"{kid}"}}"#,
+        algorithm.as_str()
+    ))
 }
 
 /// The keys in force: the one that signs, and every key published in `/jwks`.

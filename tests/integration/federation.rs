@@ -543,18 +543,7 @@ fn spiffe_bundles_and_verification_certificates_as_static_keys() {
     )
     .unwrap();
     // Verification certificates: an RSA certificate made by openssl, its key signs.
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| crate::harness::openssl(dir.path(), args);
     run(&[
         "req",
         "-x509",

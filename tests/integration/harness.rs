@@ -590,3 +590,23 @@ pub fn secret_client(id: &str, extra: &str) -> (String, String) {
     );
     (secret, table)
 }
+
+/// Runs `openssl ARGS` in `dir`, which must succeed.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    succeeded(
+        &Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap(),
+    );
+}
+
+/// Asserts that a finished command succeeded, showing its stderr when not.
+pub fn succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

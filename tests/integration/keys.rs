@@ -125,18 +125,7 @@ fn imported_keys_keep_their_kid_and_are_published_before_use() {
     let secret = s.add_client("rot", &["--scope", "s"]);
     s.wait_for_client("rot", &secret);
     let dir = tempfile::tempdir().unwrap();
-    let openssl = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let openssl = |args: &[&str]| crate::harness::openssl(dir.path(), args);
     openssl(&[
         "genpkey",
         "-algorithm",
@@ -157,9 +146,16 @@ fn imported_keys_keep_their_kid_and_are_published_before_use() {
     ]);
     openssl(&["ec", "-in", "ec.pem", "-out", "sec1.pem"]);
     let pem = |f: &str| dir.path().join(f).display().to_string();
+    // `keys import --local --pem FILE` and more.
+    let import = |file: &str, more: &[&str]| {
+        let file = pem(file);
+        let mut args = vec!["keys", "import", "--local", "--pem", file.as_str()];
+        args.extend_from_slice(more);
+        s.cli(&args)
+    };
 
     // A SEC1 key is refused with the conversion to use.
-    let out = s.cli(&["keys", "import", "--local", "--pem", &pem("sec1.pem")]);
+    let out = import("sec1.pem", &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("openssl pkcs8 -topk8"));
     // Without --local it is refused: a private key does not travel over the admin API.
@@ -174,55 +170,21 @@ fn imported_keys_keep_their_kid_and_are_published_before_use() {
     assert_eq!(out.status.code(), Some(2));
 
     // The migrated IdP's key: published, never signing.
-    let out = s.cli(&[
-        "keys",
-        "import",
-        "--local",
-        "--pem",
-        &pem("rsa.pem"),
-        "--kid",
-        "old-idp-2019",
-        "--publish-only",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = import("rsa.pem", &["--kid", "old-idp-2019", "--publish-only"]);
+    crate::harness::succeeded(&out);
     eventually("the migrated key is published", || {
         jwks_kids(&s).contains(&"old-idp-2019".to_owned())
     });
     assert_ne!(kid_of_new_token(&s, &secret).0, "old-idp-2019");
 
     // An offline-generated key with its own kid, signing at once.
-    let out = s.cli(&[
-        "keys",
-        "import",
-        "--local",
-        "--pem",
-        &pem("ec.pem"),
-        "--kid",
-        "offline-1",
-        "--now",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = import("ec.pem", &["--kid", "offline-1", "--now"]);
+    crate::harness::succeeded(&out);
     eventually("the imported key signs", || {
         kid_of_new_token(&s, &secret).0 == "offline-1"
     });
     // Twice the same kid is refused.
-    let out = s.cli(&[
-        "keys",
-        "import",
-        "--local",
-        "--pem",
-        &pem("ec.pem"),
-        "--kid",
-        "offline-1",
-    ]);
+    let out = import("ec.pem", &["--kid", "offline-1"]);
     assert!(!out.status.success());
     // The token verifies with the published key (PyJWT against /jwks), and after a
     // restart the imported key still loads under its kid.

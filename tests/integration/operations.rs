@@ -188,18 +188,7 @@ fn sighup_reloads_clients_and_certificates_and_refuses_a_broken_config() {
     let p = crate::harness::pki();
     let dir = tempfile::tempdir().unwrap();
     let (key, cert) = (dir.path().join("new.key"), dir.path().join("new.pem"));
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| crate::harness::openssl(dir.path(), args);
     std::fs::write(
         dir.path().join("ext"),
         "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
