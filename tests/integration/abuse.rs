@@ -63,13 +63,14 @@ fn failed_client_authentications_are_limited_per_address_and_per_client() {
     ));
     // 200 guesses from one address, at clients that exist and clients that do not.
     let mut refused_at = None;
-    let (mut failed, started) = (0, std::time::Instant::now());
+    let (mut failed, mut throttled, started) = (0, 0, std::time::Instant::now());
     for i in 0..200 {
         let user = if i % 2 == 0 { "ab1-app" } else { "ab1-nobody" };
         let r = token(&s, "127.0.0.1", user, &format!("guess-{i}"));
         match r.status {
             401 => failed += 1,
             429 => {
+                throttled += 1;
                 refused_at.get_or_insert(i);
                 let retry = retry_after(&r);
                 assert!((1..=60).contains(&retry), "{retry}");
@@ -112,7 +113,13 @@ fn failed_client_authentications_are_limited_per_address_and_per_client() {
     assert!(!s.log_text().contains(&secret), "a secret was logged");
 
     let text = curl(&format!("http://127.0.0.1:{metrics_port}"), &[], "/metrics").body;
-    assert!(metric(&text, "client_auth_failures_per_address") >= 150);
+    // Every 429 counted: those of the loop, the right secret's and /introspect's (a
+    // busy machine lets more guesses trickle through, so the loop's share varies).
+    assert_eq!(
+        metric(&text, "client_auth_failures_per_address"),
+        throttled + 2
+    );
+    assert!(throttled >= 100, "only {throttled} of 200 refused");
     assert_eq!(metric(&text, "client_auth_failures_per_client"), 0);
 }
 
