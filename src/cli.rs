@@ -253,10 +253,22 @@ pub struct SignInArgs {
     /// The name people see on the sign-in page.
     #[arg(long)]
     pub name: Option<String>,
+    /// HS256: sign its access and ID tokens with its client secret instead of the
+    /// server's keys (the secret is then sealed in the store, not only hashed).
+    #[arg(long)]
+    pub token_signing: Option<String>,
     /// When its grants come with refresh tokens: never, offline_access or always
     /// (default: always for device_code clients, offline_access for the others).
     #[arg(long)]
     pub refresh_tokens: Option<String>,
+}
+
+/// `--token-signing`: the one algorithm a client's secret signs with.
+fn parse_token_signing(s: &str) -> Result<crate::oauth::client::TokenSigning, String> {
+    match s {
+        "HS256" => Ok(crate::oauth::client::TokenSigning::Hs256),
+        other => Err(format!("--token-signing {other:?}: expected HS256")),
+    }
 }
 
 impl SignInArgs {
@@ -293,6 +305,9 @@ impl SignInArgs {
             .clone_from(&self.id_token_alg);
         if self.name.is_some() {
             reg.client_name.clone_from(&self.name);
+        }
+        if let Some(signing) = &self.token_signing {
+            reg.token_signing = Some(parse_token_signing(signing)?);
         }
         if let Some(policy) = &self.refresh_tokens {
             use crate::oauth::grant::refresh_token::RefreshPolicy as P;
@@ -390,6 +405,10 @@ pub enum ClientCommand {
         /// groups (repeat; replaces the list).
         #[arg(long = "require-group")]
         require_groups: Vec<String>,
+        /// HS256: sign its tokens with its client secret (a hashed secret is replaced by
+        /// a new, sealed one, printed once); `server`: with the server's keys again.
+        #[arg(long)]
+        token_signing: Option<String>,
     },
     /// Give a secret client a new secret (the old one stops working).
     RotateSecret {
@@ -655,8 +674,25 @@ async fn remote_client(remote: &RemoteArgs, cmd: ClientCommand) -> Result<(), Co
             lifetime,
             kerberos_principal_pattern,
             require_groups,
+            token_signing,
         } => {
+            let token_signing = match token_signing.as_deref() {
+                None => None,
+                Some("server") => Some(None),
+                Some(s) => Some(Some(
+                    parse_token_signing(s).map_err(|m| CommandError::local(&m))?,
+                )),
+            };
             commands::client_update(&api, &client_id, |m| {
+                match token_signing {
+                    None => {}
+                    Some(None) => {
+                        m.remove("token_signing");
+                    }
+                    Some(Some(s)) => {
+                        m.insert("token_signing".into(), serde_json::json!(s));
+                    }
+                }
                 if !scopes.is_empty() {
                     m.insert("scopes".into(), scopes.into());
                 }

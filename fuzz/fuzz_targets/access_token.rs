@@ -1,5 +1,6 @@
 //! Tokens presented to /introspect, /userinfo and the identity API: checked as one of
-//! ahdapa's own access tokens against a key set (a freshly generated ES256 key).
+//! ahdapa's own access tokens against a key set (a freshly generated ES256 key), and as
+//! an HS256 client's (`token_signing`).
 #![no_main]
 use std::sync::{Arc, OnceLock};
 
@@ -20,6 +21,14 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = ahdapa::token::access_token::verify(text, keys(), "https://idp.test", 1_800_000_000);
-    let _ = ahdapa::token::access_token::verify_ours(text, keys(), "https://idp.test", "JWT");
+    use ahdapa::token::access_token::{ClientKey, unverified_claim, verify, verify_ours};
+    // Also as an HS256 client's token (token_signing), and the claim read to find its key.
+    let client = ClientKey {
+        client_id: "svc",
+        secret: b"a-client-secret-of-at-least-32-bytes",
+    };
+    let _ = verify(text, keys(), "https://idp.test", 1_800_000_000, None);
+    let _ = verify(text, keys(), "https://idp.test", 1_800_000_000, Some(client));
+    let _ = verify_ours(text, keys(), "https://idp.test", "JWT", Some(client));
+    let _ = unverified_claim(text, "aud");
 });

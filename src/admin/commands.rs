@@ -287,11 +287,16 @@ pub async fn client_update(
         return Err(CommandError::local("client update: unexpected answer"));
     };
     edit(m);
-    check(
+    let answer = check(
         api.call(http::Method::PUT, &path, Some(&body)).await?,
         "client update",
     )?;
     println!("updated {id}");
+    // A new secret when the change needed one (HS256 token signing seals the secret, so
+    // a hashed one is replaced): shown once.
+    if let Some(secret) = answer.get("client_secret").and_then(Value::as_str) {
+        println!("client_secret = {secret}");
+    }
     Ok(())
 }
 

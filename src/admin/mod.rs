@@ -525,8 +525,16 @@ fn with_secret(
     let method = reg.token_endpoint_auth_method;
     let same_method = old.is_some_and(|o| o.token_endpoint_auth_method == method);
     let mut secret = None;
+    // HS256 token signing needs the secret itself: sealed, never only hashed. A client
+    // whose secret is a hash gets a new one (the old cannot be given back).
+    let whole = reg.token_signing.is_some() || method == M::ClientSecretJwt;
+    if whole && matches!(method, M::ClientSecretBasic | M::ClientSecretPost) {
+        reg.client_secret_hash = None;
+    }
     match method {
-        M::ClientSecretBasic | M::ClientSecretPost if reg.client_secret_hash.is_none() => {
+        M::ClientSecretBasic | M::ClientSecretPost
+            if !whole && reg.client_secret_hash.is_none() =>
+        {
             match old.and_then(|o| o.client_secret_hash.clone()) {
                 Some(h) if same_method => reg.client_secret_hash = Some(h),
                 _ => {
@@ -536,7 +544,9 @@ fn with_secret(
                 }
             }
         }
-        M::ClientSecretJwt if reg.client_secret_sealed.is_none() => {
+        M::ClientSecretBasic | M::ClientSecretPost | M::ClientSecretJwt
+            if whole && reg.client_secret_sealed.is_none() =>
+        {
             match old.and_then(|o| o.client_secret_sealed.clone()) {
                 Some(sealed) if same_method => reg.client_secret_sealed = Some(sealed),
                 _ => {

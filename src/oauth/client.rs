@@ -195,6 +195,12 @@ pub struct ClientRegistration {
     /// (`ES256`, `EdDSA` or `RS256`; default: the server's `keys.algorithm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
+    /// `HS256`: its access and ID tokens are signed with its client secret (HMAC-SHA-256,
+    /// no `kid`) instead of the server's keys, as authentik does when a provider has no
+    /// signing key. The secret is then kept whole, not only hashed: `client_secret_file`
+    /// in the config file, sealed under the master key in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_signing: Option<TokenSigning>,
     /// When its grants come with a refresh token: `never`, `offline_access` (when the
     /// scope has it; the default for authorization_code clients) or `always` (the
     /// default for device_code clients such as SSSD hosts).
@@ -229,6 +235,14 @@ pub struct ClientRegistration {
     /// client_credentials or the password grant, or `client_secret = base64(SA:TOKEN)`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub service_accounts: bool,
+}
+
+/// What signs a client's tokens instead of the server's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenSigning {
+    /// HMAC-SHA-256 with the client secret (RFC 7518 §3.2).
+    #[serde(rename = "HS256")]
+    Hs256,
 }
 
 /// What one scope demands of the subject.
@@ -334,6 +348,8 @@ pub struct Client {
     pub require_consent: bool,
     /// The algorithm of its ID tokens; `None` means the server's.
     pub id_token_alg: Option<SigningAlgorithm>,
+    /// `token_signing = "HS256"`: the secret its access and ID tokens are signed with.
+    pub token_secret: Option<HmacSecret>,
     /// When its grants come with a refresh token.
     pub refresh_tokens: crate::oauth::grant::refresh_token::RefreshPolicy,
     /// Its token-exchange policy.
@@ -397,12 +413,20 @@ impl Client {
             foreign(
                 "client_secret_file",
                 reg.client_secret_file.is_some(),
-                &[M::ClientSecretJwt],
+                &[
+                    M::ClientSecretJwt,
+                    M::ClientSecretBasic,
+                    M::ClientSecretPost,
+                ],
             ),
             foreign(
                 "client_secret_sealed",
                 reg.client_secret_sealed.is_some(),
-                &[M::ClientSecretJwt],
+                &[
+                    M::ClientSecretJwt,
+                    M::ClientSecretBasic,
+                    M::ClientSecretPost,
+                ],
             ),
             foreign(
                 "tls_client_certificates",
@@ -442,6 +466,8 @@ impl Client {
         for (field, message) in misplaced.into_iter().flatten() {
             err(field, message);
         }
+        // The secret itself (client_secret_file, or sealed in the store), when kept whole.
+        let whole_secret = hmac_secret.clone();
         let credential = match method {
             M::PrivateKeyJwt if !kerberos_fields => match (&reg.jwks, &reg.jwks_uri) {
                 (None, None) => {
@@ -619,6 +645,14 @@ impl Client {
                     );
                     None
                 }
+                (_, Some(_)) if hmac_secret.is_some() => {
+                    err(
+                        "client_secret_hash",
+                        "give client_secret_hash or the secret itself (client_secret_file), not both"
+                            .into(),
+                    );
+                    None
+                }
                 (method, Some(stored)) => match SecretHash::parse(stored) {
                     Some(hash) => Some(Credential::Secret { method, hash }),
                     None => {
@@ -626,6 +660,21 @@ impl Client {
                         None
                     }
                 },
+                (method, None) if hmac_secret.is_some() => {
+                    match hmac_secret.map(|h| String::from_utf8(h.expose().to_vec())) {
+                        Some(Ok(text)) => Some(Credential::Secret {
+                            method,
+                            hash: SecretHash::of(&super::secret::ClientSecret::new(text)),
+                        }),
+                        _ => {
+                            err(
+                                "client_secret_file",
+                                "the secret of client_secret_basic or client_secret_post must be UTF-8 text".into(),
+                            );
+                            None
+                        }
+                    }
+                }
                 (method, None) => {
                     err(
                         "client_secret_hash",
@@ -727,6 +776,38 @@ impl Client {
                 }
             },
         };
+        let token_secret = match reg.token_signing {
+            None => None,
+            Some(TokenSigning::Hs256) => match (method, whole_secret) {
+                (M::ClientSecretBasic | M::ClientSecretPost | M::ClientSecretJwt, Some(s)) => {
+                    if reg.id_token_signed_response_alg.is_some() {
+                        err(
+                            "id_token_signed_response_alg",
+                            "token_signing = \"HS256\" signs the ID tokens too; leave this out"
+                                .into(),
+                        );
+                    }
+                    Some(s)
+                }
+                (M::ClientSecretBasic | M::ClientSecretPost, None) => {
+                    err(
+                        "token_signing",
+                        "HS256 signs with the client secret itself, which client_secret_hash cannot give back: keep the secret in client_secret_file instead (for a client in the store, `ahdapa client update CLIENT --token-signing HS256` issues a new secret and seals it)".into(),
+                    );
+                    None
+                }
+                (method, _) => {
+                    err(
+                        "token_signing",
+                        format!(
+                            "HS256 signs with the client secret; a {} client has none",
+                            method.as_str()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
         let refresh_tokens = reg.refresh_tokens.unwrap_or(
             if grants.contains(&crate::oauth::grant::GrantType::DeviceCode) {
                 crate::oauth::grant::refresh_token::RefreshPolicy::Always
@@ -796,6 +877,7 @@ impl Client {
                 post_logout_redirect_uris: reg.post_logout_redirect_uris.clone(),
                 require_consent: reg.require_consent.unwrap_or(false),
                 id_token_alg,
+                token_secret,
                 refresh_tokens,
                 token_exchange: reg.token_exchange.clone(),
                 jwt_bearer,
@@ -806,6 +888,26 @@ impl Client {
             }),
             _ => Err(errors),
         }
+    }
+}
+
+impl Client {
+    /// What signs its tokens: its secret (`token_signing = "HS256"`) or `key`.
+    pub fn signer<'a>(&'a self, key: &'a crate::token::SigningKey) -> crate::token::Signer<'a> {
+        match &self.token_secret {
+            Some(secret) => crate::token::Signer::Secret(secret.expose()),
+            None => crate::token::Signer::Key(key),
+        }
+    }
+
+    /// The key its HS256 tokens are checked with, when it has one.
+    pub fn client_key(&self) -> Option<crate::token::access_token::ClientKey<'_>> {
+        self.token_secret
+            .as_ref()
+            .map(|s| crate::token::access_token::ClientKey {
+                client_id: &self.client_id,
+                secret: s.expose(),
+            })
     }
 }
 
@@ -956,6 +1058,66 @@ mod tests {
             token_lifetime_secs: None,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn hs256_token_signing_needs_the_secret_itself() {
+        let text = "sealed-or-in-a-file-secret-of-43-characters";
+        let whole = || Some(HmacSecret::new(text.as_bytes().to_vec()).unwrap());
+        let fields = |r: &ClientRegistration, secret| -> Vec<&'static str> {
+            Client::from_registration(r, ClientSource::Config, secret)
+                .err()
+                .unwrap_or_default()
+                .iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        let mut r = reg();
+        r.token_signing = Some(TokenSigning::Hs256);
+        // A hash cannot sign.
+        assert_eq!(fields(&r, None), ["token_signing"]);
+        // The hash and the secret: one or the other.
+        assert_eq!(fields(&r, whole()), ["client_secret_hash"]);
+        // The secret alone: it authenticates the client and signs its tokens.
+        r.client_secret_hash = None;
+        r.client_secret_file = Some("/etc/ahdapa/app.secret".into());
+        let client = Client::from_registration(&r, ClientSource::Config, whole()).unwrap();
+        let Credential::Secret { hash, .. } = &client.credential else {
+            panic!("{:?}", client.credential)
+        };
+        assert!(hash.verify(&ClientSecret::new(text.into())));
+        assert_eq!(client.client_key().unwrap().secret, text.as_bytes());
+        assert!(matches!(
+            client.signer(&test_key()),
+            crate::token::Signer::Secret(_)
+        ));
+        // The ID tokens are HS256 too: no second algorithm.
+        r.id_token_signed_response_alg = Some("ES256".into());
+        assert_eq!(fields(&r, whole()), ["id_token_signed_response_alg"]);
+        // Clients without a secret cannot.
+        let mut k = reg();
+        k.client_secret_hash = None;
+        k.token_endpoint_auth_method = TokenEndpointAuthMethod::KerberosClientAuth;
+        k.kerberos_principal = Some("host/a.x@X".into());
+        k.token_signing = Some(TokenSigning::Hs256);
+        assert_eq!(fields(&k, None), ["token_signing"]);
+        // Without token_signing, the server's key signs.
+        let plain = Client::from_registration(&reg(), ClientSource::Config, None).unwrap();
+        assert!(plain.client_key().is_none());
+        assert!(matches!(
+            plain.signer(&test_key()),
+            crate::token::Signer::Key(_)
+        ));
+    }
+
+    fn test_key() -> crate::token::SigningKey {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let alg = crate::token::SigningAlgorithm::ES256;
+        crate::token::SigningKey::from_pkcs8(
+            alg,
+            &crate::token::SigningKey::generate(alg, &rng).unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]

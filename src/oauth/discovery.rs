@@ -122,9 +122,10 @@ impl Metadata {
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: {
                 // The configured algorithm, then every other one a client may register
-                // (`id_token_signed_response_alg`; RS256 is OIDC's mandatory one).
+                // (`id_token_signed_response_alg`; RS256 is OIDC's mandatory one), and
+                // HS256 with the client secret (`token_signing`).
                 let mut algs = vec![algorithm.as_str()];
-                for a in ["RS256", "ES256", "EdDSA"] {
+                for a in ["RS256", "ES256", "EdDSA", "HS256"] {
                     if a != algorithm.as_str() {
                         algs.push(a);
                     }

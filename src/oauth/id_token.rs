@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use super::OAuthError;
-use crate::token::keys::{SigningAlgorithm, SigningKey};
+use crate::token::signer::{Signer, Typ};
 
 /// The claims of one ID token.
 #[derive(Debug, Serialize)]
@@ -50,36 +50,23 @@ pub struct IdTokenClaims<'a> {
 }
 
 /// §3.1.3.6 `at_hash`: base64url of the left half of the hash of the access token's
-/// ASCII, the hash being the one of the ID token's `alg` (SHA-256 for ES256 and RS256;
-/// SHA-512 for EdDSA with Ed25519, as the OpenID Foundation's registry says).
-pub fn at_hash(access_token: &str, alg: SigningAlgorithm) -> String {
-    let algorithm = match alg {
-        SigningAlgorithm::ES256 | SigningAlgorithm::RS256 => &aws_lc_rs::digest::SHA256,
-        SigningAlgorithm::EdDSA => &aws_lc_rs::digest::SHA512,
-    };
-    let digest = aws_lc_rs::digest::digest(algorithm, access_token.as_bytes());
+/// ASCII, the hash being the one of the ID token's `alg` (SHA-256 for ES256, RS256 and
+/// HS256; SHA-512 for EdDSA with Ed25519, as the OpenID Foundation's registry says).
+pub fn at_hash(access_token: &str, signer: &Signer<'_>) -> String {
+    let digest = aws_lc_rs::digest::digest(signer.half_hash_algorithm(), access_token.as_bytes());
     let bytes = digest.as_ref();
     URL_SAFE_NO_PAD.encode(bytes.get(..bytes.len() / 2).unwrap_or(bytes))
 }
 
-/// Signs an ID token with `key`.
+/// Signs an ID token with `signer` (a server key, or an HS256 client's secret).
 pub fn mint(
-    key: &SigningKey,
+    signer: Signer<'_>,
     claims: &IdTokenClaims<'_>,
     rng: &dyn SecureRandom,
 ) -> Result<String, OAuthError> {
-    let payload = serde_json::to_vec(claims)
-        .map_err(|e| OAuthError::server_error(format!("ID token claims: {e}")))?;
-    let mut out = String::with_capacity(payload.len() * 4 / 3 + 200);
-    out.push_str(key.jwt_header_b64());
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
-    let signature = key
-        .sign(out.as_bytes(), rng)
-        .map_err(|e| OAuthError::server_error(format!("signing the ID token: {e}")))?;
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature, &mut out);
-    Ok(out)
+    signer
+        .compact(Typ::IdToken, claims, rng)
+        .map_err(|e| OAuthError::server_error(format!("signing the ID token: {e}")))
 }
 
 #[cfg(test)]
@@ -87,17 +74,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn at_hash_is_the_left_half_of_sha256_for_es256() {
+    fn at_hash_is_the_left_half_of_sha256_for_es256_rs256_and_hs256() {
+        use crate::token::keys::{SigningAlgorithm, SigningKey};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let key =
+            |alg| SigningKey::from_pkcs8(alg, &SigningKey::generate(alg, &rng).unwrap()).unwrap();
         // OIDC Core A.3's access token and at_hash (RS256, SHA-256).
         let token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+        let (es, ed) = (key(SigningAlgorithm::ES256), key(SigningAlgorithm::EdDSA));
+        assert_eq!(at_hash(token, &Signer::Key(&es)), "77QmUPtjPfzWtF2AnpK9RQ");
         assert_eq!(
-            at_hash(token, SigningAlgorithm::RS256),
+            at_hash(token, &Signer::Secret(&[7; 32])),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
-        assert_eq!(
-            at_hash(token, SigningAlgorithm::ES256),
-            "77QmUPtjPfzWtF2AnpK9RQ"
-        );
-        assert_eq!(at_hash(token, SigningAlgorithm::EdDSA).len(), 43);
+        assert_eq!(at_hash(token, &Signer::Key(&ed)).len(), 43);
     }
 }

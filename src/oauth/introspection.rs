@@ -32,8 +32,7 @@ pub async fn introspect(
 ) -> Result<serde_json::Value, OAuthError> {
     let (caller, token) = token_caller(request, ctx).await?;
     let inactive = serde_json::json!({"active": false});
-    let Ok(mut claims) = access_token::verify(&token, ctx.keys, &ctx.settings.issuer, ctx.now)
-    else {
+    let Ok(mut claims) = verified(&token, &caller, ctx) else {
         // Not one of ours: perhaps a client's own offline-minted token for the caller.
         return Ok(
             super::offline_token::introspect(&token, &caller.client, ctx)
@@ -58,6 +57,23 @@ pub async fn introspect(
         (if bound { "DPoP" } else { "Bearer" }).into(),
     );
     Ok(serde_json::Value::Object(claims))
+}
+
+/// `token` checked as one of our access tokens, for `caller`: an HS256 token
+/// (`token_signing`) only when it is the caller's own, since its client holds the key and
+/// to anyone else the token would prove nothing.
+pub(super) fn verified(
+    token: &str,
+    caller: &Authenticated,
+    ctx: &Context<'_>,
+) -> Result<serde_json::Map<String, serde_json::Value>, access_token::TokenError> {
+    access_token::verify(
+        token,
+        ctx.keys,
+        &ctx.settings.issuer,
+        ctx.now,
+        caller.client.client_key(),
+    )
 }
 
 /// True when the token with these (verified) claims was revoked; a token without a

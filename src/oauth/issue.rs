@@ -141,7 +141,7 @@ pub fn issue(
         }),
         extra: extra_claims,
     };
-    let access_token = mint(keys.active(), &claims, rng)
+    let access_token = mint(client.signer(keys.active()), &claims, rng)
         .map_err(|e| OAuthError::server_error(format!("minting failed: {e}")))?;
     Ok(Issued {
         response: TokenResponse {

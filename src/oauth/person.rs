@@ -277,7 +277,7 @@ pub async fn finish(
     if scope.tokens().iter().any(|s| s == "openid") {
         // The client's algorithm (OIDC Registration `id_token_signed_response_alg`);
         // the ring keeps an active key of every algorithm a client asks for.
-        let id_key = match client.id_token_alg {
+        let server_key = match client.id_token_alg {
             None => ctx.keys.active(),
             Some(alg) => ctx.keys.active_for(alg).ok_or_else(|| {
                 OAuthError::server_error(format!(
@@ -287,6 +287,7 @@ pub async fn finish(
                 ))
             })?,
         };
+        let signer = client.signer(server_key);
         let claims = IdTokenClaims {
             iss: &ctx.settings.issuer,
             sub: &person.subject,
@@ -297,14 +298,11 @@ pub async fn finish(
             nonce: person.nonce.as_deref(),
             amr: &person.amr,
             azp: &client.client_id,
-            at_hash: Some(id_token::at_hash(
-                &issued.response.access_token,
-                id_key.algorithm(),
-            )),
+            at_hash: Some(id_token::at_hash(&issued.response.access_token, &signer)),
             sid: Some(&person.sid),
             profile: &person.claims,
         };
-        issued.response.id_token = Some(id_token::mint(id_key, &claims, ctx.rng)?);
+        issued.response.id_token = Some(id_token::mint(signer, &claims, ctx.rng)?);
     }
     let (next, parent) = match person.family {
         // Rotation: the family's scope, binding and end carry over (RFC 6749 §6).

@@ -10,7 +10,6 @@
 use super::error::OAuthError;
 use super::introspection::{TokenCallerRequest, token_caller};
 use super::token_endpoint::Context;
-use crate::token::access_token;
 
 /// What a successful `/revoke` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +38,7 @@ pub async fn revoke(
     ctx: &Context<'_>,
 ) -> Result<Revocation, OAuthError> {
     let (caller, token) = token_caller(request, ctx).await?;
-    let Ok(claims) = access_token::verify(&token, ctx.keys, &ctx.settings.issuer, ctx.now) else {
+    let Ok(claims) = super::introspection::verified(&token, &caller, ctx) else {
         // Not one of our access tokens: perhaps a refresh token (whatever the hint said,
         // §2.1 lets the server look further).
         let Some(grant) = (match ctx.refresh {

@@ -34,10 +34,21 @@ impl Service {
         let Ok(form) = Form::parse(params) else {
             return LogoutNext::ErrorPage("The sign-out request is malformed.".into());
         };
+        let registry = self.registry.load();
         let hint = match form.get("id_token_hint") {
             None => None,
             Some(t) => {
-                match access_token::verify_ours(t, &self.keys.load(), self.issuer(), "JWT") {
+                // An HS256 ID token is checked with the secret of the client it names
+                // (and must name that client: `aud`).
+                let named = form
+                    .get("client_id")
+                    .map(str::to_owned)
+                    .or_else(|| access_token::unverified_claim(t, "aud"));
+                let key = named
+                    .as_deref()
+                    .and_then(|id| registry.get(id))
+                    .and_then(|c| c.client_key());
+                match access_token::verify_ours(t, &self.keys.load(), self.issuer(), "JWT", key) {
                     Ok(claims) => Some(claims),
                     Err(e) => {
                         log::warn!(reason = e.to_string().as_str(); "logout: id_token_hint refused");
@@ -62,7 +73,6 @@ impl Service {
             (Some(a), _) => Some(a.to_owned()),
             (None, b) => b.clone(),
         };
-        let registry = self.registry.load();
         let client = client_id.as_deref().and_then(|id| registry.get(id));
         let redirect = match form.get("post_logout_redirect_uri") {
             None => None,

@@ -132,6 +132,10 @@ impl Service {
                 &self.keys.load(),
                 self.issuer(),
                 "JWT",
+                self.registry
+                    .load()
+                    .get(&request.client_id)
+                    .and_then(|c| c.client_key()),
             ) {
                 Ok(claims) => claims
                     .get("sub")

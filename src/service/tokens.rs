@@ -119,7 +119,9 @@ impl Service {
             Some((claims, true)) => return Ok(claims),
             Some((claims, false)) => claims,
             None => Arc::new(
-                access_token::verify(token, &self.keys.load(), self.issuer(), now)
+                // HS256 access tokens are refused here: their client holds the key, and
+                // could sign one naming anybody.
+                access_token::verify(token, &self.keys.load(), self.issuer(), now, None)
                     .map_err(|e| TokenRefusal::Invalid(e.to_string()))?,
             ),
         };

@@ -5,11 +5,10 @@
 //! token is sender-constrained (RFC 9449 / RFC 8705).
 
 use aws_lc_rs::rand::SecureRandom;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
-use super::keys::{KeyError, KeySet, SigningAlgorithm, SigningKey};
+use super::keys::{KeySet, SigningAlgorithm};
+use super::signer::{SignError, Signer, Typ};
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize)]
@@ -77,33 +76,14 @@ impl<'a> Audience<'a> {
     }
 }
 
-/// Why minting failed: only our own bugs or a broken random source.
-#[derive(Debug, thiserror::Error)]
-pub enum MintError {
-    /// The claims did not serialise.
-    #[error("claims did not serialise: {0}")]
-    Claims(#[from] serde_json::Error),
-    /// Signing failed.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-}
-
-/// Signs the claims with `key` into a compact JWS.
+/// Signs the claims into a compact JWS with `signer` (a server key, or an HS256 client's
+/// secret).
 pub fn mint(
-    key: &SigningKey,
+    signer: Signer<'_>,
     claims: &AccessTokenClaims<'_>,
     rng: &dyn SecureRandom,
-) -> Result<String, MintError> {
-    let payload = serde_json::to_vec(claims)?;
-    let header = key.at_jwt_header_b64();
-    let mut out = String::with_capacity(header.len() + payload.len() * 4 / 3 + 100);
-    out.push_str(header);
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
-    let signature = key.sign(out.as_bytes(), rng)?;
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature, &mut out);
-    Ok(out)
+) -> Result<String, SignError> {
+    signer.compact(Typ::AccessToken, claims, rng)
 }
 
 /// Why one of our own access tokens was refused (logged, and the resource server's
@@ -134,6 +114,9 @@ pub enum TokenError {
     /// `iss` is not this issuer.
     #[error("iss is not this issuer")]
     Issuer,
+    /// HS256 where no client's secret may check it, or of another client.
+    #[error("an HS256 token is accepted only from the client it was issued to")]
+    ClientSigned,
     /// No `exp`.
     #[error("no exp")]
     NoExp,
@@ -142,16 +125,30 @@ pub enum TokenError {
     Expired,
 }
 
-/// Verifies one of our own access tokens: `typ` at+jwt, a published `kid`, the
-/// signature, `iss`, and `exp` after `now`. Returns the claims. Revocation is the
-/// caller's check (it needs the store).
+/// The one client whose HS256 tokens a check accepts (`token_signing = "HS256"`): the
+/// caller at `/introspect` and `/revoke`, the client of a sign-in or sign-out. Its
+/// tokens must name it (`client_id` of an access token, `aud` of an ID token): the
+/// client holds the key, so it could sign anything, and nothing it signed may pass for
+/// another client's token. Nowhere else is an HS256 token accepted.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientKey<'a> {
+    /// The client_id the token must name.
+    pub client_id: &'a str,
+    /// Its secret.
+    pub secret: &'a [u8],
+}
+
+/// Verifies one of our own access tokens: `typ` at+jwt, a published `kid` (or HS256 with
+/// `client`'s secret), the signature, `iss`, and `exp` after `now`. Returns the claims.
+/// Revocation is the caller's check (it needs the store).
 pub fn verify(
     jwt: &str,
     keys: &KeySet,
     issuer: &str,
     now: u64,
+    client: Option<ClientKey<'_>>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
-    let claims = verify_ours(jwt, keys, issuer, "at+jwt")?;
+    let claims = verify_ours(jwt, keys, issuer, "at+jwt", client)?;
     let exp = claims
         .get("exp")
         .and_then(|e| e.as_u64())
@@ -170,10 +167,27 @@ pub fn verify_ours(
     keys: &KeySet,
     issuer: &str,
     typ: &str,
+    client: Option<ClientKey<'_>>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
     let header = jsonwebtoken::decode_header(jwt).map_err(|e| TokenError::NotJws(e.to_string()))?;
     if header.typ.as_deref() != Some(typ) {
         return Err(TokenError::Typ);
+    }
+    if header.alg == jsonwebtoken::Algorithm::HS256 {
+        let client = client.ok_or(TokenError::ClientSigned)?;
+        let claims = decode_unchecked_time(
+            jwt,
+            &jsonwebtoken::DecodingKey::from_secret(client.secret),
+            jsonwebtoken::Algorithm::HS256,
+        )?;
+        let named = if typ == "at+jwt" { "client_id" } else { "aud" };
+        if claims.get(named).and_then(|c| c.as_str()) != Some(client.client_id) {
+            return Err(TokenError::ClientSigned);
+        }
+        if claims.get("iss").and_then(|i| i.as_str()) != Some(issuer) {
+            return Err(TokenError::Issuer);
+        }
+        return Ok(claims);
     }
     let kid = header.kid.as_deref().ok_or(TokenError::NoKid)?;
     let key = keys
@@ -206,25 +220,47 @@ pub fn verify_ours(
         return Err(TokenError::Algorithm);
     }
     let decoding = decoding.map_err(|e| TokenError::Key(e.to_string()))?;
-    let mut v = jsonwebtoken::Validation::new(alg);
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    let claims =
-        jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(jwt, &decoding, &v)
-            .map_err(|e| TokenError::Signature(e.to_string()))?
-            .claims;
+    let claims = decode_unchecked_time(jwt, &decoding, alg)?;
     if claims.get("iss").and_then(|i| i.as_str()) != Some(issuer) {
         return Err(TokenError::Issuer);
     }
     Ok(claims)
 }
 
+/// A string claim of `jwt` read without any check, to find the key that checks it.
+pub fn unverified_claim(jwt: &str, name: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).ok()?;
+    claims.get(name)?.as_str().map(str::to_owned)
+}
+
+/// The claims of `jwt` once its signature verifies with `key`; times and audience are
+/// the callers' checks.
+fn decode_unchecked_time(
+    jwt: &str,
+    key: &jsonwebtoken::DecodingKey,
+    alg: jsonwebtoken::Algorithm,
+) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    Ok(
+        jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(jwt, key, &v)
+            .map_err(|e| TokenError::Signature(e.to_string()))?
+            .claims,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token::keys::SigningAlgorithm;
+    use crate::token::keys::{SigningAlgorithm, SigningKey};
     use aws_lc_rs::rand::SystemRandom;
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 
@@ -254,7 +290,7 @@ mod tests {
         )
         .unwrap();
         let aud = vec!["https://rs.test".to_string()];
-        let jwt = mint(&key, &claims(&aud), &rng).unwrap();
+        let jwt = mint(Signer::Key(&key), &claims(&aud), &rng).unwrap();
 
         let header = decode_header(&jwt).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
@@ -270,6 +306,34 @@ mod tests {
     }
 
     #[test]
+    fn an_hs256_token_verifies_only_for_its_own_client() {
+        let rng = SystemRandom::new();
+        let secret = b"a-client-secret-of-at-least-32-bytes";
+        let aud = vec!["rs".to_string()];
+        let jwt = mint(Signer::Secret(secret), &claims(&aud), &rng).unwrap();
+        let keys = KeySet::new(
+            std::sync::Arc::new(
+                SigningKey::from_pkcs8(
+                    SigningAlgorithm::ES256,
+                    &SigningKey::generate(SigningAlgorithm::ES256, &rng).unwrap(),
+                )
+                .unwrap(),
+            ),
+            vec![],
+        );
+        let key = |client_id, secret| Some(ClientKey { client_id, secret });
+        let verify = |k| verify(&jwt, &keys, "https://idp.test", 3_999_999_200, k);
+        assert_eq!(verify(key("svc", secret)).unwrap()["sub"], "svc");
+        // Nowhere without the client's key; never for another client with the same key.
+        assert_eq!(verify(None), Err(TokenError::ClientSigned));
+        assert_eq!(verify(key("other", secret)), Err(TokenError::ClientSigned));
+        assert!(matches!(
+            verify(key("svc", b"another-secret-of-at-least-32-bytes!")),
+            Err(TokenError::Signature(_))
+        ));
+    }
+
+    #[test]
     fn eddsa_token_verifies_with_jsonwebtoken() {
         let rng = SystemRandom::new();
         let key = SigningKey::from_pkcs8(
@@ -278,7 +342,7 @@ mod tests {
         )
         .unwrap();
         let aud = vec!["a".to_string(), "b".to_string()];
-        let jwt = mint(&key, &claims(&aud), &rng).unwrap();
+        let jwt = mint(Signer::Key(&key), &claims(&aud), &rng).unwrap();
         let dk = DecodingKey::from_ed_components(&key.jwk().x).unwrap();
         let mut v = Validation::new(Algorithm::EdDSA);
         v.set_audience(&["b"]);

@@ -12,7 +12,9 @@ pub mod jws;
 pub mod keys;
 pub mod rotation;
 pub mod seal;
+pub mod signer;
 
 pub use access_token::{AccessTokenClaims, mint};
 pub use jwk::PublicJwk;
 pub use keys::{KeySet, SigningAlgorithm, SigningKey};
+pub use signer::{Signer, Typ};

@@ -134,6 +134,7 @@ async fn redeem(
         &service.key_set(),
         service.issuer(),
         "JWT",
+        None,
     )
     .map_err(|e| format!("The ID token does not verify: {e}"))?;
     if claims.get("aud").and_then(|a| a.as_str()) != Some(DEMO_APP_ID) {

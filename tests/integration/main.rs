@@ -24,6 +24,7 @@ mod exchange;
 mod federation;
 mod harness;
 mod hostile;
+mod hs256;
 mod interop;
 mod kdc;
 mod kerberos;

@@ -1,0 +1,242 @@
+//! `token_signing = "HS256"` (authentik's behaviour when a provider has no signing key):
+//! the client's access and ID tokens are HMACs of its client secret, checked by PyJWT
+//! with that secret; ahdapa accepts them back only from that client.
+
+use std::process::Command;
+
+use crate::harness::{Server, claims, curl, generate_secret, header, python};
+use crate::kdc::realm;
+use crate::signin::{authz_query, enc, location, param, sign_in};
+
+const REDIRECT: &str = "http://127.0.0.1/cb";
+const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
+
+/// PyJWT: verifies `token` as HS256 with `secret` (signature, `iss`, `exp`, and `aud`
+/// when given), or with `--forge CLAIMS` signs CLAIMS with it; prints JSON.
+const PY: &str = r#"
+import json, sys, jwt
+if sys.argv[1] == "--forge":
+    print(jwt.encode(json.loads(sys.argv[3]), sys.argv[2], algorithm="HS256", headers={"typ": "at+jwt"}))
+    sys.exit(0)
+token, secret, issuer, audience = sys.argv[1:5]
+options = {"require": ["iss", "sub", "aud", "exp", "iat"]}
+claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=issuer,
+                    audience=audience or None, options=dict(options, verify_aud=bool(audience)))
+print(json.dumps(claims))
+"#;
+
+fn pyjwt(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(PY)
+        .args(args)
+        .output()
+        .expect("python3 with PyJWT");
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap().trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn verify(token: &str, secret: &str, issuer: &str, audience: &str) -> serde_json::Value {
+    let out = pyjwt(&[token, secret, issuer, audience])
+        .unwrap_or_else(|e| panic!("PyJWT refused the HS256 token: {e}"));
+    serde_json::from_str(&out).unwrap()
+}
+
+fn introspect(s: &Server, who: &str, secret: &str, token: &str) -> serde_json::Value {
+    let r = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("{who}:{secret}"),
+            "--data-urlencode",
+            &format!("token={token}"),
+        ],
+        "/introspect",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+#[test]
+fn hs256_tokens_verify_with_the_client_secret_and_come_back_only_from_it() {
+    let r = realm();
+    let alice = r.person("hs1alice", "hs1-password");
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, _) = generate_secret();
+    let secret_file = dir.path().join("hs1-app.secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let (rs_secret, rs) =
+        crate::harness::secret_client("hs1-rs", "introspection_all_tokens = true\n");
+    let s = Server::start_kerberos(&format!(
+        "[[clients]]\nclient_id = \"hs1-app\"\ntoken_endpoint_auth_method = \"client_secret_basic\"\n\
+         client_secret_file = \"{}\"\ntoken_signing = \"HS256\"\n\
+         grant_types = [\"authorization_code\", \"client_credentials\"]\n\
+         redirect_uris = [\"{REDIRECT}\"]\nscopes = [\"openid\", \"profile\", \"s\"]\n{rs}",
+        secret_file.display()
+    ));
+    let issuer = s.base_url.clone();
+
+    // A person signs in; the code is redeemed with the client's secret.
+    let jar = dir.path().join("jar");
+    let query = authz_query("hs1", "");
+    let posted = sign_in(&s, &jar, &query, "hs1alice", "hs1-password");
+    assert_eq!(posted.status, 303, "{}\n{}", posted.body, s.log_text());
+    let code = param(&location(&posted), "code").unwrap();
+    let redeemed = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("hs1-app:{secret}"),
+            "-d",
+            &format!(
+                "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={VERIFIER}",
+                enc(&code),
+                enc(REDIRECT)
+            ),
+        ],
+        "/token",
+    );
+    assert_eq!(redeemed.status, 200, "{}", redeemed.body);
+    let tokens = redeemed.json();
+    let access = tokens["access_token"].as_str().unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap();
+    for (token, typ) in [(access, "at+jwt"), (id_token, "JWT")] {
+        let h = header(token);
+        assert_eq!(h["alg"], "HS256", "{h}");
+        assert_eq!(h["typ"], typ, "{h}");
+        assert!(
+            h.get("kid").is_none(),
+            "an HS256 token names no server key: {h}"
+        );
+    }
+    // PyJWT with the client secret: the ID token for the client, the access token too.
+    let id = verify(id_token, &secret, &issuer, "hs1-app");
+    assert_eq!(id["sub"], alice.as_str());
+    assert_eq!(id["nonce"], "n-hs1");
+    let at = verify(access, &secret, &issuer, "");
+    assert_eq!(at["client_id"], "hs1-app");
+    assert_eq!(at["sub"], alice.as_str());
+    // With another secret the signature does not verify.
+    let (other, _) = generate_secret();
+    assert!(pyjwt(&[access, &other, &issuer, ""]).is_err());
+    // client_credentials tokens are HS256 too.
+    let cc = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("hs1-app:{secret}"),
+            "-d",
+            "grant_type=client_credentials&scope=s",
+        ],
+        "/token",
+    );
+    assert_eq!(cc.status, 200, "{}", cc.body);
+    let cc_token = cc.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(verify(&cc_token, &secret, &issuer, "")["sub"], "hs1-app");
+
+    // Introspection: active to the client itself, inactive to a resource server that may
+    // introspect every token (it cannot tell the client's own HS256 work from ours).
+    let own = introspect(&s, "hs1-app", &secret, access);
+    assert_eq!(own["active"], true, "{own}");
+    assert_eq!(own["sub"], alice.as_str());
+    let rs_view = introspect(&s, "hs1-rs", &rs_secret, access);
+    assert_eq!(rs_view["active"], false, "{rs_view}");
+    // A token the client signed itself, naming another client, is never active.
+    let now = claims(access)["iat"].as_u64().unwrap();
+    let forged = pyjwt(&[
+        "--forge",
+        &secret,
+        &serde_json::json!({"iss": issuer, "sub": "admin", "aud": "hs1-rs", "client_id": "hs1-rs",
+            "exp": now + 300, "iat": now, "jti": "forged-1", "scope": "s"})
+        .to_string(),
+    ])
+    .unwrap();
+    assert_eq!(introspect(&s, "hs1-app", &secret, &forged)["active"], false);
+    assert_eq!(
+        introspect(&s, "hs1-rs", &rs_secret, &forged)["active"],
+        false
+    );
+    // Userinfo does not take HS256 access tokens: the client could sign one for anybody.
+    let userinfo = curl(
+        &s.base_url,
+        &["-H", &format!("Authorization: Bearer {access}")],
+        "/userinfo",
+    );
+    assert_eq!(userinfo.status, 401, "{}", userinfo.body);
+    // Revocation by the client works; then its own introspection says inactive.
+    let revoked = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("hs1-app:{secret}"),
+            "--data-urlencode",
+            &format!("token={access}"),
+        ],
+        "/revoke",
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(introspect(&s, "hs1-app", &secret, access)["active"], false);
+    // The HS256 ID token is a good id_token_hint for signing out.
+    let logout = curl(
+        &s.base_url,
+        &[],
+        &format!("/logout?id_token_hint={}", enc(id_token)),
+    );
+    assert!(
+        !logout.body.contains("did not issue"),
+        "{} {}",
+        logout.status,
+        logout.body
+    );
+    assert!(!s.log_text().contains(&secret), "the secret was logged");
+}
+
+#[test]
+fn hs256_needs_the_secret_itself_and_the_store_seals_it() {
+    // The config file: a hash cannot sign, and check-config says what to do.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, hash_line) = generate_secret();
+    let config = dir.path().join("ahdapa.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "issuer = \"https://idp.example.com\"\n\
+             [[clients]]\nclient_id = \"hs2\"\ntoken_endpoint_auth_method = \"client_secret_basic\"\n\
+             {hash_line}\ntoken_signing = \"HS256\"\nscopes = [\"s\"]\n"
+        ),
+    )
+    .unwrap();
+    let (ok, err) = crate::harness::check_config(&config);
+    assert!(!ok);
+    assert!(err.contains("clients[0].token_signing"), "{err}");
+    assert!(err.contains("client_secret_file"), "{err}");
+
+    // The store: `client add --token-signing HS256` seals the secret it prints.
+    let s = Server::start_tls("");
+    let secret = s.add_client("hs2-store", &["--scope", "s", "--token-signing", "HS256"]);
+    assert_eq!(secret.len(), 43);
+    s.wait_for_client("hs2-store", &secret);
+    let r = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("hs2-store:{secret}"),
+            "-d",
+            "grant_type=client_credentials",
+        ],
+        "/token",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(header(&token)["alg"], "HS256");
+    assert_eq!(
+        verify(&token, &secret, &s.base_url, "")["client_id"],
+        "hs2-store"
+    );
+    let shown = s.cli(&["client", "list", "--local"]);
+    let listed = String::from_utf8_lossy(&shown.stdout);
+    assert!(!listed.contains(&secret), "{listed}");
+}
