@@ -283,6 +283,7 @@ impl Service {
             devices: Some(self),
             refresh: Some(self),
             revocations: self,
+            encrypted: Some(self),
             service_accounts: Some(self),
             now,
             rng: &self.rng,

@@ -201,6 +201,18 @@ pub struct ClientRegistration {
     /// in the config file, sealed under the master key in the store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_signing: Option<TokenSigning>,
+    /// A public key its access and ID tokens are encrypted to (JWE around the signed
+    /// token): a JWK (RSA of 2048 bits or more, or EC on P-256) or a PEM public key or
+    /// certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<serde_json::Value>,
+    /// The JWE `alg`: `RSA-OAEP-256` (the default for an RSA key) or `ECDH-ES` (the
+    /// default for an EC key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_alg: Option<String>,
+    /// The JWE `enc`: `A256CBC-HS512` (the default) or `A256GCM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_enc: Option<String>,
     /// When its grants come with a refresh token: `never`, `offline_access` (when the
     /// scope has it; the default for authorization_code clients) or `always` (the
     /// default for device_code clients such as SSSD hosts).
@@ -350,6 +362,8 @@ pub struct Client {
     pub id_token_alg: Option<SigningAlgorithm>,
     /// `token_signing = "HS256"`: the secret its access and ID tokens are signed with.
     pub token_secret: Option<HmacSecret>,
+    /// `encryption_key`: its access and ID tokens are encrypted to this key.
+    pub encryption: Option<crate::token::jwe::EncryptionKey>,
     /// When its grants come with a refresh token.
     pub refresh_tokens: crate::oauth::grant::refresh_token::RefreshPolicy,
     /// Its token-exchange policy.
@@ -808,6 +822,28 @@ impl Client {
                 }
             },
         };
+        let encryption = match &reg.encryption_key {
+            Some(key) => match crate::token::jwe::EncryptionKey::parse(
+                key,
+                reg.encryption_alg.as_deref(),
+                reg.encryption_enc.as_deref(),
+            ) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    err("encryption_key", e.to_string());
+                    None
+                }
+            },
+            None => {
+                if reg.encryption_alg.is_some() || reg.encryption_enc.is_some() {
+                    err(
+                        "encryption_key",
+                        "encryption_alg and encryption_enc need encryption_key (the client's public key)".into(),
+                    );
+                }
+                None
+            }
+        };
         let refresh_tokens = reg.refresh_tokens.unwrap_or(
             if grants.contains(&crate::oauth::grant::GrantType::DeviceCode) {
                 crate::oauth::grant::refresh_token::RefreshPolicy::Always
@@ -878,6 +914,7 @@ impl Client {
                 require_consent: reg.require_consent.unwrap_or(false),
                 id_token_alg,
                 token_secret,
+                encryption,
                 refresh_tokens,
                 token_exchange: reg.token_exchange.clone(),
                 jwt_bearer,

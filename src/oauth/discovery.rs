@@ -62,6 +62,10 @@ pub struct Metadata {
     pub subject_types_supported: Vec<&'static str>,
     /// OIDC: the algorithms of ID tokens.
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    /// OIDC Discovery: the JWE `alg`s of ID tokens for clients with an `encryption_key`.
+    pub id_token_encryption_alg_values_supported: &'static [&'static str],
+    /// OIDC Discovery: the JWE `enc`s.
+    pub id_token_encryption_enc_values_supported: &'static [&'static str],
     /// RFC 7636: S256 only.
     pub code_challenge_methods_supported: Vec<&'static str>,
     /// OIDC: the scopes that add claims.
@@ -132,6 +136,8 @@ impl Metadata {
                 }
                 algs
             },
+            id_token_encryption_alg_values_supported: crate::token::jwe::KEY_ALGORITHMS,
+            id_token_encryption_enc_values_supported: crate::token::jwe::CONTENT_ENCRYPTIONS,
             code_challenge_methods_supported: crate::oauth::pkce::METHODS_SUPPORTED.to_vec(),
             scopes_supported: vec!["openid", "profile", "email", "groups", "offline_access"],
             claims_supported: vec![

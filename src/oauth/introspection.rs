@@ -32,7 +32,7 @@ pub async fn introspect(
 ) -> Result<serde_json::Value, OAuthError> {
     let (caller, token) = token_caller(request, ctx).await?;
     let inactive = serde_json::json!({"active": false});
-    let Ok(mut claims) = verified(&token, &caller, ctx) else {
+    let Some(mut claims) = verified(&token, &caller, ctx).await? else {
         // Not one of ours: perhaps a client's own offline-minted token for the caller.
         return Ok(
             super::offline_token::introspect(&token, &caller.client, ctx)
@@ -59,21 +59,29 @@ pub async fn introspect(
     Ok(serde_json::Value::Object(claims))
 }
 
-/// `token` checked as one of our access tokens, for `caller`: an HS256 token
+/// The claims of `token` when it is one of our live access tokens, for `caller`: a JWE
+/// one only if ahdapa remembers encrypting it (it holds no key to open it); an HS256 one
 /// (`token_signing`) only when it is the caller's own, since its client holds the key and
 /// to anyone else the token would prove nothing.
-pub(super) fn verified(
+pub(super) async fn verified(
     token: &str,
     caller: &Authenticated,
     ctx: &Context<'_>,
-) -> Result<serde_json::Map<String, serde_json::Value>, access_token::TokenError> {
-    access_token::verify(
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, OAuthError> {
+    if crate::token::jwe::is_compact_jwe(token) {
+        return match ctx.encrypted {
+            Some(encrypted) => encrypted.claims(token, ctx.now).await,
+            None => Ok(None),
+        };
+    }
+    Ok(access_token::verify(
         token,
         ctx.keys,
         &ctx.settings.issuer,
         ctx.now,
         caller.client.client_key(),
     )
+    .ok())
 }
 
 /// True when the token with these (verified) claims was revoked; a token without a

@@ -110,6 +110,27 @@ pub trait RevocationList: Send + Sync {
     async fn revoke(&self, jti: &str, exp: u64, now: u64) -> Result<(), OAuthError>;
 }
 
+/// The claims of the encrypted (JWE) access tokens ahdapa issued, by a digest of the
+/// token, shared by every node that shares the store: ahdapa cannot decrypt what it
+/// encrypted to a client's key, so it remembers what it encrypted, for `/introspect`,
+/// `/revoke` and `/userinfo`. Only the claims are kept, never a token that would work.
+#[async_trait]
+pub trait EncryptedTokens: Send + Sync {
+    /// Remembers that `encrypted` carries `claims`, until `expires_at`.
+    async fn remember(
+        &self,
+        encrypted: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        expires_at: u64,
+    ) -> Result<(), OAuthError>;
+    /// The claims of `encrypted`, when ahdapa issued it and it has not expired.
+    async fn claims(
+        &self,
+        encrypted: &str,
+        now: u64,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, OAuthError>;
+}
+
 /// A redeemed authorization code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedeemedCode {

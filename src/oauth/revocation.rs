@@ -38,7 +38,7 @@ pub async fn revoke(
     ctx: &Context<'_>,
 ) -> Result<Revocation, OAuthError> {
     let (caller, token) = token_caller(request, ctx).await?;
-    let Ok(claims) = super::introspection::verified(&token, &caller, ctx) else {
+    let Some(claims) = super::introspection::verified(&token, &caller, ctx).await? else {
         // Not one of our access tokens: perhaps a refresh token (whatever the hint said,
         // §2.1 lets the server look further).
         let Some(grant) = (match ctx.refresh {

@@ -109,6 +109,8 @@ pub struct Context<'a> {
     pub refresh: Option<&'a dyn RefreshTokens>,
     /// Revoked tokens.
     pub revocations: &'a dyn RevocationList,
+    /// What the encrypted tokens issued carry (none: encrypted tokens are not remembered).
+    pub encrypted: Option<&'a dyn super::ports::EncryptedTokens>,
     /// Service accounts.
     pub service_accounts: Option<&'a dyn super::ports::ServiceAccounts>,
     /// Now, seconds since the epoch.
@@ -285,6 +287,12 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
             subject = subject.as_str(), act = act.as_str(), audience = audience.as_str(),
             scope = issued.response.scope.as_str(), jti = request.jti; "token exchanged");
     }
+    // A client with an encryption key gets JWE around the signed tokens (sign, then
+    // encrypt); the access token first, so that the ID token's at_hash is of the value
+    // the client receives.
+    if let Some(key) = &client.encryption {
+        encrypt_access_token(&mut issued, key, ctx).await?;
+    }
     if let Some(person) = person {
         person::finish(
             &mut issued,
@@ -298,8 +306,37 @@ pub async fn token(request: TokenRequest<'_>, ctx: &Context<'_>) -> Result<Issue
         )
         .await?;
     }
+    if let (Some(key), Some(id_token)) = (&client.encryption, issued.response.id_token.as_mut()) {
+        *id_token = key
+            .encrypt(id_token, ctx.rng)
+            .map_err(|e| OAuthError::server_error(e.to_string()))?;
+    }
     issued.mutual_auth_token = mutual;
     Ok(issued)
+}
+
+/// Replaces the signed access token by a JWE for `key`, remembering its claims for
+/// `/introspect`, `/revoke` and `/userinfo` (ahdapa cannot decrypt it).
+async fn encrypt_access_token(
+    issued: &mut Issued,
+    key: &crate::token::jwe::EncryptionKey,
+    ctx: &Context<'_>,
+) -> Result<(), OAuthError> {
+    let signed = &issued.response.access_token;
+    let claims = crate::token::access_token::unverified_claims(signed)
+        .ok_or_else(|| OAuthError::server_error("the access token just signed does not parse"))?;
+    let jwe = key
+        .encrypt(signed, ctx.rng)
+        .map_err(|e| OAuthError::server_error(e.to_string()))?;
+    if let Some(encrypted) = ctx.encrypted {
+        let exp = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(ctx.now);
+        encrypted.remember(&jwe, &claims, exp).await?;
+    }
+    issued.response.access_token = jwe;
+    Ok(())
 }
 
 /// The client's scope policies, for every grant: a scope that needs directory groups
@@ -957,6 +994,7 @@ mod tests {
                 devices: Some(&self.devices),
                 refresh: Some(&self.refresh),
                 revocations: &self.revocations,
+                encrypted: None,
                 service_accounts: None,
                 now: NOW,
                 rng,

@@ -8,8 +8,53 @@ use std::sync::Arc;
 
 use super::*;
 use crate::oauth::introspection::{self, TokenCallerRequest};
-use crate::oauth::ports::RevocationList;
+use crate::oauth::ports::{EncryptedTokens, RevocationList};
 use crate::oauth::revocation::{self, Revocation};
+
+/// What encrypted access tokens carry, as state records on the store.
+#[async_trait::async_trait]
+impl EncryptedTokens for Service {
+    async fn remember(
+        &self,
+        encrypted: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        expires_at: u64,
+    ) -> Result<(), OAuthError> {
+        let value = serde_json::to_vec(claims)
+            .map_err(|e| OAuthError::server_error(format!("encrypted token claims: {e}")))?;
+        // Durable: a resource server introspects the token for as long as it lives.
+        self.store
+            .put_state(
+                ENCRYPTED_TOKEN,
+                &store_key(encrypted.as_bytes()),
+                &value,
+                expires_at,
+                Durability::Durable,
+            )
+            .await
+            .map_err(|e| OAuthError::TemporarilyUnavailable {
+                reason: format!("remembering an encrypted token: {e}").into(),
+            })
+    }
+
+    async fn claims(
+        &self,
+        encrypted: &str,
+        now: u64,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, OAuthError> {
+        let record = self
+            .store
+            .state(ENCRYPTED_TOKEN, &store_key(encrypted.as_bytes()), now)
+            .await
+            .map_err(|e| OAuthError::TemporarilyUnavailable {
+                reason: format!("reading an encrypted token: {e}").into(),
+            })?;
+        Ok(record.and_then(|r| serde_json::from_slice(&r.value).ok()))
+    }
+}
+
+/// The store kind of what an encrypted access token carries.
+const ENCRYPTED_TOKEN: &str = "encrypted-token";
 
 /// Revocation records on the store (durable), with the store latency metric; a
 /// revocation also empties this node's cache of verified tokens.
@@ -118,6 +163,15 @@ impl Service {
             }
             Some((claims, true)) => return Ok(claims),
             Some((claims, false)) => claims,
+            // An encrypted token: what ahdapa remembers encrypting (it cannot open it).
+            None if crate::token::jwe::is_compact_jwe(token) => Arc::new(
+                self.claims(token, now)
+                    .await
+                    .map_err(|e| TokenRefusal::Unavailable(e.log_reason().to_owned()))?
+                    .ok_or_else(|| {
+                        TokenRefusal::Invalid("not an encrypted token this server issued".into())
+                    })?,
+            ),
             None => Arc::new(
                 // HS256 access tokens are refused here: their client holds the key, and
                 // could sign one naming anybody.

@@ -229,13 +229,21 @@ pub fn verify_ours(
 
 /// A string claim of `jwt` read without any check, to find the key that checks it.
 pub fn unverified_claim(jwt: &str, name: &str) -> Option<String> {
+    unverified_claims(jwt)?
+        .get(name)?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The claims of `jwt` read without any check (of a token just signed, or to find the
+/// key that checks it).
+pub fn unverified_claims(jwt: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
     use base64::Engine;
     let payload = jwt.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
-    let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).ok()?;
-    claims.get(name)?.as_str().map(str::to_owned)
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// The claims of `jwt` once its signature verifies with `key`; times and audience are

@@ -7,6 +7,7 @@
 
 pub mod access_token;
 pub mod dpop;
+pub mod jwe;
 pub mod jwk;
 pub mod jws;
 pub mod keys;

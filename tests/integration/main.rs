@@ -26,6 +26,7 @@ mod harness;
 mod hostile;
 mod hs256;
 mod interop;
+mod jwe;
 mod kdc;
 mod kerberos;
 mod keys;
