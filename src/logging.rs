@@ -137,9 +137,21 @@ struct Fields(Vec<(Cow<'static, str>, String)>);
 
 impl<'kvs> VisitSource<'kvs> for Fields {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
+        // Every key is an AHDAPA_* field: the named ones above, the others upper-cased
+        // (journal field names are A-Z, 0-9 and _).
         let key = match journal_field(key.as_str()) {
             Some(field) => Cow::Borrowed(field),
-            None => Cow::Owned(key.as_str().to_owned()),
+            None => Cow::Owned(format!(
+                "AHDAPA_{}",
+                key.as_str()
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    })
+                    .collect::<String>()
+            )),
         };
         let text = value.to_string();
         self.0.push((key, escape(&text).into_owned()));
@@ -272,7 +284,7 @@ mod tests {
         let _ = fields.visit_pair(Key::from_str("other_key"), Value::from("v"));
         assert_eq!(fields.0[0].0, "AHDAPA_CLIENT_ID");
         assert_eq!(fields.0[0].1, "x\\nMESSAGE=forged");
-        assert_eq!(fields.0[1].0, "other_key");
+        assert_eq!(fields.0[1].0, "AHDAPA_OTHER_KEY");
         assert_eq!(escape("tab\there"), "tab\\there");
         assert!(matches!(escape("nothing to do"), Cow::Borrowed(_)));
     }
