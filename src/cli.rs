@@ -72,6 +72,17 @@ pub enum Command {
     /// On a host: get (or rotate) this host's SSSD client with its keytab and write the
     /// SSSD drop-in.
     Enroll(EnrollArgs),
+    /// Make the running server re-read its config (SIGHUP) and wait for the outcome: the
+    /// unit's ExecReload, so that `systemctl reload ahdapa` returns once it is done and
+    /// fails when the new config was refused.
+    Reload {
+        /// The serving process (systemd's $MAINPID).
+        #[arg(long)]
+        pid: u32,
+        /// How long to wait for the outcome.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
     /// Write the man page (ahdapa.1) and shell completions into a directory (packaging).
     #[command(hide = true)]
     GenerateAssets {
@@ -465,6 +476,23 @@ pub async fn run(cli: Cli) -> Result<(), CommandError> {
         Command::ServiceAccount(cmd) => service_account(&cli.config, &remote, cmd).await,
         Command::Enroll(args) => enroll(&remote, args).await,
         Command::GenerateAssets { dir } => generate_assets(&dir).map_err(CommandError::local),
+        Command::Reload { pid, timeout_secs } => {
+            use crate::systemd::ReloadOutcome;
+            let timeout = std::time::Duration::from_secs(timeout_secs);
+            match crate::systemd::reload(pid, timeout).map_err(CommandError::local)? {
+                ReloadOutcome::Reloaded => {
+                    println!("reloaded");
+                    Ok(())
+                }
+                ReloadOutcome::Sent => {
+                    println!("sent SIGHUP to {pid}; its log tells whether the reload took");
+                    Ok(())
+                }
+                ReloadOutcome::Refused => Err(CommandError::local(
+                    "reload refused: the previous configuration keeps serving (its log names every mistake: journalctl -u ahdapa)",
+                )),
+            }
+        }
     }
 }
 

@@ -104,7 +104,9 @@ async fn reload_on_sighup(
         log::warn!("cannot listen for SIGHUP; reload needs a restart");
         return;
     };
+    let mut generation = 0u64;
     while hup.recv().await.is_some() {
+        generation += 1;
         systemd::reloading();
         log::info!(config = path.display().to_string().as_str(); "SIGHUP: reloading");
         let outcome = match config::load(&path) {
@@ -131,12 +133,14 @@ async fn reload_on_sighup(
                     service.client_count(),
                     service.active_kid()
                 ));
+                systemd::reloaded(generation, true);
             }
             Err(reason) => {
                 log::error!(reason = reason.as_str(); "reload refused; the previous configuration keeps serving");
                 systemd::ready(
                     "reload refused: the previous configuration keeps serving; see the log",
                 );
+                systemd::reloaded(generation, false);
             }
         }
     }

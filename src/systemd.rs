@@ -1,7 +1,8 @@
 //! systemd integration (`Type=notify`): READY=1 once the listeners are bound, the store is
 //! open and the keys are loaded; WATCHDOG=1 pings from the runtime while it serves;
-//! RELOADING=1 (then READY=1) around a SIGHUP reload; STOPPING=1 when a shutdown begins. Without `NOTIFY_SOCKET` (not under systemd) every
-//! call does nothing.
+//! RELOADING=1 (then READY=1) around a SIGHUP reload, and its outcome in the runtime
+//! directory for `ahdapa reload`; STOPPING=1 when a shutdown begins. Without
+//! `NOTIFY_SOCKET` (not under systemd) every call does nothing.
 
 use std::time::Duration;
 
@@ -52,4 +53,82 @@ pub fn spawn_watchdog() -> Option<tokio::task::JoinHandle<()>> {
             let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
         }
     }))
+}
+
+/// The file in `$RUNTIME_DIRECTORY` (the unit's `RuntimeDirectory=ahdapa`) where the
+/// serving process records each reload's outcome as `PID GENERATION OUTCOME`, so that
+/// `ahdapa reload` (the unit's `ExecReload=`) returns only once the reload is done, and
+/// fails when it was refused. systemd 252 (Debian 12) waits for READY=1 after a reload
+/// only when RELOADING=1 arrives before `ExecReload=` exits, which a bare `kill -HUP`
+/// does not wait for.
+fn reload_status_path() -> Option<std::path::PathBuf> {
+    let dirs = crate::clock::env_var("RUNTIME_DIRECTORY")?;
+    let first = dirs.split(':').next().filter(|d| !d.is_empty())?;
+    Some(std::path::Path::new(first).join("reload"))
+}
+
+/// Records the outcome of reload number `generation` (from 1) of this process; without a
+/// runtime directory it does nothing.
+pub fn reloaded(generation: u64, ok: bool) {
+    let Some(path) = reload_status_path() else {
+        return;
+    };
+    let outcome = if ok { "ok" } else { "refused" };
+    let text = format!("{} {generation} {outcome}\n", std::process::id());
+    // Written aside and renamed: a reader sees the old line or the new one, never half.
+    let partial = path.with_extension("new");
+    let written = std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, &path));
+    if let Err(e) = written {
+        log::warn!(path = path.display().to_string().as_str(), reason = e.to_string().as_str(); "cannot record the reload outcome");
+    }
+}
+
+/// How `ahdapa reload` ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// The process reloaded.
+    Reloaded,
+    /// It refused the new configuration; the old one keeps serving.
+    Refused,
+    /// SIGHUP was sent, but there is no runtime directory to learn the outcome from.
+    Sent,
+}
+
+/// `ahdapa reload --pid PID`: sends SIGHUP to the serving process and, under systemd
+/// (`$RUNTIME_DIRECTORY`), waits until it has recorded the outcome of that reload.
+pub fn reload(pid: u32, timeout: Duration) -> Result<ReloadOutcome, String> {
+    let path = reload_status_path();
+    let before = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
+    // The shell's own kill: /bin/sh is on every system, a kill program is not.
+    let sent = std::process::Command::new("/bin/sh")
+        .args(["-c", "kill -HUP \"$1\"", "sh", &pid.to_string()])
+        .status()
+        .map_err(|e| format!("cannot run /bin/sh: {e}"))?;
+    if !sent.success() {
+        return Err(format!("cannot signal process {pid}"));
+    }
+    let Some(path) = path else {
+        return Ok(ReloadOutcome::Sent);
+    };
+    let deadline = crate::clock::monotonic() + timeout;
+    loop {
+        if let Ok(now) = std::fs::read_to_string(&path)
+            && Some(&now) != before.as_ref()
+        {
+            let mut fields = now.split_whitespace();
+            if fields.next() == Some(pid.to_string().as_str()) {
+                return match fields.nth(1) {
+                    Some("ok") => Ok(ReloadOutcome::Reloaded),
+                    _ => Ok(ReloadOutcome::Refused),
+                };
+            }
+        }
+        if crate::clock::monotonic() >= deadline {
+            return Err(format!(
+                "process {pid} did not report the reload within {} s",
+                timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

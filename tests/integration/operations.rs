@@ -488,7 +488,7 @@ fn sigterm_answers_every_accepted_request() {
 /// The unit's `ExecReload=` as systemd runs it: it must need nothing the package does not
 /// depend on (a minimal Debian has no /bin/kill), and it must reload the server.
 #[test]
-fn the_units_reload_command_works_on_a_minimal_system() {
+fn the_units_reload_command_waits_for_the_reload_and_fails_when_refused() {
     let unit = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/ahdapa.service"),
     )
@@ -497,24 +497,59 @@ fn the_units_reload_command_works_on_a_minimal_system() {
         .lines()
         .find_map(|l| l.strip_prefix("ExecReload="))
         .expect("the unit has ExecReload=");
-    // systemd's quoting, for the one shape the unit uses: PROGRAM ARG 'QUOTED ARG'.
-    let (program, rest) = line.split_once(' ').unwrap();
-    assert!(
-        ["/bin/sh", "/usr/bin/ahdapa"].contains(&program),
-        "ExecReload runs {program}, which a minimal system may lack"
+    let mut words = line.split(' ');
+    assert_eq!(
+        words.next(),
+        Some("/usr/bin/ahdapa"),
+        "ExecReload runs a program a minimal system may lack: {line}"
     );
-    let (flag, script) = rest.split_once(' ').unwrap();
-    let script = script.trim_matches('\'');
-    let mut s = Server::start_tls("");
+    assert!(
+        unit.lines().any(|l| l == "RuntimeDirectory=ahdapa"),
+        "ahdapa reload learns the outcome through the runtime directory"
+    );
+    // As systemd runs it: $MAINPID substituted, $RUNTIME_DIRECTORY shared with the
+    // server, no PATH to find a kill program with.
+    let runtime = tempfile::tempdir().unwrap();
+    let runtime_env = runtime.path().display().to_string();
+    let mut s = Server::start(Options {
+        env: vec![("RUNTIME_DIRECTORY", runtime_env.clone())],
+        ..Default::default()
+    });
+    let pid = s.pid().to_string();
+    let args: Vec<String> = words.map(|w| w.replace("$MAINPID", &pid)).collect();
+    let reload = || {
+        Command::new(crate::harness::BIN)
+            .env_clear()
+            .env("RUNTIME_DIRECTORY", &runtime_env)
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    // It returns once the server has reloaded: the log line is already there.
     let before = s.log_text().matches("configuration reloaded").count();
-    // As systemd runs it: MAINPID set, and no PATH to find a kill program with.
-    let status = Command::new(program)
-        .env_clear()
-        .env("MAINPID", s.pid().to_string())
-        .args([flag, script])
-        .status()
-        .unwrap();
-    assert!(status.success(), "{line}");
-    s.wait_for_log("configuration reloaded", before + 1);
+    let out = reload();
+    assert!(
+        out.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "reloaded");
+    assert_eq!(
+        s.log_text().matches("configuration reloaded").count(),
+        before + 1,
+        "ahdapa reload returned before the reload was done"
+    );
+    // A broken config: the reload fails (so `systemctl reload` does), the server serves on.
+    let good = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, format!("{good}\n[[clients]]\nclient_id = 7\n")).unwrap();
+    let out = reload();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reload refused"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(s.running());
+    std::fs::write(&s.config, good).unwrap();
+    assert!(reload().status.success());
 }
