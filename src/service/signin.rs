@@ -40,6 +40,14 @@ pub enum Next {
     },
     /// An error page; the browser is not sent anywhere.
     ErrorPage(String),
+    /// A page (the sign-in form with its message) answered `429 Too Many Requests` with
+    /// `Retry-After`: a rate limit refused the attempt before the KDC saw it.
+    Throttled {
+        /// What to show.
+        page: Box<Next>,
+        /// Seconds until another attempt may pass.
+        retry_after: u64,
+    },
     /// The device grant's code entry page.
     DeviceCode {
         /// The code to prefill.
@@ -267,7 +275,13 @@ impl Service {
                     SignInRefusal::Kdc(e) => e.to_string(),
                 };
                 log::warn!(user = user, reason = reason.as_str(), client_id = request.client_id(); "password sign-in refused");
-                return Err(page(message));
+                return Err(match refusal {
+                    SignInRefusal::Throttled { retry_after, .. } => Next::Throttled {
+                        page: Box::new(page(message)),
+                        retry_after,
+                    },
+                    SignInRefusal::Kdc(_) => page(message),
+                });
             }
         };
         // Only `pwd`: the one-time code is appended to the password for the KDC, which

@@ -445,6 +445,13 @@ fn render(
     challenge_count: Option<u8>,
 ) -> Response {
     match next {
+        Next::Throttled { page, retry_after } => {
+            let mut resp = render(service, parts, cookies, flow, params, *page, None);
+            *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after));
+            resp
+        }
         Next::Redirect(location) => redirect(&location),
         Next::ErrorPage(message) => error_page(service, StatusCode::BAD_REQUEST, &message),
         Next::Consent {

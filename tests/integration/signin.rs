@@ -383,6 +383,13 @@ fn guessing_one_users_password_is_throttled_before_the_kdc() {
         let jar = dir.path().join(format!("j{i}"));
         let r = sign_in(&s, &jar, &query, "si3victim", &format!("guess-{i}"));
         assert!(r.body.contains("Too many failed attempts"), "{}", r.body);
+        // The page, answered 429 with when to come back.
+        assert_eq!(r.status, 429);
+        assert!(
+            r.headers.to_ascii_lowercase().contains("retry-after: "),
+            "{}",
+            r.headers
+        );
     }
     let jar = dir.path().join("j10");
     let r = sign_in(&s, &jar, &query, "si3victim", "victim-password");
@@ -1117,6 +1124,7 @@ fn twenty_failures_from_one_address_throttle_it_for_everyone() {
     let jar = dir.path().join("real");
     let r = sign_in(&s, &jar, &query, "si12real", "si12-password");
     assert!(r.body.contains("Too many failed attempts"), "{}", r.body);
+    assert_eq!(r.status, 429);
 }
 
 #[test]
