@@ -44,6 +44,9 @@ pub enum OAuthError {
         shown: Option<Cow<'static, str>>,
         /// The challenges to send with the 401.
         challenges: Challenges,
+        /// The JWT named a key the key set at hand lacks (the signer may have rotated):
+        /// the caller may fetch the keys again, once.
+        unknown_key: bool,
     },
     /// The grant (code, refresh token, assertion) is invalid, expired or revoked.
     #[error("invalid_grant: {description}")]
@@ -132,6 +135,7 @@ impl OAuthError {
             reason: reason.into(),
             shown: None,
             challenges: Challenges::TOKEN_ENDPOINT,
+            unknown_key: false,
         }
     }
 
@@ -143,7 +147,38 @@ impl OAuthError {
             shown: Some(reason.clone()),
             reason,
             challenges: Challenges::TOKEN_ENDPOINT,
+            unknown_key: false,
         }
+    }
+
+    /// [`OAuthError::invalid_client_explained`] for a JWT signed with a key the key set
+    /// at hand does not have (see `unknown_key`).
+    pub fn invalid_client_unknown_key(reason: impl Into<Cow<'static, str>>) -> Self {
+        match Self::invalid_client_explained(reason) {
+            Self::InvalidClient {
+                reason,
+                shown,
+                challenges,
+                ..
+            } => Self::InvalidClient {
+                reason,
+                shown,
+                challenges,
+                unknown_key: true,
+            },
+            other => other,
+        }
+    }
+
+    /// True for an `invalid_client` that a refetch of the signer's keys might cure.
+    pub fn is_unknown_key(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidClient {
+                unknown_key: true,
+                ..
+            }
+        )
     }
 
     /// `invalid_grant` with a description shown to the client.

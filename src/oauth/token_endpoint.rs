@@ -616,10 +616,7 @@ pub async fn authenticate(
             {
                 // A key the cache does not have: the signer may have rotated. The
                 // adapter refetches at most once per its minimum interval.
-                Err(e)
-                    if e.log_reason().starts_with("no registered key")
-                        || e.log_reason().starts_with("federated token: no key") =>
-                {
+                Err(e) if e.is_unknown_key() => {
                     let keys = fetch.keys(true, ctx).await?;
                     client_auth::authenticate(ctx.registry, presented, auth_ctx(Some(&keys)))?
                 }

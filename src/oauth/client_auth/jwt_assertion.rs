@@ -310,7 +310,7 @@ pub fn verify(
                 .map_err(|e| refused(format!("client_assertion: {e}")))?
         }
         Verifier::Keys(keys) => verify_with_keys(&jws, keys).map_err(|e| match e {
-            KeyLookupError::NoKey { kid } => refused(format!(
+            KeyLookupError::NoKey { kid } => OAuthError::invalid_client_unknown_key(format!(
                 "no registered key for alg {} and kid {kid:?} (HMAC is never accepted for private_key_jwt)",
                 jws.alg_name()
             )),
@@ -637,6 +637,17 @@ mod tests {
         assert!(reason(check(&sign_ed(&other, Some("k1"), &claims()), &k)).contains("signature"));
         assert!(
             reason(check(&sign_ed(&k, Some("k2"), &claims()), &k)).contains("no registered key")
+        );
+        // Only an unknown kid asks for the keys to be fetched again.
+        assert!(
+            check(&sign_ed(&k, Some("k2"), &claims()), &k)
+                .unwrap_err()
+                .is_unknown_key()
+        );
+        assert!(
+            !check(&sign_ed(&other, Some("k1"), &claims()), &k)
+                .unwrap_err()
+                .is_unknown_key()
         );
         let mut c = claims();
         c["aud"] = json!("https://elsewhere/token");

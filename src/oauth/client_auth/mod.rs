@@ -608,12 +608,12 @@ fn federated(
         }
     };
     let external = federation::verify(token, issuer, keys, ctx.now).map_err(|e| {
-        let prefix = if e.unknown_key() {
-            "federated token: no key"
+        let reason = format!("federated token: {e}");
+        if e.unknown_key() {
+            OAuthError::invalid_client_unknown_key(reason)
         } else {
-            "federated token"
-        };
-        OAuthError::invalid_client_explained(format!("{prefix}: {e}"))
+            OAuthError::invalid_client_explained(reason)
+        }
     })?;
     rule.check(&external).map_err(|m| {
         OAuthError::invalid_client_explained(format!("federated token of {}: {m}", external.issuer))
