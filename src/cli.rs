@@ -164,6 +164,25 @@ pub enum KeysCommand {
     },
 }
 
+/// When an app password expires (`service-account create` and `rotate`).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct Expiry {
+    /// Days until the app password expires.
+    #[arg(long, default_value_t = 90)]
+    pub expires_days: u64,
+    /// Seconds until it expires, instead of days (a password for one job).
+    #[arg(long)]
+    pub expires_secs: Option<u64>,
+}
+
+impl Expiry {
+    /// The lifetime in seconds.
+    pub fn secs(self) -> u64 {
+        self.expires_secs
+            .unwrap_or(self.expires_days.saturating_mul(86_400))
+    }
+}
+
 #[derive(Subcommand)]
 pub enum ServiceAccountCommand {
     /// Create a service account of a client (registered with service_accounts = true);
@@ -177,12 +196,9 @@ pub enum ServiceAccountCommand {
         /// The client it belongs to.
         #[arg(long)]
         client: String,
-        /// Days until the app password expires.
-        #[arg(long, default_value_t = 90)]
-        expires_days: u64,
-        /// Seconds until it expires, instead of days (a password for one job).
-        #[arg(long)]
-        expires_secs: Option<u64>,
+        /// When its app password expires.
+        #[command(flatten)]
+        expiry: Expiry,
     },
     /// Give a service account a new app password (printed once).
     Rotate {
@@ -194,12 +210,9 @@ pub enum ServiceAccountCommand {
         /// Its client.
         #[arg(long)]
         client: String,
-        /// Days until the new app password expires.
-        #[arg(long, default_value_t = 90)]
-        expires_days: u64,
-        /// Seconds until it expires, instead of days.
-        #[arg(long)]
-        expires_secs: Option<u64>,
+        /// When the new app password expires.
+        #[command(flatten)]
+        expiry: Expiry,
         /// Seconds the old app password keeps working (0: it stops now).
         #[arg(long, default_value_t = 0)]
         keep_old_secs: u64,
@@ -520,21 +533,17 @@ async fn service_account(
             ServiceAccountCommand::Create {
                 name,
                 client,
-                expires_days,
-                expires_secs,
+                expiry,
                 ..
             } => (
                 http::Method::POST,
                 format!("/api/admin/clients/{}/service-accounts", seg(client)),
-                Some(
-                    json!({"name": name, "expires_in_secs": expires_secs.unwrap_or(expires_days * 86_400)}),
-                ),
+                Some(json!({"name": name, "expires_in_secs": expiry.secs()})),
             ),
             ServiceAccountCommand::Rotate {
                 name,
                 client,
-                expires_days,
-                expires_secs,
+                expiry,
                 keep_old_secs,
                 ..
             } => (
@@ -544,9 +553,7 @@ async fn service_account(
                     seg(client),
                     seg(name)
                 ),
-                Some(
-                    json!({"expires_in_secs": expires_secs.unwrap_or(expires_days * 86_400), "keep_old_secs": keep_old_secs}),
-                ),
+                Some(json!({"expires_in_secs": expiry.secs(), "keep_old_secs": keep_old_secs})),
             ),
             ServiceAccountCommand::List { client, .. } => (
                 http::Method::GET,

@@ -82,33 +82,20 @@ pub async fn service_account(
         C::Create {
             name,
             client,
-            expires_days,
-            expires_secs,
+            expiry,
             ..
         } => service
-            .create_service_account(
-                &actor,
-                &client,
-                &name,
-                expires_secs.unwrap_or(expires_days.saturating_mul(86_400)),
-            )
+            .create_service_account(&actor, &client, &name, expiry.secs())
             .await
             .map(|(a, p)| with_password(&a, &p)),
         C::Rotate {
             name,
             client,
-            expires_days,
-            expires_secs,
+            expiry,
             keep_old_secs,
             ..
         } => service
-            .rotate_service_account(
-                &actor,
-                &client,
-                &name,
-                expires_secs.unwrap_or(expires_days.saturating_mul(86_400)),
-                keep_old_secs,
-            )
+            .rotate_service_account(&actor, &client, &name, expiry.secs(), keep_old_secs)
             .await
             .map(|(a, p)| with_password(&a, &p)),
         C::List { client, .. } => service
