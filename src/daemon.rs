@@ -68,14 +68,34 @@ pub async fn serve(path: &Path) -> Result<(), String> {
     for w in warnings(&cfg) {
         log::warn!(problem = w.as_str(); "config");
     }
-    let mut listeners = Vec::new();
-    for addr in &cfg.server.listen {
-        listeners.push(bind(*addr).await?);
-    }
-    let metrics_listener = match cfg.metrics_listen {
-        Some(addr) => Some((addr, bind(addr).await?)),
-        None => None,
+    // Socket activation (ahdapa.socket): systemd's sockets replace server.listen, and one
+    // named `metrics` replaces metrics.listen.
+    let inherited = inherited_sockets()?;
+    let listeners = if inherited.main.is_empty() {
+        let mut bound = Vec::new();
+        for addr in &cfg.server.listen {
+            bound.push(bind(*addr).await?);
+        }
+        bound
+    } else {
+        log::info!(
+            "serving on {} socket(s) from systemd (socket activation); server.listen is not bound",
+            inherited.main.len()
+        );
+        inherited.main
     };
+    let metrics_listener = match (inherited.metrics, cfg.metrics_listen) {
+        (Some(l), _) => Some(l),
+        (None, Some(addr)) => Some(bind(addr).await?),
+        (None, None) => None,
+    }
+    .map(|l| {
+        (
+            l.local_addr()
+                .map_or_else(|_| "?".to_owned(), |a| a.to_string()),
+            l,
+        )
+    });
     let service = Service::open(&cfg).await.map_err(|e| e.to_string())?;
     let live = web::server::Live::new(service);
     let metrics = metrics_listener.map(|(addr, l)| {
@@ -174,6 +194,44 @@ pub async fn serve_dev(listen: SocketAddr, state_dir: Option<PathBuf>) -> Result
     print!("{}", dev::banner(&issuer, &state_dir, &secret, &person));
     let live = web::server::Live::new(service);
     run(live, vec![listener], "http", None).await
+}
+
+/// The listening sockets systemd passed (`LISTEN_FDS`, for this process): those named
+/// `metrics` (`FileDescriptorName=metrics`) for the metrics listener, the others for the
+/// service.
+struct Inherited {
+    main: Vec<tokio::net::TcpListener>,
+    metrics: Option<tokio::net::TcpListener>,
+}
+
+fn inherited_sockets() -> Result<Inherited, String> {
+    let mut fds = listenfd::ListenFd::from_env();
+    let names: Vec<String> = crate::clock::env_var("LISTEN_FDNAMES")
+        .map(|n| n.split(':').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut inherited = Inherited {
+        main: Vec::new(),
+        metrics: None,
+    };
+    for i in 0..fds.len() {
+        let name = names.get(i).map_or("", String::as_str);
+        let fail = |e: std::io::Error| {
+            format!(
+                "socket {i} ({name}) from systemd: {e} (ahdapa.socket must use ListenStream= with an address)"
+            )
+        };
+        let Some(listener) = fds.take_tcp_listener(i).map_err(fail)? else {
+            continue;
+        };
+        listener.set_nonblocking(true).map_err(fail)?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(fail)?;
+        if name == "metrics" {
+            inherited.metrics = Some(listener);
+        } else {
+            inherited.main.push(listener);
+        }
+    }
+    Ok(inherited)
 }
 
 /// A listener with a backlog of 4096 (the kernel caps it at `net.core.somaxconn`): std's

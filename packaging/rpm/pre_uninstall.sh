@@ -1,5 +1,5 @@
 # On erase (not upgrade): stop and disable the service.
 if [ "$1" -eq 0 ] && [ -d /run/systemd/system ]; then
-    systemctl stop ahdapa || :
-    systemctl disable ahdapa || :
+    systemctl stop ahdapa.socket ahdapa || :
+    systemctl disable ahdapa.socket ahdapa || :
 fi

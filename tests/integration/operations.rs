@@ -553,3 +553,85 @@ fn the_units_reload_command_waits_for_the_reload_and_fails_when_refused() {
     std::fs::write(&s.config, good).unwrap();
     assert!(reload().status.success());
 }
+
+#[test]
+fn socket_activation_serves_on_systemds_sockets_instead_of_server_listen() {
+    // A config as usual (server.listen, metrics.listen), its own server stopped so that
+    // systemd's tool can hold the same port.
+    let (secret, client) = crate::harness::secret_client("sa1", "");
+    let (config_metrics, socket_metrics) =
+        (crate::harness::free_port(), crate::harness::free_port());
+    let mut s = Server::start_tls(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:{config_metrics}\"\n{client}"
+    ));
+    s.stop();
+    let port = s.base_url.rsplit(':').next().unwrap().to_owned();
+    let log = s.dir.path().join("activated.log");
+    // systemd-socket-activate binds, sets LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES and execs
+    // ahdapa in its own process, as systemd does for ahdapa.socket.
+    // It binds, waits for the first connection, then sets LISTEN_FDS, LISTEN_PID and
+    // LISTEN_FDNAMES and execs ahdapa in its own process, as systemd does for
+    // ahdapa.socket.
+    struct Stopped(std::process::Child);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Stopped(
+        Command::new("systemd-socket-activate")
+            .args([
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-l",
+                &format!("127.0.0.1:{socket_metrics}"),
+                "--fdname=https:metrics",
+                crate::harness::BIN,
+                "--config",
+            ])
+            .arg(&s.config)
+            .arg("serve")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("systemd-socket-activate (the systemd package) must be installed"),
+    );
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    // The first request starts ahdapa, which takes the connection waiting on the socket.
+    let r = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("sa1:{secret}"),
+            "-d",
+            "grant_type=client_credentials",
+        ],
+        "/token",
+    );
+    let metrics = curl(
+        &format!("http://127.0.0.1:{socket_metrics}"),
+        &[],
+        "/metrics",
+    );
+    let unbound = curl(
+        &format!("http://127.0.0.1:{config_metrics}"),
+        &[],
+        "/metrics",
+    );
+    drop(child);
+    assert_eq!(r.status, 200, "{}\n{}", r.body, text());
+    assert!(text().contains("socket activation"), "{}", text());
+    assert_eq!(metrics.status, 200, "{}", text());
+    assert!(
+        metrics.body.contains("ahdapa_tokens_issued_total"),
+        "{}",
+        metrics.body
+    );
+    assert_eq!(
+        unbound.status, 0,
+        "metrics.listen is not bound when systemd passes a metrics socket"
+    );
+}
