@@ -114,19 +114,16 @@ pub async fn serve(path: &Path) -> Result<(), String> {
 /// it, swaps it in (new requests and new TLS connections use it). A bad config is
 /// refused with every mistake logged, and the old one keeps serving.
 async fn reload_on_sighup(
+    mut hup: tokio::signal::unix::Signal,
     path: PathBuf,
     mut current: Config,
     live: Arc<web::server::Live>,
     refresher: Arc<std::sync::Mutex<tokio::task::JoinHandle<()>>>,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        log::warn!("cannot listen for SIGHUP; reload needs a restart");
-        return;
-    };
     let mut generation = 0u64;
     while hup.recv().await.is_some() {
         generation += 1;
+        systemd::reload_started(generation);
         systemd::reloading();
         log::info!(config = path.display().to_string().as_str(); "SIGHUP: reloading");
         let outcome = match config::load(&path) {
@@ -263,14 +260,27 @@ async fn run(
         }
     }
     let refresher = Arc::new(std::sync::Mutex::new(service.spawn_refresher()));
-    let reloader = reload.map(|(path, cfg)| {
-        tokio::spawn(reload_on_sighup(
-            path,
-            cfg,
-            Arc::clone(&live),
-            Arc::clone(&refresher),
-        ))
-    });
+    // The SIGHUP handler is in place before READY=1: a reload asked for right after the
+    // start must not meet the default action (which ends the process).
+    let reloader = match reload {
+        None => None,
+        Some((path, cfg)) => {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::hangup()) {
+                Ok(hup) => Some(tokio::spawn(reload_on_sighup(
+                    hup,
+                    path,
+                    cfg,
+                    Arc::clone(&live),
+                    Arc::clone(&refresher),
+                ))),
+                Err(e) => {
+                    log::warn!(reason = e.to_string().as_str(); "cannot listen for SIGHUP; reload needs a restart");
+                    None
+                }
+            }
+        }
+    };
     let watchdog = systemd::spawn_watchdog();
     systemd::ready(&format!(
         "serving {} client(s), signing with {}",

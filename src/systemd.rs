@@ -67,20 +67,36 @@ fn reload_status_path() -> Option<std::path::PathBuf> {
     Some(std::path::Path::new(first).join("reload"))
 }
 
-/// Records the outcome of reload number `generation` (from 1) of this process; without a
-/// runtime directory it does nothing.
+/// Records that reload number `generation` (from 1) of this process has begun.
+pub fn reload_started(generation: u64) {
+    write_reload_status(generation, "started");
+}
+
+/// Records the outcome of reload number `generation` of this process; without a runtime
+/// directory it does nothing.
 pub fn reloaded(generation: u64, ok: bool) {
+    write_reload_status(generation, if ok { "ok" } else { "refused" });
+}
+
+fn write_reload_status(generation: u64, state: &str) {
     let Some(path) = reload_status_path() else {
         return;
     };
-    let outcome = if ok { "ok" } else { "refused" };
-    let text = format!("{} {generation} {outcome}\n", std::process::id());
+    let text = format!("{} {generation} {state}\n", std::process::id());
     // Written aside and renamed: a reader sees the old line or the new one, never half.
     let partial = path.with_extension("new");
     let written = std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, &path));
     if let Err(e) = written {
-        log::warn!(path = path.display().to_string().as_str(), reason = e.to_string().as_str(); "cannot record the reload outcome");
+        log::warn!(path = path.display().to_string().as_str(), reason = e.to_string().as_str(); "cannot record the reload state");
     }
+}
+
+/// One line of the reload status file: the process, its reload number and its state.
+fn parse_status(text: &str) -> Option<(u32, u64, &str)> {
+    let mut fields = text.split_whitespace();
+    let pid = fields.next()?.parse().ok()?;
+    let generation = fields.next()?.parse().ok()?;
+    Some((pid, generation, fields.next()?))
 }
 
 /// How `ahdapa reload` ended.
@@ -95,10 +111,20 @@ pub enum ReloadOutcome {
 }
 
 /// `ahdapa reload --pid PID`: sends SIGHUP to the serving process and, under systemd
-/// (`$RUNTIME_DIRECTORY`), waits until it has recorded the outcome of that reload.
+/// (`$RUNTIME_DIRECTORY`), waits until it has recorded the outcome of a reload that
+/// began after the signal (not of one already running when it was sent).
 pub fn reload(pid: u32, timeout: Duration) -> Result<ReloadOutcome, String> {
+    if pid <= 1 {
+        return Err(format!("--pid {pid} is not a server process"));
+    }
     let path = reload_status_path();
-    let before = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
+    let before = path
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| parse_status(&t).and_then(|(p, g, _)| (p == pid).then_some(g)));
+    // The reload this signal causes is the next one: a signal that arrives while reload N
+    // runs is taken once N is done, as N + 1.
+    let wanted = before.map_or(1, |generation| generation + 1);
     // The shell's own kill: /bin/sh is on every system, a kill program is not.
     let sent = std::process::Command::new("/bin/sh")
         .args(["-c", "kill -HUP \"$1\"", "sh", &pid.to_string()])
@@ -112,16 +138,17 @@ pub fn reload(pid: u32, timeout: Duration) -> Result<ReloadOutcome, String> {
     };
     let deadline = crate::clock::monotonic() + timeout;
     loop {
-        if let Ok(now) = std::fs::read_to_string(&path)
-            && Some(&now) != before.as_ref()
+        if let Some(text) = std::fs::read_to_string(&path).ok()
+            && let Some((p, generation, state)) = parse_status(&text)
+            && p == pid
+            && generation >= wanted
+            && state != "started"
         {
-            let mut fields = now.split_whitespace();
-            if fields.next() == Some(pid.to_string().as_str()) {
-                return match fields.nth(1) {
-                    Some("ok") => Ok(ReloadOutcome::Reloaded),
-                    _ => Ok(ReloadOutcome::Refused),
-                };
-            }
+            return Ok(if state == "ok" {
+                ReloadOutcome::Reloaded
+            } else {
+                ReloadOutcome::Refused
+            });
         }
         if crate::clock::monotonic() >= deadline {
             return Err(format!(
@@ -130,5 +157,19 @@ pub fn reload(pid: u32, timeout: Duration) -> Result<ReloadOutcome, String> {
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_parse_and_bad_pids_are_refused() {
+        assert_eq!(parse_status("42 3 ok\n"), Some((42, 3, "ok")));
+        assert_eq!(parse_status("42 3"), None);
+        assert_eq!(parse_status("x 3 ok"), None);
+        assert!(reload(0, Duration::from_secs(1)).is_err());
+        assert!(reload(1, Duration::from_secs(1)).is_err());
     }
 }

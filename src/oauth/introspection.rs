@@ -32,7 +32,12 @@ pub async fn introspect(
 ) -> Result<serde_json::Value, OAuthError> {
     let (caller, token) = token_caller(request, ctx).await?;
     let inactive = serde_json::json!({"active": false});
-    let Some(mut claims) = verified(&token, &caller, ctx).await? else {
+    let Some(Verified {
+        mut claims,
+        revocation_id,
+        client_signed,
+    }) = verified(&token, &caller, ctx).await?
+    else {
         // Not one of ours: perhaps a client's own offline-minted token for the caller.
         return Ok(
             super::offline_token::introspect(&token, &caller.client, ctx)
@@ -47,7 +52,16 @@ pub async fn introspect(
     if owner != caller.client.client_id && !caller.client.introspect_all_tokens {
         return Ok(inactive);
     }
-    if is_revoked(&claims, ctx.revocations, ctx.now).await? {
+    // An HS256 token is revoked by its client (under its own id) or by ahdapa (a replayed
+    // code revokes the tokens it gave, by `jti`).
+    let revoked = match &revocation_id {
+        Some(id) => {
+            ctx.revocations.is_revoked(id, ctx.now).await?
+                || (client_signed && is_revoked(&claims, ctx.revocations, ctx.now).await?)
+        }
+        None => true,
+    };
+    if revoked {
         return Ok(inactive);
     }
     let bound = claims.get("cnf").and_then(|c| c.get("jkt")).is_some();
@@ -59,29 +73,78 @@ pub async fn introspect(
     Ok(serde_json::Value::Object(claims))
 }
 
-/// The claims of `token` when it is one of our live access tokens, for `caller`: a JWE
-/// one only if ahdapa remembers encrypting it (it holds no key to open it); an HS256 one
+/// One of our live access tokens, checked for a caller.
+pub(super) struct Verified {
+    /// Its claims.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// What its revocation is recorded under: its `jti`; for an HS256 token, its client
+    /// and `jti` together, since that client may sign a token naming any `jti` and must
+    /// not revoke another client's token with it. `None` without a `jti`.
+    pub revocation_id: Option<String>,
+    /// HS256: checked with the caller's own secret.
+    pub client_signed: bool,
+}
+
+/// `token` when it is one of our live access tokens, for `caller`: a JWE one only if
+/// ahdapa remembers encrypting it (it holds no key to open it); an HS256 one
 /// (`token_signing`) only when it is the caller's own, since its client holds the key and
-/// to anyone else the token would prove nothing.
+/// to anyone else the token would prove nothing, and only when it expires as soon as
+/// ahdapa's own tokens do.
 pub(super) async fn verified(
     token: &str,
     caller: &Authenticated,
     ctx: &Context<'_>,
-) -> Result<Option<serde_json::Map<String, serde_json::Value>>, OAuthError> {
+) -> Result<Option<Verified>, OAuthError> {
+    let jti = |claims: &serde_json::Map<String, serde_json::Value>| {
+        claims
+            .get("jti")
+            .and_then(|j| j.as_str())
+            .map(str::to_owned)
+    };
     if crate::token::jwe::is_compact_jwe(token) {
-        return match ctx.encrypted {
-            Some(encrypted) => encrypted.claims(token, ctx.now).await,
-            None => Ok(None),
+        let Some(encrypted) = ctx.encrypted else {
+            return Ok(None);
         };
+        return Ok(encrypted
+            .claims(token, ctx.now)
+            .await?
+            .map(|claims| Verified {
+                revocation_id: jti(&claims),
+                claims,
+                client_signed: false,
+            }));
     }
-    Ok(access_token::verify(
+    let Ok(claims) = access_token::verify(
         token,
         ctx.keys,
         &ctx.settings.issuer,
         ctx.now,
         caller.client.client_key(),
-    )
-    .ok())
+    ) else {
+        return Ok(None);
+    };
+    if !access_token::is_client_signed(token) {
+        return Ok(Some(Verified {
+            revocation_id: jti(&claims),
+            claims,
+            client_signed: false,
+        }));
+    }
+    let latest = ctx
+        .now
+        .saturating_add(super::client::MAX_TOKEN_LIFETIME_SECS);
+    if claims
+        .get("exp")
+        .and_then(|e| e.as_u64())
+        .is_none_or(|exp| exp > latest)
+    {
+        return Ok(None);
+    }
+    Ok(Some(Verified {
+        revocation_id: jti(&claims).map(|j| format!("{}\u{1f}{j}", caller.client.client_id)),
+        claims,
+        client_signed: true,
+    }))
 }
 
 /// True when the token with these (verified) claims was revoked; a token without a

@@ -38,7 +38,12 @@ pub async fn revoke(
     ctx: &Context<'_>,
 ) -> Result<Revocation, OAuthError> {
     let (caller, token) = token_caller(request, ctx).await?;
-    let Some(claims) = super::introspection::verified(&token, &caller, ctx).await? else {
+    let Some(super::introspection::Verified {
+        claims,
+        revocation_id,
+        ..
+    }) = super::introspection::verified(&token, &caller, ctx).await?
+    else {
         // Not one of our access tokens: perhaps a refresh token (whatever the hint said,
         // §2.1 lets the server look further).
         let Some(grant) = (match ctx.refresh {
@@ -70,14 +75,15 @@ pub async fn revoke(
             "the token was not issued to this client",
         ));
     }
-    let (Some(jti), Some(exp)) = (
+    let (Some(id), Some(jti), Some(exp)) = (
+        revocation_id,
         claims.get("jti").and_then(|j| j.as_str()),
         claims.get("exp").and_then(|e| e.as_u64()),
     ) else {
         return Ok(Revocation::NoEffect);
     };
     // A second revocation of the same token is fine (RFC 7009 §2.2).
-    ctx.revocations.revoke(jti, exp, ctx.now).await?;
+    ctx.revocations.revoke(&id, exp, ctx.now).await?;
     Ok(Revocation::Revoked {
         client_id: caller.client.client_id.clone(),
         jti: jti.to_owned(),

@@ -227,6 +227,12 @@ pub fn verify_ours(
     Ok(claims)
 }
 
+/// True when `jwt` names HS256: signed with a client's secret (`token_signing`), not with
+/// one of the server's keys.
+pub fn is_client_signed(jwt: &str) -> bool {
+    jsonwebtoken::decode_header(jwt).is_ok_and(|h| h.alg == jsonwebtoken::Algorithm::HS256)
+}
+
 /// A string claim of `jwt` read without any check, to find the key that checks it.
 pub fn unverified_claim(jwt: &str, name: &str) -> Option<String> {
     unverified_claims(jwt)?

@@ -159,6 +159,57 @@ fn hs256_tokens_verify_with_the_client_secret_and_come_back_only_from_it() {
         introspect(&s, "hs1-rs", &rs_secret, &forged)["active"],
         false
     );
+    // Nor can a token it signed itself revoke another client's token by naming its jti,
+    // or live longer than ahdapa's own tokens do.
+    let rs_token = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("hs1-rs:{rs_secret}"),
+            "-d",
+            "grant_type=client_credentials",
+        ],
+        "/token",
+    )
+    .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rs_jti = claims(&rs_token)["jti"].as_str().unwrap().to_owned();
+    let forge = |jti: &str, exp: u64| {
+        pyjwt(&[
+            "--forge",
+            &secret,
+            &serde_json::json!({"iss": issuer, "sub": "hs1-app", "aud": issuer, "client_id": "hs1-app",
+                "exp": exp, "iat": now, "jti": jti, "scope": "s"})
+            .to_string(),
+        ])
+        .unwrap()
+    };
+    let aimed = forge(&rs_jti, now + 300);
+    assert_eq!(introspect(&s, "hs1-app", &secret, &aimed)["active"], true);
+    let r = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("hs1-app:{secret}"),
+            "--data-urlencode",
+            &format!("token={aimed}"),
+        ],
+        "/revoke",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(introspect(&s, "hs1-app", &secret, &aimed)["active"], false);
+    assert_eq!(
+        introspect(&s, "hs1-rs", &rs_secret, &rs_token)["active"],
+        true,
+        "an HS256 client revoked another client's token"
+    );
+    let forever = forge("forever-1", now + 10 * 365 * 86_400);
+    assert_eq!(
+        introspect(&s, "hs1-app", &secret, &forever)["active"],
+        false
+    );
     // Userinfo does not take HS256 access tokens: the client could sign one for anybody.
     let userinfo = curl(
         &s.base_url,
