@@ -223,6 +223,12 @@ fn inherited_sockets() -> Result<Inherited, String> {
         listener.set_nonblocking(true).map_err(fail)?;
         let listener = tokio::net::TcpListener::from_std(listener).map_err(fail)?;
         if name == "metrics" {
+            if inherited.metrics.is_some() {
+                return Err(
+                    "systemd passed two sockets named metrics; the metrics listener takes one"
+                        .into(),
+                );
+            }
             inherited.metrics = Some(listener);
         } else {
             inherited.main.push(listener);

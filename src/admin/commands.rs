@@ -294,7 +294,9 @@ pub async fn client_update(
     println!("updated {id}");
     // A new secret when the change needed one (HS256 token signing seals the secret, so
     // a hashed one is replaced): shown once.
-    if let Some(secret) = answer.get("client_secret").and_then(Value::as_str) {
+    if let Some(secret) = answer.get("client_secret").and_then(Value::as_str)
+        && secret != "(set)"
+    {
         println!("client_secret = {secret}");
     }
     Ok(())

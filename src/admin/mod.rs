@@ -526,17 +526,33 @@ fn with_secret(
     let same_method = old.is_some_and(|o| o.token_endpoint_auth_method == method);
     let mut secret = None;
     // HS256 token signing needs the secret itself: sealed, never only hashed. A client
-    // whose secret is a hash gets a new one (the old cannot be given back).
+    // whose secret is a hash gets a new one (the old cannot be given back); one whose
+    // sealed secret is no longer needed whole keeps it, hashed.
     let whole = reg.token_signing.is_some() || method == M::ClientSecretJwt;
-    if whole && matches!(method, M::ClientSecretBasic | M::ClientSecretPost) {
-        reg.client_secret_hash = None;
+    if whole && reg.client_secret_hash.is_some() {
+        return Err(AdminError::Invalid(vec![(
+            "client_secret_hash".into(),
+            "token_signing = \"HS256\" signs with the secret itself, which a hash cannot give back: leave client_secret_hash out (a new secret is issued and sealed)".into(),
+        )]));
     }
     match method {
         M::ClientSecretBasic | M::ClientSecretPost
             if !whole && reg.client_secret_hash.is_none() =>
         {
-            match old.and_then(|o| o.client_secret_hash.clone()) {
-                Some(h) if same_method => reg.client_secret_hash = Some(h),
+            let kept_sealed = old
+                .filter(|_| same_method)
+                .and_then(|o| o.client_secret_sealed.as_deref())
+                .and_then(|sealed| {
+                    service::unseal_client_secret(service.master_key(), &reg.client_id, sealed).ok()
+                })
+                .and_then(|h| String::from_utf8(h.expose().to_vec()).ok());
+            match (old.and_then(|o| o.client_secret_hash.clone()), kept_sealed) {
+                (Some(h), _) if same_method => reg.client_secret_hash = Some(h),
+                (_, Some(text)) => {
+                    reg.client_secret_hash =
+                        Some(SecretHash::of(&ClientSecret::new(text)).to_stored());
+                    reg.client_secret_sealed = None;
+                }
                 _ => {
                     let s = new_secret()?;
                     reg.client_secret_hash = Some(SecretHash::of(&s).to_stored());

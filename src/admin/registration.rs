@@ -172,6 +172,11 @@ pub async fn update(
     }
     let mut reg = to_registration(&body, client_id, &settings.allowed_scopes)?;
     reg.registration_access_token_hash = old.registration_access_token_hash.clone();
+    // What only an administrator sets stays as the administrator set it.
+    reg.token_signing = old.token_signing;
+    reg.encryption_key.clone_from(&old.encryption_key);
+    reg.encryption_alg.clone_from(&old.encryption_alg);
+    reg.encryption_enc.clone_from(&old.encryption_enc);
     let actor = Actor {
         name: client_id.to_owned(),
         via: "registration",

@@ -794,6 +794,12 @@ impl Client {
             None => None,
             Some(TokenSigning::Hs256) => match (method, whole_secret) {
                 (M::ClientSecretBasic | M::ClientSecretPost | M::ClientSecretJwt, Some(s)) => {
+                    if grants.contains(&crate::oauth::grant::GrantType::TokenExchange) {
+                        err(
+                            "token_signing",
+                            "HS256 tokens can be checked by their client only, and a token exchange makes tokens for others: sign this client's tokens with the server's keys".into(),
+                        );
+                    }
                     if reg.id_token_signed_response_alg.is_some() {
                         err(
                             "id_token_signed_response_alg",
@@ -1128,6 +1134,10 @@ mod tests {
             client.signer(&test_key()),
             crate::token::Signer::Secret(_)
         ));
+        // Exchanged tokens are for others, who cannot check HS256.
+        let mut x = r.clone();
+        x.grant_types = Some(vec![crate::oauth::grant::GrantType::TokenExchange]);
+        assert!(fields(&x, whole()).contains(&"token_signing"));
         // The ID tokens are HS256 too: no second algorithm.
         r.id_token_signed_response_alg = Some("ES256".into());
         assert_eq!(fields(&r, whole()), ["id_token_signed_response_alg"]);

@@ -102,6 +102,8 @@ impl EncryptionKey {
         enc: Option<&str>,
     ) -> Result<Self, KeyProblem> {
         let problem = |m: &str| KeyProblem(m.to_owned());
+        // The JWK's own `alg`, when none is registered beside it.
+        let named = key.get("alg").and_then(|a| a.as_str()).map(str::to_owned);
         let (key, kid) = match key {
             serde_json::Value::String(pem) => (from_pem(pem)?, None),
             serde_json::Value::Object(jwk) => from_jwk(jwk)?,
@@ -111,7 +113,7 @@ impl EncryptionKey {
                 ));
             }
         };
-        let alg = match (alg, &key) {
+        let alg = match (alg.or(named.as_deref()), &key) {
             (None | Some("RSA-OAEP-256"), PublicKey::Rsa(_)) => KeyAlgorithm::RsaOaep256,
             (None | Some("ECDH-ES"), PublicKey::P256(_)) => KeyAlgorithm::EcdhEs,
             (Some("RSA-OAEP-256" | "ECDH-ES"), _) => {
@@ -251,6 +253,22 @@ fn from_jwk(
         .is_some_and(|u| u != "enc")
     {
         return Err(KeyProblem("the JWK's use is not \"enc\"".to_owned()));
+    }
+    if let Some(ops) = jwk.get("key_ops").and_then(|o| o.as_array())
+        && !ops
+            .iter()
+            .any(|o| matches!(o.as_str(), Some("encrypt" | "wrapKey" | "deriveKey")))
+    {
+        return Err(KeyProblem(
+            "the JWK's key_ops allow no encryption (encrypt, wrapKey or deriveKey)".to_owned(),
+        ));
+    }
+    if let Some(alg) = jwk.get("alg").and_then(|a| a.as_str())
+        && !KEY_ALGORITHMS.contains(&alg)
+    {
+        return Err(KeyProblem(format!(
+            "the JWK's alg {alg:?} is not served (RSA-OAEP-256 or ECDH-ES)"
+        )));
     }
     let kid = jwk.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
     let key = match jwk.get("kty").and_then(|k| k.as_str()) {
@@ -534,5 +552,18 @@ mod tests {
         off["y"] = URL_SAFE_NO_PAD.encode([1u8; 32]).into();
         assert!(EncryptionKey::parse(&off, None, None).is_err());
         assert!(EncryptionKey::parse(&serde_json::json!("not pem"), None, None).is_err());
+        // The JWK's own alg and key_ops count.
+        let mut signing = jwk.clone();
+        signing["key_ops"] = serde_json::json!(["verify"]);
+        assert!(EncryptionKey::parse(&signing, None, None).is_err());
+        let mut old_rsa = jwk.clone();
+        old_rsa["alg"] = "RSA1_5".into();
+        assert!(EncryptionKey::parse(&old_rsa, None, None).is_err());
+        let mut named = ec_jwk.clone();
+        named["alg"] = "RSA-OAEP-256".into();
+        assert!(
+            EncryptionKey::parse(&named, None, None).is_err(),
+            "an EC key named RSA-OAEP-256"
+        );
     }
 }

@@ -163,6 +163,48 @@ fn an_admin_manages_clients_with_a_kerberos_ticket() {
     let second = stdout_value(&o, "client_secret");
     assert_eq!(secret_token(&s, "svc-adm", &first, "s").status, 401);
     assert_eq!(secret_token(&s, "svc-adm", &second, "s").status, 200);
+    // HS256 token signing needs the secret whole: a hashed one is replaced by a new,
+    // sealed secret, printed once; turning HS256 off again keeps that secret (hashed).
+    let o = ahdapa(
+        &s,
+        Some(&admin),
+        &["client", "update", "svc-adm", "--token-signing", "HS256"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let third = stdout_value(&o, "client_secret");
+    assert_ne!(third, "(set)");
+    let r = secret_token(&s, "svc-adm", &third, "s");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        crate::harness::header(r.json()["access_token"].as_str().unwrap())["alg"],
+        "HS256"
+    );
+    assert_eq!(secret_token(&s, "svc-adm", &second, "s").status, 401);
+    let o = ahdapa(
+        &s,
+        Some(&admin),
+        &["client", "update", "svc-adm", "--token-signing", "server"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("client_secret"),
+        "{}",
+        text(&o)
+    );
+    let r = secret_token(&s, "svc-adm", &third, "s");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        crate::harness::header(r.json()["access_token"].as_str().unwrap())["alg"],
+        "ES256"
+    );
+    // An ordinary update prints no secret (not even "(set)").
+    let o = ahdapa(
+        &s,
+        Some(&admin),
+        &["client", "update", "svc-adm", "--scope", "s"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("client_secret"));
 
     // Errors scripts can tell apart.
     let o = ahdapa(
