@@ -6,10 +6,7 @@ use std::process::Command;
 
 use crate::harness::{Server, claims, curl, generate_secret, header, python};
 use crate::kdc::realm;
-use crate::signin::{authz_query, enc, location, param, sign_in};
-
-const REDIRECT: &str = "http://127.0.0.1/cb";
-const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
+use crate::signin::{REDIRECT, enc, introspect_as, sign_in_and_redeem};
 
 /// PyJWT: verifies `token` as HS256 with `secret` (signature, `iss`, `exp`, and `aud`
 /// when given), or with `--forge CLAIMS` signs CLAIMS with it; prints JSON.
@@ -45,21 +42,6 @@ fn verify(token: &str, secret: &str, issuer: &str, audience: &str) -> serde_json
     serde_json::from_str(&out).unwrap()
 }
 
-fn introspect(s: &Server, who: &str, secret: &str, token: &str) -> serde_json::Value {
-    let r = curl(
-        &s.base_url,
-        &[
-            "-u",
-            &format!("{who}:{secret}"),
-            "--data-urlencode",
-            &format!("token={token}"),
-        ],
-        "/introspect",
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
 #[test]
 fn hs256_tokens_verify_with_the_client_secret_and_come_back_only_from_it() {
     let r = realm();
@@ -80,27 +62,7 @@ fn hs256_tokens_verify_with_the_client_secret_and_come_back_only_from_it() {
     let issuer = s.base_url.clone();
 
     // A person signs in; the code is redeemed with the client's secret.
-    let jar = dir.path().join("jar");
-    let query = authz_query("hs1", "");
-    let posted = sign_in(&s, &jar, &query, "hs1alice", "hs1-password");
-    assert_eq!(posted.status, 303, "{}\n{}", posted.body, s.log_text());
-    let code = param(&location(&posted), "code").unwrap();
-    let redeemed = curl(
-        &s.base_url,
-        &[
-            "-u",
-            &format!("hs1-app:{secret}"),
-            "-d",
-            &format!(
-                "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={VERIFIER}",
-                enc(&code),
-                enc(REDIRECT)
-            ),
-        ],
-        "/token",
-    );
-    assert_eq!(redeemed.status, 200, "{}", redeemed.body);
-    let tokens = redeemed.json();
+    let tokens = sign_in_and_redeem(&s, dir.path(), "hs1", ("hs1alice", "hs1-password"), &secret);
     let access = tokens["access_token"].as_str().unwrap();
     let id_token = tokens["id_token"].as_str().unwrap();
     for (token, typ) in [(access, "at+jwt"), (id_token, "JWT")] {
@@ -139,10 +101,10 @@ fn hs256_tokens_verify_with_the_client_secret_and_come_back_only_from_it() {
 
     // Introspection: active to the client itself, inactive to a resource server that may
     // introspect every token (it cannot tell the client's own HS256 work from ours).
-    let own = introspect(&s, "hs1-app", &secret, access);
+    let own = introspect_as(&s, "hs1-app", &secret, access);
     assert_eq!(own["active"], true, "{own}");
     assert_eq!(own["sub"], alice.as_str());
-    let rs_view = introspect(&s, "hs1-rs", &rs_secret, access);
+    let rs_view = introspect_as(&s, "hs1-rs", &rs_secret, access);
     assert_eq!(rs_view["active"], false, "{rs_view}");
     // A token the client signed itself, naming another client, is never active.
     let now = claims(access)["iat"].as_u64().unwrap();
@@ -154,9 +116,12 @@ fn hs256_tokens_verify_with_the_client_secret_and_come_back_only_from_it() {
         .to_string(),
     ])
     .unwrap();
-    assert_eq!(introspect(&s, "hs1-app", &secret, &forged)["active"], false);
     assert_eq!(
-        introspect(&s, "hs1-rs", &rs_secret, &forged)["active"],
+        introspect_as(&s, "hs1-app", &secret, &forged)["active"],
+        false
+    );
+    assert_eq!(
+        introspect_as(&s, "hs1-rs", &rs_secret, &forged)["active"],
         false
     );
     // Nor can a token it signed itself revoke another client's token by naming its jti,
@@ -187,7 +152,10 @@ fn hs256_tokens_verify_with_the_client_secret_and_come_back_only_from_it() {
         .unwrap()
     };
     let aimed = forge(&rs_jti, now + 300);
-    assert_eq!(introspect(&s, "hs1-app", &secret, &aimed)["active"], true);
+    assert_eq!(
+        introspect_as(&s, "hs1-app", &secret, &aimed)["active"],
+        true
+    );
     let r = curl(
         &s.base_url,
         &[
@@ -199,15 +167,18 @@ fn hs256_tokens_verify_with_the_client_secret_and_come_back_only_from_it() {
         "/revoke",
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(introspect(&s, "hs1-app", &secret, &aimed)["active"], false);
     assert_eq!(
-        introspect(&s, "hs1-rs", &rs_secret, &rs_token)["active"],
+        introspect_as(&s, "hs1-app", &secret, &aimed)["active"],
+        false
+    );
+    assert_eq!(
+        introspect_as(&s, "hs1-rs", &rs_secret, &rs_token)["active"],
         true,
         "an HS256 client revoked another client's token"
     );
     let forever = forge("forever-1", now + 10 * 365 * 86_400);
     assert_eq!(
-        introspect(&s, "hs1-app", &secret, &forever)["active"],
+        introspect_as(&s, "hs1-app", &secret, &forever)["active"],
         false
     );
     // Userinfo does not take HS256 access tokens: the client could sign one for anybody.
@@ -229,7 +200,10 @@ fn hs256_tokens_verify_with_the_client_secret_and_come_back_only_from_it() {
         "/revoke",
     );
     assert_eq!(revoked.status, 200, "{}", revoked.body);
-    assert_eq!(introspect(&s, "hs1-app", &secret, access)["active"], false);
+    assert_eq!(
+        introspect_as(&s, "hs1-app", &secret, access)["active"],
+        false
+    );
     // The HS256 ID token is a good id_token_hint for signing out.
     let logout = curl(
         &s.base_url,

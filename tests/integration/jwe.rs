@@ -6,10 +6,7 @@ use std::process::Command;
 
 use crate::harness::{Server, curl, generate_secret, python};
 use crate::kdc::realm;
-use crate::signin::{authz_query, enc, location, param, sign_in};
-
-const REDIRECT: &str = "http://127.0.0.1/cb";
-const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
+use crate::signin::{REDIRECT, introspect_as, sign_in_and_redeem};
 
 /// jwcrypto: `keys` makes an RSA and an EC key pair; `open TOKEN PRIVATE JWKS` decrypts a
 /// JWE and verifies the JWS inside with the issuer's JWKS; `seal PUBLIC PAYLOAD` makes a
@@ -71,21 +68,6 @@ fn toml_table(v: &serde_json::Value) -> String {
     format!("{{ {} }}", fields.join(", "))
 }
 
-fn introspect(s: &Server, who: &str, secret: &str, token: &str) -> serde_json::Value {
-    let r = curl(
-        &s.base_url,
-        &[
-            "-u",
-            &format!("{who}:{secret}"),
-            "--data-urlencode",
-            &format!("token={token}"),
-        ],
-        "/introspect",
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
 #[test]
 fn encrypted_tokens_open_with_the_clients_key_and_still_introspect() {
     let r = realm();
@@ -127,27 +109,7 @@ fn encrypted_tokens_open_with_the_clients_key_and_still_introspect() {
 
     // A person signs in; both tokens come encrypted to the client's RSA key.
     let dir = tempfile::tempdir().unwrap();
-    let jar = dir.path().join("jar");
-    let query = authz_query("jw1", "");
-    let posted = sign_in(&s, &jar, &query, "jw1alice", "jw1-password");
-    assert_eq!(posted.status, 303, "{}\n{}", posted.body, s.log_text());
-    let code = param(&location(&posted), "code").unwrap();
-    let redeemed = curl(
-        &s.base_url,
-        &[
-            "-u",
-            &format!("jw1-app:{secret}"),
-            "-d",
-            &format!(
-                "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={VERIFIER}",
-                enc(&code),
-                enc(REDIRECT)
-            ),
-        ],
-        "/token",
-    );
-    assert_eq!(redeemed.status, 200, "{}", redeemed.body);
-    let tokens = redeemed.json();
+    let tokens = sign_in_and_redeem(&s, dir.path(), "jw1", ("jw1alice", "jw1-password"), &secret);
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let id_token = tokens["id_token"].as_str().unwrap();
     assert_eq!(access.split('.').count(), 5, "a compact JWE: {access}");
@@ -176,7 +138,7 @@ fn encrypted_tokens_open_with_the_clients_key_and_still_introspect() {
     assert!(!access.contains(&alice));
 
     // Introspection: ahdapa cannot decrypt, yet knows what it issued.
-    let seen = introspect(&s, "jw1-rs", &rs_secret, &access);
+    let seen = introspect_as(&s, "jw1-rs", &rs_secret, &access);
     assert_eq!(seen["active"], true, "{seen}");
     assert_eq!(seen["sub"], alice.as_str());
     assert_eq!(seen["client_id"], "jw1-app");
@@ -186,7 +148,7 @@ fn encrypted_tokens_open_with_the_clients_key_and_still_introspect() {
     let foreign = foreign.as_str().unwrap();
     assert_eq!(foreign.split('.').count(), 5);
     assert_eq!(
-        introspect(&s, "jw1-rs", &rs_secret, foreign)["active"],
+        introspect_as(&s, "jw1-rs", &rs_secret, foreign)["active"],
         false
     );
     // Userinfo takes the encrypted access token.
@@ -210,7 +172,7 @@ fn encrypted_tokens_open_with_the_clients_key_and_still_introspect() {
     );
     assert_eq!(revoked.status, 200, "{}", revoked.body);
     assert_eq!(
-        introspect(&s, "jw1-rs", &rs_secret, &access)["active"],
+        introspect_as(&s, "jw1-rs", &rs_secret, &access)["active"],
         false
     );
 
@@ -238,7 +200,7 @@ fn encrypted_tokens_open_with_the_clients_key_and_still_introspect() {
         assert_eq!(opened["header"]["epk"]["crv"], "P-256");
         assert_eq!(opened["claims"]["sub"], client);
         assert_eq!(
-            introspect(&s, "jw1-rs", &rs_secret, &ec_token)["active"],
+            introspect_as(&s, "jw1-rs", &rs_secret, &ec_token)["active"],
             true
         );
     }

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::harness::{Reply, Server, claims, curl, curl_with, python};
 use crate::kdc::{REALM, realm};
 
-const REDIRECT: &str = "http://127.0.0.1/cb";
+pub(crate) const REDIRECT: &str = "http://127.0.0.1/cb";
 const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
 
 fn challenge() -> String {
@@ -121,6 +121,54 @@ pub(crate) fn sign_in(
         ],
         "/authorize/password",
     )
+}
+
+/// A confidential client `<prefix>-app` (secret `secret`, redirect [`REDIRECT`]): `user`
+/// signs in with `password`, and the code is redeemed with the secret. Returns the token
+/// response.
+pub(crate) fn sign_in_and_redeem(
+    s: &Server,
+    dir: &std::path::Path,
+    prefix: &str,
+    (user, password): (&str, &str),
+    secret: &str,
+) -> serde_json::Value {
+    let query = authz_query(prefix, "");
+    let posted = sign_in(s, &dir.join("jar"), &query, user, password);
+    assert_eq!(posted.status, 303, "{}\n{}", posted.body, s.log_text());
+    let code = param(&location(&posted), "code").unwrap();
+    let redeemed = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("{prefix}-app:{secret}"),
+            "-d",
+            &format!(
+                "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={VERIFIER}",
+                enc(&code),
+                enc(REDIRECT)
+            ),
+        ],
+        "/token",
+    );
+    assert_eq!(redeemed.status, 200, "{}", redeemed.body);
+    redeemed.json()
+}
+
+/// `/introspect` as `who` with `secret`: the RFC 7662 answer.
+pub(crate) fn introspect_as(s: &Server, who: &str, secret: &str, token: &str) -> serde_json::Value {
+    let r = curl(
+        &s.base_url,
+        &[
+            "-u",
+            &format!("{who}:{secret}"),
+            "--data-urlencode",
+            &format!("token={token}"),
+        ],
+        "/introspect",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
 }
 
 pub(crate) fn redeem(s: &Server, prefix: &str, code: &str) -> Reply {
