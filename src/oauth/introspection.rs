@@ -114,16 +114,14 @@ pub(super) async fn verified(
                 client_signed: false,
             }));
     }
-    let Ok(claims) = access_token::verify(
-        token,
-        ctx.keys,
-        &ctx.settings.issuer,
-        ctx.now,
-        caller.client.client_key(),
-    ) else {
+    let client_key = caller.client.client_key();
+    let Ok(claims) =
+        access_token::verify(token, ctx.keys, &ctx.settings.issuer, ctx.now, client_key)
+    else {
         return Ok(None);
     };
-    if !access_token::is_client_signed(token) {
+    // Only a caller with a key of its own can have had an HS256 token verified.
+    if client_key.is_none() || !access_token::is_client_signed(token) {
         return Ok(Some(Verified {
             revocation_id: jti(&claims),
             claims,

@@ -109,11 +109,6 @@ impl Limiter {
         }
     }
 
-    /// This limit's rate.
-    pub fn rate(&self) -> Rate {
-        self.rate
-    }
-
     /// Refusals so far (for `/metrics`).
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)

@@ -32,9 +32,7 @@ impl EncryptedTokens for Service {
                 Durability::Durable,
             )
             .await
-            .map_err(|e| OAuthError::TemporarilyUnavailable {
-                reason: format!("remembering an encrypted token: {e}").into(),
-            })
+            .map_err(|e| store_unavailable("remembering an encrypted token", e))
     }
 
     async fn claims(
@@ -46,9 +44,7 @@ impl EncryptedTokens for Service {
             .store
             .state(ENCRYPTED_TOKEN, &store_key(encrypted.as_bytes()), now)
             .await
-            .map_err(|e| OAuthError::TemporarilyUnavailable {
-                reason: format!("reading an encrypted token: {e}").into(),
-            })?;
+            .map_err(|e| store_unavailable("reading an encrypted token", e))?;
         Ok(record.and_then(|r| serde_json::from_slice(&r.value).ok()))
     }
 }

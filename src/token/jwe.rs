@@ -66,11 +66,33 @@ pub const CONTENT_ENCRYPTIONS: &[&str] = &["A256CBC-HS512", "A256GCM"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PublicKey {
-    /// SubjectPublicKeyInfo DER of an RSA key (checked at registration).
-    Rsa(Vec<u8>),
+    /// An RSA key, parsed once at registration.
+    Rsa(RsaKey),
     /// The uncompressed P-256 point (checked at registration).
     P256(Vec<u8>),
 }
+
+/// An RSA public key ready for RSA-OAEP, with the SubjectPublicKeyInfo DER it was read
+/// from (which is what makes two of them equal).
+#[derive(Clone)]
+struct RsaKey {
+    spki: Vec<u8>,
+    key: std::sync::Arc<aws_lc_rs::rsa::OaepPublicEncryptingKey>,
+}
+
+impl std::fmt::Debug for RsaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RsaKey")
+    }
+}
+
+impl PartialEq for RsaKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.spki == other.spki
+    }
+}
+
+impl Eq for RsaKey {}
 
 /// A client's encryption key with the algorithms its tokens are encrypted with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,10 +181,10 @@ impl EncryptionKey {
             header.insert("kid".into(), kid.as_str().into());
         }
         let (cek, encrypted_key) = match &self.key {
-            PublicKey::Rsa(spki) => {
+            PublicKey::Rsa(rsa) => {
                 let mut cek = vec![0u8; self.enc.key_len()];
                 rng.fill(&mut cek).map_err(|_| EncryptError("random"))?;
-                (cek.clone(), rsa_oaep_256(spki, &cek)?)
+                (cek.clone(), rsa_oaep_256(&rsa.key, &cek)?)
             }
             PublicKey::P256(point) => {
                 let (cek, epk) = ecdh_es(point, self.enc, rng)?;
@@ -211,8 +233,7 @@ fn from_spki(spki: &[u8]) -> Result<PublicKey, KeyProblem> {
         .map_err(|_| KeyProblem("the public key does not parse".to_owned()))?;
     let oid = &info.algorithm.algorithm;
     if *oid == x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION {
-        check_rsa(spki)?;
-        return Ok(PublicKey::Rsa(spki.to_vec()));
+        return rsa_key(spki.to_vec()).map(PublicKey::Rsa);
     }
     let on_p256 = info
         .algorithm
@@ -272,11 +293,7 @@ fn from_jwk(
     }
     let kid = jwk.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
     let key = match jwk.get("kty").and_then(|k| k.as_str()) {
-        Some("RSA") => {
-            let spki = rsa_spki(&field("n")?, &field("e")?);
-            check_rsa(&spki)?;
-            PublicKey::Rsa(spki)
-        }
+        Some("RSA") => PublicKey::Rsa(rsa_key(rsa_spki(&field("n")?, &field("e")?))?),
         Some("EC") if jwk.get("crv").and_then(|c| c.as_str()) == Some("P-256") => {
             let (x, y) = (field("x")?, field("y")?);
             if x.len() != 32 || y.len() != 32 {
@@ -297,13 +314,17 @@ fn from_jwk(
     Ok((key, kid))
 }
 
-fn check_rsa(spki: &[u8]) -> Result<(), KeyProblem> {
-    let key = aws_lc_rs::rsa::PublicEncryptingKey::from_der(spki)
-        .map_err(|_| KeyProblem("not a usable RSA public key".to_owned()))?;
+fn rsa_key(spki: Vec<u8>) -> Result<RsaKey, KeyProblem> {
+    let unusable = || KeyProblem("not a usable RSA public key".to_owned());
+    let key = aws_lc_rs::rsa::PublicEncryptingKey::from_der(&spki).map_err(|_| unusable())?;
     if key.key_size_bits() < 2048 {
         return Err(KeyProblem("an RSA key needs 2048 bits or more".to_owned()));
     }
-    Ok(())
+    let key = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(key).map_err(|_| unusable())?;
+    Ok(RsaKey {
+        spki,
+        key: std::sync::Arc::new(key),
+    })
 }
 
 fn check_p256(point: &[u8]) -> Result<(), KeyProblem> {
@@ -350,12 +371,11 @@ fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
     tlv(0x30, &body)
 }
 
-fn rsa_oaep_256(spki: &[u8], cek: &[u8]) -> Result<Vec<u8>, EncryptError> {
-    use aws_lc_rs::rsa::{OAEP_SHA256_MGF1SHA256, OaepPublicEncryptingKey, PublicEncryptingKey};
-    let key = PublicEncryptingKey::from_der(spki)
-        .ok()
-        .and_then(|k| OaepPublicEncryptingKey::new(k).ok())
-        .ok_or(EncryptError("the RSA key"))?;
+fn rsa_oaep_256(
+    key: &aws_lc_rs::rsa::OaepPublicEncryptingKey,
+    cek: &[u8],
+) -> Result<Vec<u8>, EncryptError> {
+    use aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256;
     let mut out = vec![0u8; key.ciphertext_size()];
     let written = key
         .encrypt(&OAEP_SHA256_MGF1SHA256, cek, &mut out, None)

@@ -20,13 +20,10 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (parts, body, certificate) = match extract::client_request(service, req).await {
+    let (parts, body, certificate) = match client_request(service, req).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if let Some(resp) = throttled(service, &parts, &body) {
-        return resp;
-    }
     let authorization = match extract::authorization(&parts) {
         Ok(a) => a,
         Err(e) => return reject(service, &e, &parts, &body),
@@ -223,13 +220,10 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (parts, body, certificate) = match extract::client_request(service, req).await {
+    let (parts, body, certificate) = match client_request(service, req).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if let Some(resp) = throttled(service, &parts, &body) {
-        return resp;
-    }
     let authorization = match extract::authorization(&parts) {
         Ok(a) => a,
         Err(e) => return reject(service, &e, &parts, &body),
@@ -254,13 +248,10 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (parts, body, certificate) = match extract::client_request(service, req).await {
+    let (parts, body, certificate) = match client_request(service, req).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if let Some(resp) = throttled(service, &parts, &body) {
-        return resp;
-    }
     let address = extract::client_address(service, &parts);
     if let Err(RetryAfter(secs)) = service
         .throttles()
@@ -308,13 +299,10 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (parts, body, certificate) = match extract::client_request(service, req).await {
+    let (parts, body, certificate) = match client_request(service, req).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if let Some(resp) = throttled(service, &parts, &body) {
-        return resp;
-    }
     let authorization = match extract::authorization(&parts) {
         Ok(a) => a,
         Err(e) => return reject(service, &e, &parts, &body),
@@ -325,6 +313,31 @@ where
     {
         Ok(()) => json(StatusCode::OK, Vec::new(), true),
         Err(err) => reject(service, &err, &parts, &body),
+    }
+}
+
+/// What every client-authenticated form endpoint reads ([`extract::client_request`]),
+/// after the `[rate_limits]` on client authentication let the request through.
+async fn client_request<B>(
+    service: &Service,
+    req: Request<B>,
+) -> Result<
+    (
+        http::request::Parts,
+        bytes::Bytes,
+        Option<std::sync::Arc<crate::oauth::client_auth::tls_client_auth::PresentedCertificate>>,
+    ),
+    Response,
+>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body, certificate) = extract::client_request(service, req).await?;
+    match throttled(service, &parts, &body) {
+        Some(resp) => Err(resp),
+        None => Ok((parts, body, certificate)),
     }
 }
 

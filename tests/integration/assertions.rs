@@ -43,18 +43,7 @@ else:
 "#;
 
 pub(crate) fn py(args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(PY)
-        .args(args)
-        .output()
-        .expect("python3 with PyJWT");
-    assert!(
-        out.status.success(),
-        "PyJWT: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    crate::harness::python_script(PY, args).unwrap_or_else(|e| panic!("PyJWT: {e}"))
 }
 
 pub(crate) struct Key {

@@ -1,9 +1,7 @@
 //! DPoP at the token endpoint with proofs made by PyJWT (an independent implementation)
 //! and thumbprints computed in Python.
 
-use std::process::Command;
-
-use crate::harness::{Options, Server, claims, curl, python, secret_client};
+use crate::harness::{Options, Server, claims, curl, secret_client};
 
 /// `keygen` prints {"private": PEM, "jwk": {...}, "jkt": RFC 7638 thumbprint};
 /// `proof PEM HEADER_JSON CLAIMS_JSON` prints a compact JWS (ES256).
@@ -31,18 +29,7 @@ else:
 "#;
 
 fn py(args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(PY)
-        .args(args)
-        .output()
-        .expect("python3 with PyJWT");
-    assert!(
-        out.status.success(),
-        "PyJWT: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    crate::harness::python_script(PY, args).unwrap_or_else(|e| panic!("PyJWT: {e}"))
 }
 
 pub(crate) struct Key {

@@ -536,6 +536,22 @@ pub fn python() -> String {
     })
 }
 
+/// Runs `script` with [`python`] and `args`: its trimmed standard output, or its standard
+/// error when it fails.
+pub fn python_script(script: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 must be installed (the test command installs it)");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 /// Claims of a JWT, decoded without verification (for assertions only).
 pub fn claims(jwt: &str) -> serde_json::Value {
     use base64::Engine;

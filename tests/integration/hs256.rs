@@ -2,9 +2,7 @@
 //! the client's access and ID tokens are HMACs of its client secret, checked by PyJWT
 //! with that secret; ahdapa accepts them back only from that client.
 
-use std::process::Command;
-
-use crate::harness::{Server, claims, curl, generate_secret, header, python};
+use crate::harness::{Server, claims, curl, generate_secret, header, python_script};
 use crate::kdc::realm;
 use crate::signin::{REDIRECT, enc, introspect_as, sign_in_and_redeem};
 
@@ -22,22 +20,8 @@ claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=issuer,
 print(json.dumps(claims))
 "#;
 
-fn pyjwt(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(PY)
-        .args(args)
-        .output()
-        .expect("python3 with PyJWT");
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout).unwrap().trim().to_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 fn verify(token: &str, secret: &str, issuer: &str, audience: &str) -> serde_json::Value {
-    let out = pyjwt(&[token, secret, issuer, audience])
+    let out = python_script(PY, &[token, secret, issuer, audience])
         .unwrap_or_else(|e| panic!("PyJWT refused the HS256 token: {e}"));
     serde_json::from_str(&out).unwrap()
 }
@@ -83,7 +67,7 @@ fn hs256_tokens_verify_with_the_client_secret_and_come_back_only_from_it() {
     assert_eq!(at["sub"], alice.as_str());
     // With another secret the signature does not verify.
     let (other, _) = generate_secret();
-    assert!(pyjwt(&[access, &other, &issuer, ""]).is_err());
+    assert!(python_script(PY, &[access, &other, &issuer, ""]).is_err());
     // client_credentials tokens are HS256 too.
     let cc = curl(
         &s.base_url,
@@ -108,7 +92,7 @@ fn hs256_tokens_verify_with_the_client_secret_and_come_back_only_from_it() {
     assert_eq!(rs_view["active"], false, "{rs_view}");
     // A token the client signed itself, naming another client, is never active.
     let now = claims(access)["iat"].as_u64().unwrap();
-    let forged = pyjwt(&[
+    let forged = python_script(PY, &[
         "--forge",
         &secret,
         &serde_json::json!({"iss": issuer, "sub": "admin", "aud": "hs1-rs", "client_id": "hs1-rs",
@@ -142,7 +126,7 @@ fn hs256_tokens_verify_with_the_client_secret_and_come_back_only_from_it() {
         .to_owned();
     let rs_jti = claims(&rs_token)["jti"].as_str().unwrap().to_owned();
     let forge = |jti: &str, exp: u64| {
-        pyjwt(&[
+        python_script(PY, &[
             "--forge",
             &secret,
             &serde_json::json!({"iss": issuer, "sub": "hs1-app", "aud": issuer, "client_id": "hs1-app",

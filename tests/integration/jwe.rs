@@ -2,9 +2,7 @@
 //! token, opened and verified by jwcrypto with the client's private key and `/jwks`;
 //! introspection, userinfo and revocation still work, though ahdapa cannot decrypt them.
 
-use std::process::Command;
-
-use crate::harness::{Server, curl, generate_secret, python};
+use crate::harness::{Server, curl, generate_secret, python_script};
 use crate::kdc::realm;
 use crate::signin::{REDIRECT, introspect_as, sign_in_and_redeem};
 
@@ -42,19 +40,9 @@ elif mode == "seal":
 "#;
 
 fn jwcrypto(args: &[&str]) -> serde_json::Value {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(PY)
-        .args(args)
-        .output()
-        .expect("python3 with jwcrypto");
-    assert!(
-        out.status.success(),
-        "jwcrypto failed (is python3-jwcrypto installed?): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(text.trim()).unwrap_or_else(|_| text.trim().into())
+    let text = python_script(PY, args)
+        .unwrap_or_else(|e| panic!("jwcrypto failed (is python3-jwcrypto installed?): {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|_| text.into())
 }
 
 /// A flat JSON object of strings as a TOML inline table.
